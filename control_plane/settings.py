@@ -1,0 +1,73 @@
+"""Typed settings, read from ``TANDEM_*`` environment variables with laptop defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+_PREFIX = "TANDEM_"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the control plane and its launchers need to know.
+
+    Each field is read from ``TANDEM_<FIELD_NAME_UPPER>`` by :func:`load_settings`.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("var")
+    """Working folder: the local object store, the SQLite file, Triton's backend folder."""
+    database_url: str = ""
+    """SQLAlchemy URL; empty means SQLite at ``<data_dir>/tandem.db``."""
+    storage_url: str = ""
+    """``s3://bucket[/prefix]`` for S3, otherwise a local folder (empty = ``<data_dir>/objects``)."""
+    s3_endpoint_url: str = ""
+    """S3 endpoint (MinIO, moto); empty uses AWS's default endpoint resolution."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    start_redis: bool = True
+    """Start a private ``redis-server`` when none answers at ``redis_url``."""
+    triton_grpc_url: str = ""
+    """An already running Triton (``host:port``); empty starts the bundled server."""
+    triton_metrics_url: str = ""
+    model_repository: Path = Path(__file__).resolve().parent.parent / "model_repository"
+    triton_start_timeout_s: float = 120.0
+    default_model: str = "tiny.en"
+    partial_interval_s: float = 0.3
+    """Cadence of partial re-decodes of the current utterance."""
+    vad_threshold: float = 0.5
+    vad_min_silence_s: float = 0.4
+    """Silence that ends an utterance (the VAD silence window)."""
+    max_utterance_s: float = 20.0
+    """An utterance longer than this is finalized and a new one starts."""
+    max_frame_bytes: int = 192_000
+    """Largest binary frame accepted: one second of 48 kHz f32 mono."""
+    log_level: str = "INFO"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'tandem.db').resolve()}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or str((self.data_dir / "objects").resolve())
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Build :class:`Settings` from the environment; ``overrides`` win over it."""
+    environ = dict(os.environ if environ is None else environ)
+    values: dict[str, object] = {}
+    for field in msgspec.structs.fields(Settings):
+        raw = environ.get(_PREFIX + field.name.upper())
+        if raw is not None:
+            values[field.name] = raw
+    values.update(overrides)
+    return msgspec.convert(values, Settings, strict=False, dec_hook=_decode_path)
+
+
+def _decode_path(kind: type, value: object) -> object:
+    if kind is Path:
+        return Path(str(value))
+    raise NotImplementedError(kind)

@@ -1,0 +1,244 @@
+"""Batched short-window Whisper decoding (CTranslate2 through faster-whisper).
+
+Whisper is trained on 30 s windows, but CTranslate2 encodes shorter ones: a window cut to the
+longest request of a batch (plus a margin) costs a fraction of the full window, and one
+``encode`` + one ``generate`` (+ one ``align`` for word times) serves the whole batch.
+Short windows make greedy decoding loop under the usual ``<|notimestamps|>`` prompt, so the
+prompt keeps timestamps on and timestamp tokens are dropped afterwards; an output-length cap
+and a full-window retry (cap hit or repetitive text) are the safety net.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+from faster_whisper import WhisperModel
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import get_ctranslate2_storage, merge_punctuations
+
+SAMPLE_RATE = 16000
+FULL_WINDOW_S = 30.0
+_PREPEND_PUNCTUATIONS = "\"'“¿([{-"
+_APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
+
+
+@dataclass(frozen=True)
+class DecodeRequest:
+    """One utterance to transcribe: 16 kHz mono float32 audio and its options."""
+
+    audio: np.ndarray
+    word_timestamps: bool = False
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    word: str
+    start: float
+    end: float
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Transcription:
+    """Result for one request; times are seconds from the start of the request's audio."""
+
+    text: str
+    confidence: float
+    language: str
+    tokens: list[int] = field(default_factory=list, repr=False)
+    words: list[WordTiming] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DecoderOptions:
+    window_margin_s: float = 2.0
+    """Silence added after the longest request of a batch before encoding."""
+    beam_size: int = 1
+    max_tokens_per_second: float = 8.0
+    """Output cap: Whisper emits ~3-4 text tokens per second of speech."""
+    compression_ratio_threshold: float = 2.2
+    no_speech_threshold: float = 0.6
+    log_prob_threshold: float = -1.0
+    length_ratio_per_group: float = 1.6
+    """Requests are batched together only if the longest is at most this times the shortest (+1 s)."""
+
+
+class ShortWindowWhisper:
+    """Transcribes batches of utterances with one encoder pass per length group."""
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        device: str = "cpu",
+        compute_type: str = "int8",
+        cpu_threads: int = 2,
+        options: DecoderOptions | None = None,
+    ) -> None:
+        self._model = WhisperModel(
+            str(model_path), device=device, compute_type=compute_type, cpu_threads=cpu_threads
+        )
+        self._options = options or DecoderOptions()
+        self.is_multilingual = self._model.model.is_multilingual
+
+    def transcribe_batch(self, requests: Sequence[DecodeRequest]) -> list[Transcription]:
+        """Transcribe every request; results come back in request order."""
+        results: list[Transcription | None] = [None] * len(requests)
+        for group in _group_by_length(requests, self._options.length_ratio_per_group):
+            window_s = min(
+                FULL_WINDOW_S,
+                max(len(requests[i].audio) for i in group) / SAMPLE_RATE + self._options.window_margin_s,
+            )
+            for index, result in zip(group, self._decode(window_s, [requests[i] for i in group])):
+                results[index] = result
+        return [r for r in results if r is not None]
+
+    def _decode(self, window_s: float, requests: list[DecodeRequest]) -> list[Transcription]:
+        window_samples = int(window_s * SAMPLE_RATE)
+        audios = [r.audio[:window_samples] for r in requests]
+        padded = np.stack([np.pad(a, (0, window_samples - len(a))) for a in audios]).astype(np.float32)
+        features = np.stack([self._model.feature_extractor(p, padding=0) for p in padded])
+        # Kept host-side so that word alignment can pick batch items on any device.
+        encoder_output = self._model.model.encode(get_ctranslate2_storage(features), to_cpu=True)
+        languages = self._languages(requests, encoder_output)
+        tokenizers = [self._tokenizer(language) for language in languages]
+        durations_s = [len(a) / SAMPLE_RATE for a in audios]
+        max_new_tokens = [
+            min(220, int(d * self._options.max_tokens_per_second) + 8) for d in durations_s
+        ]
+        prompts = [t.sot_sequence for t in tokenizers]
+        generated = self._model.model.generate(
+            encoder_output,
+            prompts,
+            beam_size=self._options.beam_size,
+            max_length=max(len(p) for p in prompts) + max(max_new_tokens),
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=[-1],
+        )
+        results: list[Transcription] = []
+        aligned: list[int] = []
+        for i, (request, tokenizer, result) in enumerate(zip(requests, tokenizers, generated)):
+            text_tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+            text = tokenizer.decode(text_tokens).strip()
+            too_long = len(result.sequences_ids[0]) >= max_new_tokens[i]
+            if (too_long or _compression_ratio(text) > self._options.compression_ratio_threshold) and (
+                window_s < FULL_WINDOW_S
+            ):
+                results.append(self._decode(FULL_WINDOW_S, [request])[0])
+                continue
+            avg_log_prob = float(result.scores[0])
+            if (
+                result.no_speech_prob > self._options.no_speech_threshold
+                and avg_log_prob < self._options.log_prob_threshold
+            ):
+                text, text_tokens = "", []
+            if request.word_timestamps and text_tokens:
+                aligned.append(i)
+            results.append(
+                Transcription(
+                    text=text,
+                    confidence=float(np.exp(avg_log_prob)) if text else 0.0,
+                    language=languages[i],
+                    tokens=text_tokens,
+                )
+            )
+        if aligned:
+            timings = self._word_timings(
+                tokenizers[aligned[0]],
+                [results[i].tokens for i in aligned],
+                _select(encoder_output, aligned),
+                [durations_s[i] for i in aligned],
+            )
+            for i, words in zip(aligned, timings):
+                results[i].words.extend(words)
+        return results
+
+    def _word_timings(
+        self,
+        tokenizer: Tokenizer,
+        text_tokens: list[list[int]],
+        encoder_output,
+        durations_s: list[float],
+    ) -> list[list[WordTiming]]:
+        num_frames = [int(d * self._model.frames_per_second) for d in durations_s]
+        alignments = self._model.find_alignment(tokenizer, text_tokens, encoder_output, num_frames)
+        return [_word_list(alignment, duration_s) for alignment, duration_s in zip(alignments, durations_s)]
+
+    def _languages(self, requests: list[DecodeRequest], encoder_output) -> list[str]:
+        if not self.is_multilingual:
+            return ["en"] * len(requests)
+        detected = None
+        languages = []
+        for i, request in enumerate(requests):
+            if request.language and request.language != "auto":
+                languages.append(request.language)
+                continue
+            if detected is None:
+                detected = self._model.model.detect_language(encoder_output)
+            languages.append(detected[i][0][0][2:-2])
+        return languages
+
+    def _tokenizer(self, language: str) -> Tokenizer:
+        return Tokenizer(
+            self._model.hf_tokenizer,
+            self.is_multilingual,
+            task="transcribe",
+            language=language if self.is_multilingual else "en",
+        )
+
+
+def _group_by_length(requests: Sequence[DecodeRequest], ratio: float) -> list[list[int]]:
+    """Indices grouped so that padding a short request to a long one stays cheap."""
+    order = sorted(range(len(requests)), key=lambda i: len(requests[i].audio))
+    groups: list[list[int]] = []
+    for index in order:
+        length_s = len(requests[index].audio) / SAMPLE_RATE
+        if groups:
+            shortest_s = len(requests[groups[-1][0]].audio) / SAMPLE_RATE
+            if length_s <= shortest_s * ratio + 1.0:
+                groups[-1].append(index)
+                continue
+        groups.append([index])
+    return groups
+
+
+def _compression_ratio(text: str) -> float:
+    if not text:
+        return 0.0
+    data = text.encode()
+    return len(data) / len(zlib.compress(data))
+
+
+def _select(encoder_output, indices: list[int]):
+    """Some batch items of a (host-side) CTranslate2 encoder output."""
+    if len(indices) == encoder_output.shape[0]:
+        return encoder_output
+    return get_ctranslate2_storage(np.ascontiguousarray(np.asarray(encoder_output)[indices]))
+
+
+def _word_list(alignment: list[dict], duration_s: float) -> list[WordTiming]:
+    """Words of one alignment, clamped to be monotonic and inside the audio."""
+    merge_punctuations(alignment, _PREPEND_PUNCTUATIONS, _APPEND_PUNCTUATIONS)
+    words: list[WordTiming] = []
+    previous_end = 0.0
+    for timing in alignment:
+        if not timing["word"].strip():
+            continue
+        start = min(max(float(timing["start"]), previous_end), duration_s)
+        end = min(max(float(timing["end"]), start), duration_s)
+        words.append(
+            WordTiming(
+                word=timing["word"].strip(),
+                start=round(start, 3),
+                end=round(end, 3),
+                confidence=round(float(timing["probability"]), 4),
+            )
+        )
+        previous_end = end
+    return words
