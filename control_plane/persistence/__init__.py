@@ -1,0 +1,1 @@
+"""SQL persistence: models, migrations and repositories for sessions and jobs."""
