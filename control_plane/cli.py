@@ -1,0 +1,75 @@
+"""``tandem``: run the whole stack, or stream a file to a running server."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from control_plane.app import create_app
+from control_plane.redis_server import ensure_redis
+from control_plane.settings import load_settings
+from control_plane.triton_server import TritonServer
+
+app = typer.Typer(help="Tandem: live transcripts now, enhanced transcripts after.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (TANDEM_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (TANDEM_PORT).")] = None,
+) -> None:
+    """Start the stack on its embedded defaults: Redis (if none answers), Triton, the control plane."""
+    overrides = {key: value for key, value in {"host": host, "port": port}.items() if value is not None}
+    settings = load_settings(**overrides)
+    with ExitStack() as stack:
+        redis_server = ensure_redis(settings.redis_url, settings.data_dir / "redis", start=settings.start_redis)
+        if redis_server is not None:
+            stack.callback(redis_server.stop)
+            console.print(f"started redis-server for {settings.redis_url}")
+        grpc_url = settings.triton_grpc_url
+        if not grpc_url:
+            triton = TritonServer(
+                settings.model_repository, settings.data_dir / "triton", start_timeout_s=settings.triton_start_timeout_s
+            )
+            stack.enter_context(triton)
+            grpc_url = triton.endpoints.grpc_url
+            console.print(f"started tritonserver (gRPC {grpc_url}, metrics {triton.endpoints.metrics_url})")
+        config = uvicorn.Config(
+            create_app(settings, grpc_url),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            timeout_graceful_shutdown=15,
+        )
+        uvicorn.Server(config).run()
+
+
+@app.command()
+def stream(
+    audio_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Any file ffmpeg/av can decode.")],
+    url: Annotated[str, typer.Option(help="Server base URL.")] = "ws://127.0.0.1:8000",
+    speed: Annotated[float, typer.Option(help="Pace relative to real time (0 = as fast as possible).")] = 1.0,
+    word_timestamps: Annotated[bool, typer.Option(help="Ask for word timestamps.")] = False,
+    store_audio: Annotated[bool, typer.Option(help="Record the session's audio on the server.")] = False,
+    store_transcript: Annotated[bool, typer.Option(help="Store the transcript on the server.")] = False,
+) -> None:
+    """Stream a file to a running server, showing partials live and printing the finals."""
+    from control_plane.stream_client import stream_file
+
+    query = {
+        "word_timestamps": word_timestamps,
+        "store_audio": store_audio,
+        "store_transcript": store_transcript,
+    }
+    asyncio.run(stream_file(audio_file, url, speed=speed, query=query, console=Console()))
+
+
+if __name__ == "__main__":
+    app()

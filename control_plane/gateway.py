@@ -1,0 +1,251 @@
+"""``WS /v1/audio/transcriptions/stream``: the WebSocket I/O around a :class:`LiveSession`.
+
+Three concerns run side by side per connection: the receive loop (validates frames and control
+messages and queues them in arrival order), the processing task (feeds audio and control
+messages to the session, one at a time) and the sender task (writes the session's messages in
+order). The receive loop never waits for inference, so a slow model shows up as a
+``processing_lag`` warning, not as a stalled socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+
+import msgspec
+import numpy as np
+import structlog
+from litestar import WebSocket, websocket
+
+from control_plane.audio_input import MODEL_SAMPLE_RATE, DecodedFrame, FrameDecoder, InvalidAudio
+from control_plane.inference import InferenceClient
+from control_plane.live_session import LiveSession, LiveTuning
+from control_plane.metrics import ACTIVE_SESSIONS, SESSIONS_TOTAL
+from control_plane.protocol import (
+    CloseCode,
+    ConfigMessage,
+    EndMessage,
+    ErrorCode,
+    ErrorMessage,
+    FlushMessage,
+    ServerMessage,
+    SessionBegin,
+    SessionEnd,
+    SessionParams,
+    decode_client_message,
+    encode_message,
+    parse_session_params,
+)
+from control_plane.settings import Settings
+
+STREAM_PATH = "/v1/audio/transcriptions/stream"
+
+log = structlog.get_logger(__name__)
+
+
+class _Disconnected:
+    """Queued when the client goes away without ``end``."""
+
+
+_DISCONNECTED = _Disconnected()
+_WorkItem = DecodedFrame | ConfigMessage | FlushMessage | EndMessage | _Disconnected
+
+
+@dataclass
+class _Connection:
+    socket: WebSocket
+    session_id: str
+    params: SessionParams
+    model_name: str
+    decoder: FrameDecoder
+    live: LiveSession
+    outbox: asyncio.Queue[ServerMessage | None]
+    work: asyncio.Queue[_WorkItem]
+    queued_samples: int = 0
+    started_at: float = 0.0
+
+
+@websocket(STREAM_PATH)
+async def transcription_stream(socket: WebSocket) -> None:
+    """Live transcription of one audio stream."""
+    await socket.accept()
+    settings: Settings = socket.app.state.settings
+    inference: InferenceClient = socket.app.state.inference
+    try:
+        params = parse_session_params(dict(socket.query_params), default_model=socket.app.state.model_name)
+        if params.model != socket.app.state.model_name:
+            raise ValueError(f"unknown model {params.model!r}; this server runs {socket.app.state.model_name!r}")
+    except ValueError as exc:
+        await _refuse(socket, ErrorCode.INVALID_PARAMETERS, str(exc), CloseCode.INVALID_PARAMETERS)
+        return
+    if not await inference.ready():
+        await _refuse(
+            socket, ErrorCode.MODEL_UNAVAILABLE, "the model server is not available", CloseCode.MODEL_UNAVAILABLE
+        )
+        return
+
+    outbox: asyncio.Queue[ServerMessage | None] = asyncio.Queue()
+    connection = _Connection(
+        socket=socket,
+        session_id=f"sess_{uuid.uuid4().hex}",
+        params=params,
+        model_name=socket.app.state.model_name,
+        decoder=FrameDecoder(params.encoding, params.sample_rate),
+        live=LiveSession(params, inference, outbox.put_nowait, _tuning(settings)),
+        outbox=outbox,
+        work=asyncio.Queue(),
+        started_at=time.monotonic(),
+    )
+    SESSIONS_TOTAL.inc()
+    ACTIVE_SESSIONS.inc()
+    log.info("session.begin", session_id=connection.session_id, params=msgspec.to_builtins(params))
+    outbox.put_nowait(
+        SessionBegin(
+            session_id=connection.session_id,
+            model=connection.model_name,
+            language=params.language,
+            sample_rate=params.sample_rate,
+            encoding=params.encoding,
+            config=params,
+        )
+    )
+    sender = asyncio.create_task(_send_messages(connection))
+    processor = asyncio.create_task(_process(connection))
+    try:
+        await _receive(connection, settings)
+        await processor
+    finally:
+        ACTIVE_SESSIONS.dec()
+        if not processor.done():
+            connection.work.put_nowait(_DISCONNECTED)
+            await asyncio.shield(processor)
+        outbox.put_nowait(None)
+        await sender
+
+
+async def _receive(connection: _Connection, settings: Settings) -> None:
+    """Read frames until ``end`` or disconnect; validate and queue them."""
+    while True:
+        message = await connection.socket.receive()
+        if message["type"] == "websocket.disconnect":
+            connection.work.put_nowait(_DISCONNECTED)
+            return
+        if message.get("bytes") is not None:
+            _accept_audio(connection, message["bytes"], settings)
+            continue
+        try:
+            control = decode_client_message(message.get("text") or "")
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            connection.outbox.put_nowait(
+                ErrorMessage(code=ErrorCode.INVALID_MESSAGE, message=f"unreadable message: {exc}", recoverable=True)
+            )
+            continue
+        connection.work.put_nowait(control)
+        if isinstance(control, EndMessage):
+            return
+
+
+def _accept_audio(connection: _Connection, frame: bytes, settings: Settings) -> None:
+    try:
+        if len(frame) > settings.max_frame_bytes:
+            raise InvalidAudio(f"frame of {len(frame)} bytes exceeds {settings.max_frame_bytes} bytes")
+        decoded = connection.decoder.decode(frame)
+    except InvalidAudio as exc:
+        connection.outbox.put_nowait(ErrorMessage(code=ErrorCode.INVALID_AUDIO, message=str(exc), recoverable=True))
+        return
+    connection.queued_samples += len(decoded.model_audio)
+    connection.work.put_nowait(decoded)
+
+
+async def _process(connection: _Connection) -> None:
+    """Feed queued work to the live session in arrival order; ends the session.
+
+    Audio frames that queued up while the session was busy are processed as one chunk.
+    """
+    live = connection.live
+    pending: deque[_WorkItem] = deque()
+    while True:
+        if not pending:
+            pending.append(await connection.work.get())
+        while not connection.work.empty():
+            pending.append(connection.work.get_nowait())
+        item = pending.popleft()
+        if isinstance(item, DecodedFrame):
+            chunks = [item.model_audio]
+            while pending and isinstance(pending[0], DecodedFrame):
+                chunks.append(pending.popleft().model_audio)
+            audio = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+            connection.queued_samples -= len(audio)
+            await live.process_audio(audio, queued_s=connection.queued_samples / MODEL_SAMPLE_RATE)
+        elif isinstance(item, ConfigMessage):
+            live.configure(item)
+        elif isinstance(item, FlushMessage):
+            await live.flush()
+        else:
+            await _end(connection, completed=isinstance(item, EndMessage))
+            return
+
+
+async def _end(connection: _Connection, *, completed: bool) -> None:
+    live = connection.live
+    tail = connection.decoder.drain()
+    if len(tail):
+        await live.process_audio(tail)
+    await live.close()
+    finals = live.stats.finals
+    connection.outbox.put_nowait(
+        SessionEnd(
+            session_id=connection.session_id,
+            total_duration=round(time.monotonic() - connection.started_at, 3),
+            total_audio_seconds=round(live.audio_seconds, 3),
+            transcript=" ".join(f.text for f in finals),
+            segments=live.segments(),
+        )
+    )
+    log.info(
+        "session.end",
+        session_id=connection.session_id,
+        completed=completed,
+        audio_seconds=round(live.audio_seconds, 3),
+        finals=len(finals),
+    )
+
+
+async def _send_messages(connection: _Connection) -> None:
+    """Write the outbox to the socket in order; after the last message, close normally."""
+    socket = connection.socket
+    connected = True
+    while (message := await connection.outbox.get()) is not None:
+        if not connected:
+            continue
+        try:
+            await socket.send_text(encode_message(message))
+        except Exception:  # the client went away; keep draining so producers never block
+            connected = False
+        if isinstance(message, SessionEnd) and connected:
+            connected = False
+            await _close_quietly(socket, CloseCode.NORMAL)
+
+
+async def _refuse(socket: WebSocket, code: ErrorCode, message: str, close_code: int) -> None:
+    await socket.send_text(encode_message(ErrorMessage(code=code, message=message, recoverable=False)))
+    await _close_quietly(socket, close_code)
+
+
+async def _close_quietly(socket: WebSocket, code: int) -> None:
+    try:
+        await socket.close(code=code)
+    except Exception:
+        pass
+
+
+def _tuning(settings: Settings) -> LiveTuning:
+    return LiveTuning(
+        partial_interval_s=settings.partial_interval_s,
+        vad_threshold=settings.vad_threshold,
+        vad_min_silence_s=settings.vad_min_silence_s,
+        max_utterance_s=settings.max_utterance_s,
+    )
