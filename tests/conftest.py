@@ -6,12 +6,15 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from control_plane.storage import ObjectStore, open_store
 
 
 def free_port() -> int:
@@ -66,3 +69,12 @@ def _wait_until_answers(url: str, server: subprocess.Popen[bytes], log_path: Pat
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"moto_server did not answer at {url} within {timeout_s} s:\n{log_path.read_text()}")
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
+    """Each object store in turn: a local folder, then a fresh S3 bucket (with a key prefix)."""
+    if request.param == "local":
+        return open_store(str(tmp_path / "objects"))
+    endpoint = request.getfixturevalue("s3_server")
+    return open_store(f"s3://tandem-{uuid.uuid4().hex[:12]}/deploy", endpoint)

@@ -24,14 +24,6 @@ from control_plane.storage.s3 import PART_BYTES
 MiB = 1024 * 1024
 
 
-@pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
-    if request.param == "local":
-        return open_store(str(tmp_path / "objects"))
-    endpoint = request.getfixturevalue("s3_server")
-    return open_store(f"s3://tandem-{uuid.uuid4().hex[:12]}/deploy", endpoint)
-
-
 def _chunks(data: bytes, size: int) -> Iterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
