@@ -1,0 +1,1 @@
+"""REST API controllers and their response bodies."""

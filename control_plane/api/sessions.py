@@ -1,0 +1,132 @@
+"""REST resource of realtime sessions: list, inspect, download and delete them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get
+from litestar.datastructures import State
+from litestar.exceptions import ValidationException
+from litestar.openapi import ResponseSpec
+from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.response import Stream
+
+from control_plane.api.schemas import ErrorDetail, ErrorResponse, SessionListResponse, SessionResponse
+from control_plane.persistence import sessions as repository
+from control_plane.persistence.database import Database
+from control_plane.persistence.sessions import InvalidCursorError, SessionView
+from control_plane.persistence.states import SessionStatus
+from control_plane.storage.base import ObjectNotFoundError, ObjectStore
+from control_plane.storage.keys import session_audio_key, session_prefix, session_transcript_key
+
+SESSIONS_PATH = "/v1/audio/transcriptions/stream"
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": {"code", "message"}}`` with ``status_code``."""
+
+    def __init__(self, status_code: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+
+
+def _api_error(_: Request, exc: ApiError) -> Response[ErrorResponse]:
+    return Response(ErrorResponse(ErrorDetail(exc.code, exc.message)), status_code=exc.status_code)
+
+
+def _validation_error(_: Request, exc: ValidationException) -> Response[ErrorResponse]:
+    problems = exc.extra if isinstance(exc.extra, list) else []
+    message = "; ".join(f"{item.get('key')}: {item.get('message')}" for item in problems) or exc.detail
+    return Response(ErrorResponse(ErrorDetail("invalid_parameters", message)), status_code=400)
+
+
+_INVALID = {400: ResponseSpec(ErrorResponse, description="Invalid status, limit or cursor")}
+_NOT_FOUND = {404: ResponseSpec(ErrorResponse, description="No such session, or nothing stored")}
+_CONFLICT = {409: ResponseSpec(ErrorResponse, description="The session is still active")}
+
+
+class SessionsController(Controller):
+    """``/v1/audio/transcriptions/stream``: the sessions the WebSocket endpoint created."""
+
+    path = SESSIONS_PATH
+    tags = ["sessions"]
+    exception_handlers = {ApiError: _api_error, ValidationException: _validation_error}
+
+    @get("", sync_to_thread=True, responses=_INVALID)
+    def list_sessions(
+        self,
+        state: State,
+        status: FromQuery[SessionStatus | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> SessionListResponse:
+        """Sessions newest first, optionally only those with ``status``."""
+        try:
+            page = repository.list_sessions(_database(state), status=status, limit=limit, cursor=cursor)
+        except InvalidCursorError as exc:
+            raise ApiError(400, "invalid_parameters", "cursor: not a cursor this server issued") from exc
+        return SessionListResponse([_response(view) for view in page.sessions], page.cursor, page.has_more)
+
+    @get("/{session_id:str}", sync_to_thread=True, responses=_NOT_FOUND)
+    def get_session(self, state: State, session_id: FromPath[str]) -> SessionResponse:
+        """One session with its totals and transcript."""
+        return _response(_existing_session(state, session_id))
+
+    @get("/{session_id:str}/transcript", sync_to_thread=True, responses=_NOT_FOUND)
+    def get_transcript(self, state: State, session_id: FromPath[str]) -> Response[bytes]:
+        """The stored ``transcript.json`` (sessions started with ``store_transcript``)."""
+        _existing_session(state, session_id)
+        try:
+            content = _store(state).get_bytes(session_transcript_key(session_id))
+        except ObjectNotFoundError as exc:
+            raise ApiError(404, "transcript_not_found", f"session {session_id} has no stored transcript") from exc
+        return Response(content, media_type="application/json")
+
+    @get("/{session_id:str}/audio", sync_to_thread=True, responses=_NOT_FOUND | _CONFLICT)
+    def get_audio(self, state: State, session_id: FromPath[str]) -> Stream:
+        """The recorded WAV (16-bit PCM at the session's sample rate), streamed."""
+        view = _existing_session(state, session_id)
+        if view.status is SessionStatus.ACTIVE:
+            raise ApiError(409, "session_active", f"session {session_id} is still recording")
+        store, key = _store(state), session_audio_key(session_id)
+        try:
+            size = store.size(key)
+            chunks: Iterator[bytes] = store.open_read(key)
+        except ObjectNotFoundError as exc:
+            raise ApiError(404, "audio_not_found", f"session {session_id} has no recorded audio") from exc
+        return Stream(chunks, media_type="audio/wav", headers={"Content-Length": str(size)})
+
+    @delete("/{session_id:str}", sync_to_thread=True, responses=_NOT_FOUND | _CONFLICT)
+    def delete_session(self, state: State, session_id: FromPath[str]) -> None:
+        """Remove the session's record and everything stored under ``sessions/{id}/``."""
+        view = _existing_session(state, session_id)
+        if view.status is SessionStatus.ACTIVE:
+            raise ApiError(409, "session_active", f"session {session_id} is active; end it first")
+        _store(state).delete_prefix(session_prefix(session_id))
+        try:
+            repository.delete_session(_database(state), session_id)
+        except repository.SessionNotFoundError:
+            pass  # deleted concurrently: the outcome is the same
+
+
+def _existing_session(state: State, session_id: str) -> SessionView:
+    view = repository.get_session(_database(state), session_id)
+    if view is None:
+        raise ApiError(404, "session_not_found", f"no session {session_id}")
+    return view
+
+
+def _response(view: SessionView) -> SessionResponse:
+    return msgspec.convert(view, SessionResponse, from_attributes=True)
+
+
+def _database(state: State) -> Database:
+    return state.database  # type: ignore[no-any-return]
+
+
+def _store(state: State) -> ObjectStore:
+    return state.store  # type: ignore[no-any-return]
