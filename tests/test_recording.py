@@ -36,7 +36,8 @@ def _wav_format(data: bytes) -> tuple[int, int, int, int]:
 
 def test_int16_input_is_recorded_byte_for_byte(store: ObjectStore) -> None:
     rng = np.random.default_rng(1)
-    chunks = [rng.integers(-32768, 32767, size, dtype=np.int16, endpoint=True) for size in [160, 1600, 3200, 7] * 12]
+    sizes = [160, 1600, 3200, 7] * 12
+    chunks = [rng.integers(-32768, 32767, size, dtype=np.int16, endpoint=True) for size in sizes]
     recorder = AudioRecorder.start(store, "sess_pcm", 16000)
     for chunk in chunks:
         recorder.write_pcm16(chunk)

@@ -77,7 +77,7 @@ def _create(server: Server, session_id: str, created_at: datetime) -> None:
     )
 
 
-def _finish(server: Server, session_id: str, *, audio_uri: str | None = None, transcript_uri: str | None = None) -> None:
+def _finish(server: Server, session_id: str, *, audio_uri: str | None = None) -> None:
     finalize_session(
         server.database,
         session_id,
@@ -88,7 +88,7 @@ def _finish(server: Server, session_id: str, *, audio_uri: str | None = None, tr
         utterance_count=1,
         transcript="hello there",
         audio_uri=audio_uri,
-        transcript_uri=transcript_uri,
+        transcript_uri=None,
     )
 
 

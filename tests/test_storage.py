@@ -31,7 +31,8 @@ def _chunks(data: bytes, size: int) -> Iterator[bytes]:
 
 def _unfinished_uploads(store: ObjectStore) -> list[str]:
     assert isinstance(store, S3ObjectStore)
-    return [upload["Key"] for upload in store.client.list_multipart_uploads(Bucket=store.bucket).get("Uploads", [])]
+    uploads = store.client.list_multipart_uploads(Bucket=store.bucket).get("Uploads", [])
+    return [upload["Key"] for upload in uploads]
 
 
 def test_keys_follow_spec_layout() -> None:
@@ -94,7 +95,8 @@ def test_open_store_from_settings(tmp_path: Path, s3_server: str) -> None:
     local = open_store(load_settings({}, data_dir=tmp_path))
     assert isinstance(local, LocalObjectStore) and local.root == (tmp_path / "objects").resolve()
     bucket = f"tandem-{uuid.uuid4().hex[:12]}"
-    remote = open_store(load_settings({"TANDEM_STORAGE_URL": f"s3://{bucket}", "TANDEM_S3_ENDPOINT_URL": s3_server}))
+    environ = {"TANDEM_STORAGE_URL": f"s3://{bucket}", "TANDEM_S3_ENDPOINT_URL": s3_server}
+    remote = open_store(load_settings(environ))
     assert isinstance(remote, S3ObjectStore)
     remote.ping()  # the bucket was created
 

@@ -9,7 +9,14 @@ from control_plane.storage.base import ObjectAppender, ObjectNotFoundError, Obje
 from control_plane.storage.local import LocalObjectStore
 from control_plane.storage.s3 import S3ObjectStore
 
-__all__ = ["LocalObjectStore", "ObjectAppender", "ObjectNotFoundError", "ObjectStore", "S3ObjectStore", "open_store"]
+__all__ = [
+    "LocalObjectStore",
+    "ObjectAppender",
+    "ObjectNotFoundError",
+    "ObjectStore",
+    "S3ObjectStore",
+    "open_store",
+]
 
 
 def open_store(target: Settings | str, endpoint_url: str | None = None) -> ObjectStore:

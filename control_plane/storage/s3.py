@@ -40,7 +40,9 @@ class S3ObjectStore(ObjectStore):
             if not _is_not_found(exc):
                 raise
         region = self.client.meta.region_name
-        options = {} if region in (None, "us-east-1") else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        options: dict[str, Any] = {}
+        if region not in (None, "us-east-1"):
+            options["CreateBucketConfiguration"] = {"LocationConstraint": region}
         try:
             self.client.create_bucket(Bucket=self.bucket, **options)
         except ClientError as exc:
