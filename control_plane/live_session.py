@@ -277,7 +277,7 @@ class LiveSession:
         self._partial_task = self._spawn(self._partial(utterance, audio, end))
 
     async def _partial(self, utterance: _Utterance, audio: np.ndarray, end: int) -> None:
-        result = await self._transcribe(audio, word_timestamps=False)
+        result = await self._transcribe(audio, word_timestamps=False, final=False)
         if result is None or not result.text or utterance.finalized or utterance is not self._utterance:
             return
         self._emit(
@@ -291,7 +291,9 @@ class LiveSession:
     def _start_speculative_final(self, utterance: _Utterance, end: int) -> None:
         utterance.speculative_end = end
         utterance.speculative_final = self._spawn(
-            self._transcribe(self._audio.slice(utterance.start, end), word_timestamps=self.params.word_timestamps)
+            self._transcribe(
+                self._audio.slice(utterance.start, end), word_timestamps=self.params.word_timestamps, final=True
+            )
         )
 
     @staticmethod
@@ -313,7 +315,9 @@ class LiveSession:
         else:
             self._discard_speculation(utterance)
             decode = self._spawn(
-                self._transcribe(self._audio.slice(utterance.start, end), word_timestamps=self.params.word_timestamps)
+                self._transcribe(
+                self._audio.slice(utterance.start, end), word_timestamps=self.params.word_timestamps, final=True
+            )
             )
         self._final_chain = self._spawn(self._emit_final(self._final_chain, utterance.start, end, decode))
 
@@ -357,10 +361,10 @@ class LiveSession:
         self.stats.finals.append(final)
         self._emit(final)
 
-    async def _transcribe(self, audio: np.ndarray, *, word_timestamps: bool) -> AsrResult | None:
+    async def _transcribe(self, audio: np.ndarray, *, word_timestamps: bool, final: bool) -> AsrResult | None:
         try:
             return await self._inference.transcribe(
-                audio, word_timestamps=word_timestamps, language=self.params.language
+                audio, word_timestamps=word_timestamps, language=self.params.language, final=final
             )
         except InferenceUnavailable as exc:
             self._report_error(ErrorCode.MODEL_UNAVAILABLE, f"speech recognition unavailable: {exc}")

@@ -32,6 +32,8 @@ class DecodeRequest:
     audio: np.ndarray
     word_timestamps: bool = False
     language: str | None = None
+    final: bool = False
+    """Finals are decoded with :attr:`DecoderOptions.final_beam_size`, partials greedily."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ class Transcription:
 class DecoderOptions:
     window_margin_s: float = 2.0
     """Silence added after the longest request of a batch before encoding."""
-    beam_size: int = 1
+    partial_beam_size: int = 1
+    final_beam_size: int = 5
     max_tokens_per_second: float = 8.0
     """Output cap: Whisper emits ~3-4 text tokens per second of speech."""
     compression_ratio_threshold: float = 2.2
@@ -88,7 +91,7 @@ class ShortWindowWhisper:
     def transcribe_batch(self, requests: Sequence[DecodeRequest]) -> list[Transcription]:
         """Transcribe every request; results come back in request order."""
         results: list[Transcription | None] = [None] * len(requests)
-        for group in _group_by_length(requests, self._options.length_ratio_per_group):
+        for group in _group_requests(requests, self._options.length_ratio_per_group):
             window_s = min(
                 FULL_WINDOW_S,
                 max(len(requests[i].audio) for i in group) / SAMPLE_RATE + self._options.window_margin_s,
@@ -114,7 +117,7 @@ class ShortWindowWhisper:
         generated = self._model.model.generate(
             encoder_output,
             prompts,
-            beam_size=self._options.beam_size,
+            beam_size=self._options.final_beam_size if requests[0].final else self._options.partial_beam_size,
             max_length=max(len(p) for p in prompts) + max(max_new_tokens),
             return_scores=True,
             return_no_speech_prob=True,
@@ -193,13 +196,14 @@ class ShortWindowWhisper:
         )
 
 
-def _group_by_length(requests: Sequence[DecodeRequest], ratio: float) -> list[list[int]]:
-    """Indices grouped so that padding a short request to a long one stays cheap."""
-    order = sorted(range(len(requests)), key=lambda i: len(requests[i].audio))
+def _group_requests(requests: Sequence[DecodeRequest], ratio: float) -> list[list[int]]:
+    """Indices grouped by kind (final or partial), then so that padding a short request to a
+    long one stays cheap."""
+    order = sorted(range(len(requests)), key=lambda i: (requests[i].final, len(requests[i].audio)))
     groups: list[list[int]] = []
     for index in order:
         length_s = len(requests[index].audio) / SAMPLE_RATE
-        if groups:
+        if groups and requests[groups[-1][0]].final == requests[index].final:
             shortest_s = len(requests[groups[-1][0]].audio) / SAMPLE_RATE
             if length_s <= shortest_s * ratio + 1.0:
                 groups[-1].append(index)

@@ -18,7 +18,10 @@ class TritonPythonModel:
             device=parameters.get("device", "cpu"),
             compute_type=parameters.get("compute_type", "int8"),
             cpu_threads=int(parameters.get("cpu_threads", "2")),
-            options=DecoderOptions(beam_size=int(parameters.get("beam_size", "1"))),
+            options=DecoderOptions(
+                partial_beam_size=int(parameters.get("partial_beam_size", "1")),
+                final_beam_size=int(parameters.get("final_beam_size", "5")),
+            ),
         )
 
     def execute(self, requests):
@@ -42,4 +45,7 @@ def _decode_request(request) -> DecodeRequest:
     word_timestamps = bool(pb_utils.get_input_tensor_by_name(request, "WORD_TIMESTAMPS").as_numpy().reshape(-1)[0])
     language = pb_utils.get_input_tensor_by_name(request, "LANGUAGE").as_numpy().reshape(-1)[0]
     language = language.decode() if isinstance(language, bytes) else str(language)
-    return DecodeRequest(audio=audio.astype(np.float32), word_timestamps=word_timestamps, language=language or None)
+    final = bool(pb_utils.get_input_tensor_by_name(request, "FINAL").as_numpy().reshape(-1)[0])
+    return DecodeRequest(
+        audio=audio.astype(np.float32), word_timestamps=word_timestamps, language=language or None, final=final
+    )

@@ -1,0 +1,268 @@
+"""Live transcription through a real WebSocket client, the real control plane and real Triton.
+
+Speech is espeak-ng, streamed at real-time pace where timing matters (``speed=1``) and as fast as
+possible elsewhere. WER threshold: 0.2. tiny.en decodes these four lines with WER 0-0.1 from
+whole-utterance audio (measured when the suite was written); live finals are decoded from VAD-cut
+audio and may lose an edge word, so the bound leaves one error in ten words of slack, still far
+below what a broken pipeline produces (garbage, loops or missing utterances give WER > 0.5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+import websockets
+
+from benchmarks.speech import CONVERSATION, SAMPLE_RATE, conversation, word_error_rate
+from control_plane.protocol import (
+    AudioEncoding,
+    CloseCode,
+    ErrorCode,
+    ErrorMessage,
+    FlushMessage,
+    SessionBegin,
+    SessionEnd,
+    SpeechEnd,
+    SpeechStart,
+    TranscriptFinal,
+    TranscriptPartial,
+    decode_server_message,
+    encode_message,
+)
+from control_plane.stream_client import StreamResult, encode_audio, stream_audio, stream_url
+
+WER_THRESHOLD = 0.2
+
+
+async def _stream(server, audio: np.ndarray, *, speed: float = 0.0, encoding=AudioEncoding.PCM_S16LE,
+                  sample_rate: int = SAMPLE_RATE, **query) -> StreamResult:
+    if sample_rate != SAMPLE_RATE:
+        import soxr
+
+        audio = soxr.resample(audio, SAMPLE_RATE, sample_rate).astype(np.float32)
+    width = 2 if encoding is AudioEncoding.PCM_S16LE else 4
+    url = stream_url(server.ws_url, {"encoding": encoding.value, "sample_rate": sample_rate, **query})
+    return await stream_audio(url, encode_audio(audio, encoding), bytes_per_second=sample_rate * width, speed=speed)
+
+
+def _finals(result: StreamResult) -> list[TranscriptFinal]:
+    return result.of_type(TranscriptFinal)
+
+
+async def test_realtime_conversation_partials_finals_and_words(server, speech) -> None:
+    result = await _stream(server, speech.audio, speed=1.0, word_timestamps=True)
+
+    messages = [m.message for m in result.messages]
+    assert isinstance(messages[0], SessionBegin)
+    assert messages[0].model == "tiny.en" and messages[0].config.word_timestamps is True
+    assert isinstance(messages[-1], SessionEnd) and result.close_code == CloseCode.NORMAL
+    assert not result.of_type(ErrorMessage)
+
+    finals = _finals(result)
+    transcript = " ".join(f.text for f in finals)
+    assert word_error_rate(speech.text, transcript) <= WER_THRESHOLD, transcript
+
+    # VAD events bracket each spoken line.
+    starts, ends = result.of_type(SpeechStart), result.of_type(SpeechEnd)
+    assert len(starts) == len(ends) == len(speech.utterances)
+    for utterance, start, end in zip(speech.utterances, starts, ends):
+        assert abs(start.timestamp - utterance.speech_start_s) < 0.3
+        assert abs(end.timestamp - utterance.speech_end_s) < 0.4
+
+    for utterance in speech.utterances:
+        covering = [f for f in finals if f.start < utterance.speech_end_s and f.end > utterance.speech_start_s]
+        assert covering, f"no final for {utterance.text!r}"
+        first_final_index = min(messages.index(f) for f in covering)
+        partials_before = [
+            m for m in messages[:first_final_index]
+            if isinstance(m, TranscriptPartial) and utterance.speech_start_s - 0.5 <= m.start < utterance.speech_end_s
+        ]
+        assert partials_before, f"no partial before the final of {utterance.text!r}"
+        for partial in partials_before:
+            assert partial.start <= partial.end and partial.text
+
+    for final in finals:
+        assert final.words, final
+        assert 0.0 < final.confidence <= 1.0
+        previous_start = final.start
+        for word in final.words:
+            assert final.start <= word.start <= word.end <= final.end, (final.start, final.end, word)
+            assert word.start >= previous_start
+            previous_start = word.start
+        assert " ".join(w.word for w in final.words).split() == final.text.split()
+
+    end = result.session_end
+    assert end.transcript == transcript
+    assert [(s.start, s.end, s.text) for s in end.segments] == [(f.start, f.end, f.text) for f in finals]
+    assert end.total_audio_seconds == pytest.approx(speech.duration_s, abs=0.02)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "sample_rate"),
+    [(AudioEncoding.PCM_F32LE, 44100), (AudioEncoding.PCM_S16LE, 8000), (AudioEncoding.PCM_F32LE, 48000)],
+)
+async def test_encodings_and_sample_rates_are_resampled(server, encoding, sample_rate) -> None:
+    clip = conversation(CONVERSATION[:2])
+    result = await _stream(server, clip.audio, encoding=encoding, sample_rate=sample_rate)
+    begin = result.messages[0].message
+    assert begin.sample_rate == sample_rate and begin.encoding == encoding
+    transcript = result.session_end.transcript
+    assert word_error_rate(clip.text, transcript) <= WER_THRESHOLD, transcript
+    assert result.session_end.total_audio_seconds == pytest.approx(clip.duration_s, abs=0.05)
+
+
+async def test_flush_finalizes_buffered_speech_at_once(server) -> None:
+    clip = conversation(CONVERSATION[:1], tail_silence_s=0.0)
+    url = stream_url(server.ws_url, {"interim_results": False})
+    async with websockets.connect(url) as socket:
+        assert isinstance(decode_server_message(await socket.recv()), SessionBegin)
+        audio = encode_audio(clip.audio, AudioEncoding.PCM_S16LE)
+        for offset in range(0, len(audio), 3200):
+            await socket.send(audio[offset : offset + 3200])
+        await socket.send(encode_message(FlushMessage()))
+        final = None
+        while final is None:
+            message = decode_server_message(await asyncio.wait_for(socket.recv(), 30))
+            assert not isinstance(message, TranscriptPartial), "interim_results=false must send no partials"
+            if isinstance(message, TranscriptFinal):
+                final = message
+        assert word_error_rate(clip.text, final.text) <= WER_THRESHOLD, final.text
+        await socket.send(json.dumps({"type": "end"}))
+        messages = [decode_server_message(raw) async for raw in socket]
+        assert isinstance(messages[-1], SessionEnd)
+        assert messages[-1].transcript == final.text
+
+
+async def test_without_vad_the_final_comes_at_end(server) -> None:
+    clip = conversation(CONVERSATION[:1])
+    result = await _stream(server, clip.audio, enable_vad=False)
+    assert not result.of_type(SpeechStart)
+    finals = _finals(result)
+    assert len(finals) == 1
+    assert word_error_rate(clip.text, finals[0].text) <= WER_THRESHOLD
+
+
+async def test_unknown_query_parameters_are_ignored(server) -> None:
+    clip = conversation(CONVERSATION[:1])
+    result = await _stream(server, clip.audio, language="auto", vocabulary="Tandem", pii_detection="true")
+    assert not result.of_type(ErrorMessage)
+    assert word_error_rate(clip.text, result.session_end.transcript) <= WER_THRESHOLD
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"sample_rate": "1000"},
+        {"sample_rate": "sixteen"},
+        {"encoding": "mp3"},
+        {"word_timestamps": "maybe"},
+        {"enhance_on_end": "true"},
+        {"store_audio": "true", "enhance_emotions": "true"},
+        {"enhance_llm_cleanup": "true"},
+        {"min_speakers": "3", "max_speakers": "2"},
+        {"model": "no-such-model"},
+    ],
+)
+async def test_invalid_parameters_are_refused_with_4400(server, query) -> None:
+    async with websockets.connect(stream_url(server.ws_url, query)) as socket:
+        message = decode_server_message(await socket.recv())
+        with pytest.raises(websockets.ConnectionClosed):
+            await socket.recv()
+    assert isinstance(message, ErrorMessage)
+    assert message.code == ErrorCode.INVALID_PARAMETERS and message.recoverable is False
+    assert socket.close_code == CloseCode.INVALID_PARAMETERS
+
+
+async def test_bad_messages_and_frames_are_reported_and_the_session_goes_on(server) -> None:
+    clip = conversation(CONVERSATION[:1])
+    audio = encode_audio(clip.audio, AudioEncoding.PCM_S16LE)
+    async with websockets.connect(stream_url(server.ws_url, {})) as socket:
+        assert isinstance(decode_server_message(await socket.recv()), SessionBegin)
+        bad_inputs = [
+            ("{not json", ErrorCode.INVALID_MESSAGE),
+            (json.dumps({"type": "dance"}), ErrorCode.INVALID_MESSAGE),
+            (json.dumps(["end"]), ErrorCode.INVALID_MESSAGE),
+            (b"\x00" * (SAMPLE_RATE * 2 * 2), ErrorCode.INVALID_AUDIO),  # 2 s in one frame
+            (b"\x01\x02\x03", ErrorCode.INVALID_AUDIO),  # odd length
+        ]
+        for payload, expected in bad_inputs:
+            await socket.send(payload)
+            message = decode_server_message(await asyncio.wait_for(socket.recv(), 10))
+            assert isinstance(message, ErrorMessage), message
+            assert message.code == expected and message.recoverable is True
+        for offset in range(0, len(audio), 3200):
+            await socket.send(audio[offset : offset + 3200])
+        await socket.send(json.dumps({"type": "end"}))
+        messages = [decode_server_message(raw) async for raw in socket]
+    end = messages[-1]
+    assert isinstance(end, SessionEnd)
+    assert end.total_audio_seconds == pytest.approx(clip.duration_s, abs=0.02), "dropped frames must not count"
+    assert word_error_rate(clip.text, end.transcript) <= WER_THRESHOLD
+
+
+async def test_bad_clients_do_not_affect_a_concurrent_session(server, speech) -> None:
+    async def misbehave() -> None:
+        for _ in range(5):
+            async with websockets.connect(stream_url(server.ws_url, {"sample_rate": "5"})) as socket:
+                await socket.recv()
+            async with websockets.connect(stream_url(server.ws_url, {})) as socket:
+                await socket.recv()
+                await socket.send(b"\x00" * 400_000)
+                await socket.send("][")
+            # and one that vanishes mid-stream without `end`
+            async with websockets.connect(stream_url(server.ws_url, {})) as socket:
+                await socket.send(encode_audio(speech.audio[: SAMPLE_RATE], AudioEncoding.PCM_S16LE))
+            await asyncio.sleep(0.3)
+
+    good, _ = await asyncio.gather(_stream(server, speech.audio, speed=2.0), misbehave())
+    assert not good.of_type(ErrorMessage)
+    assert word_error_rate(speech.text, good.session_end.transcript) <= WER_THRESHOLD
+
+
+async def test_concurrent_sessions_are_batched_by_triton(server, triton) -> None:
+    import httpx
+
+    def asr_counts() -> tuple[float, float]:
+        counts = {}
+        for line in httpx.get(triton.endpoints.metrics_url).text.splitlines():
+            for name in ("nv_inference_count", "nv_inference_exec_count"):
+                if line.startswith(name + "{") and 'model="streaming_asr"' in line:
+                    counts[name] = float(line.rsplit(" ", 1)[1])
+        return counts["nv_inference_count"], counts["nv_inference_exec_count"]
+
+    clip = conversation(CONVERSATION[:2])
+    before = asr_counts()
+    results = await asyncio.gather(*(_stream(server, clip.audio, speed=1.5) for _ in range(4)))
+    after = asr_counts()
+    inferences, executions = after[0] - before[0], after[1] - before[1]
+    assert executions > 0 and inferences / executions > 1.0, (inferences, executions)
+    for result in results:
+        assert word_error_rate(clip.text, result.session_end.transcript) <= WER_THRESHOLD
+
+
+async def test_model_server_down_at_connect_gives_4503(triton, tmp_path) -> None:
+    from control_plane.triton_server import TritonServer
+    from tests.stack_fixtures import MODEL_REPOSITORY, start_server
+
+    own_triton = TritonServer(MODEL_REPOSITORY, tmp_path / "triton")
+    own_triton.start()
+    server = start_server(tmp_path / "server", own_triton.endpoints)
+    try:
+        own_triton.stop()
+        async with websockets.connect(stream_url(server.ws_url, {})) as socket:
+            message = decode_server_message(await socket.recv())
+            with pytest.raises(websockets.ConnectionClosed):
+                await socket.recv()
+        assert isinstance(message, ErrorMessage) and message.code == ErrorCode.MODEL_UNAVAILABLE
+        assert socket.close_code == CloseCode.MODEL_UNAVAILABLE
+        import httpx
+
+        ready = httpx.get(f"{server.http_url}/health/ready")
+        assert ready.status_code == 503 and ready.json()["checks"]["triton"] is False
+        assert httpx.get(f"{server.http_url}/health/live").status_code == 200
+    finally:
+        server.stop()
+        own_triton.stop()
