@@ -1,0 +1,725 @@
+"""Real-time benchmark: N concurrent live sessions against one control plane and one Triton.
+
+Starts the bundled Triton on ``model_repository/`` and one ``tandem serve`` on top of it, then for
+each concurrency level streams the espeak conversation (``benchmarks.speech``) from N clients in
+lockstep, as 100 ms frames at real-time pace, and measures per utterance (ANCHORS.md definitions):
+
+- first partial = arrival of the first ``transcript.partial``/``transcript.final`` whose text holds a
+  correctly recognised word of the utterance (lower-cased, punctuation stripped) − its speech start;
+- final = arrival of the ``transcript.final`` in which the utterance's last reference word first
+  appears − its speech end (falling back to the final covering the speech end when that word is
+  misrecognised; missing when there is none). ``final − silence window`` subtracts the VAD silence
+  window (``Settings.vad_min_silence_s``), which SPEC reports separately.
+
+Messages are attributed to an utterance by time: a message counts only when its ``[start, end]``
+(session audio seconds) overlaps the utterance's speech, so repeated sentences never match each
+other. Speech start/end on the wall clock are ``audio_started_at + speech_{start,end}_s``: the
+client sends frame *k* at ``k × 100 ms``, i.e. when its first sample would be spoken.
+
+Also reported per level: WER of each session's joined finals, Triton's average batch size and
+queue/compute time per request (deltas of its Prometheus metrics), and CPU use (system-wide and
+the Triton / control-plane process trees). Results go to ``benchmarks/results/realtime.{json,png}``.
+
+    python -m benchmarks.realtime --sessions 1,2,4,8 --repeat 2 --markdown
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import numpy as np
+import psutil
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from benchmarks.speech import SAMPLE_RATE, SpeechClip, SpokenUtterance, conversation, word_error_rate
+from control_plane.protocol import (
+    AudioEncoding,
+    ErrorMessage,
+    SessionBegin,
+    SpeechEnd,
+    SpeechStart,
+    TranscriptFinal,
+    TranscriptPartial,
+    WarningMessage,
+)
+from control_plane.settings import load_settings
+from control_plane.stream_client import ReceivedMessage, StreamResult, encode_audio, stream_audio, stream_url
+from control_plane.triton_server import TritonEndpoints, TritonServer, free_port
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MODEL_REPOSITORY = PROJECT_ROOT / "model_repository"
+DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent / "results"
+FRAME_S = 0.1
+TRITON_MODELS = ("streaming_asr", "vad")
+FIRST_PARTIAL_TARGET_S = 0.5
+FINAL_TARGET_S = 0.5
+"""SPEC: final ≤ 0.5 s after speech end, plus the VAD silence window (reported separately)."""
+
+# ANCHORS.md: WhisperLive 0.10.0 defaults, same model, same machine kind (p50, p95 in seconds).
+PEER_WHISPERLIVE = {
+    "label": "WhisperLive 0.10.0 (ANCHORS.md)",
+    "sessions": [1, 2, 4],
+    "first_partial": [(1.44, 1.98), (2.19, 4.19), (3.45, 9.70)],
+    "final": [(2.69, 7.54), (3.74, 13.45), (7.25, 28.38)],
+}
+
+console = Console()
+
+# --- latency matching (pure functions, unit-tested) ------------------------------------------------
+
+_PUNCTUATION = re.compile(r"[^\w\s']|(?<!\w)'|'(?!\w)")
+
+
+def normalize_words(text: str) -> list[str]:
+    """Lower-case words with punctuation stripped (``"Hello, everyone!"`` → ``["hello", "everyone"]``)."""
+    return _PUNCTUATION.sub(" ", text.lower()).split()
+
+
+def _overlaps(message: TranscriptPartial | TranscriptFinal, utterance: SpokenUtterance) -> bool:
+    return message.start < utterance.speech_end_s and message.end > utterance.speech_start_s
+
+
+def _transcripts(messages: Iterable[ReceivedMessage]) -> list[ReceivedMessage]:
+    """Partials and finals in arrival order."""
+    chosen = [m for m in messages if isinstance(m.message, (TranscriptPartial, TranscriptFinal))]
+    return sorted(chosen, key=lambda m: m.received_at)
+
+
+def first_recognised_message(
+    messages: Sequence[ReceivedMessage], utterance: SpokenUtterance
+) -> ReceivedMessage | None:
+    """The first partial or final over the utterance's speech holding one of its reference words."""
+    reference = set(normalize_words(utterance.text))
+    for received in _transcripts(messages):
+        if _overlaps(received.message, utterance) and reference & set(normalize_words(received.message.text)):
+            return received
+    return None
+
+
+def completing_final(messages: Sequence[ReceivedMessage], utterance: SpokenUtterance) -> ReceivedMessage | None:
+    """The final in which the utterance's last reference word first appears.
+
+    Falls back to the first final covering the speech end when that word never appears (a
+    misrecognised last word); ``None`` when no final covers the utterance at all.
+    """
+    finals = [m for m in _transcripts(messages) if isinstance(m.message, TranscriptFinal)]
+    finals = [m for m in finals if _overlaps(m.message, utterance)]
+    last_word = normalize_words(utterance.text)[-1]
+    for received in finals:
+        if last_word in normalize_words(received.message.text):
+            return received
+    for received in finals:
+        if received.message.start <= utterance.speech_end_s <= received.message.end:
+            return received
+    return None
+
+
+@dataclass(frozen=True)
+class UtteranceLatency:
+    utterance: int
+    """Index of the utterance in the streamed clip."""
+    first_partial_s: float | None
+    final_s: float | None
+    speech_start_event_s: float | None
+    """Arrival of ``vad.speech_start`` − speech start (VAD detection, as seen by the client)."""
+    speech_end_event_s: float | None
+    """Arrival of ``vad.speech_end`` − speech end (includes the silence window)."""
+    first_partial_audio_end_s: float | None
+    """``end`` (session audio s) of the message that gave the first partial latency."""
+    first_partial_kind: str | None
+    """``partial`` or ``final``."""
+    partials_before_first_correct: int = 0
+
+
+def _first_event(messages: Sequence[ReceivedMessage], kind: type, near_s: float, tolerance_s: float):
+    candidates = [
+        m for m in messages if isinstance(m.message, kind) and abs(m.message.timestamp - near_s) <= tolerance_s
+    ]
+    return min(candidates, key=lambda m: m.received_at) if candidates else None
+
+
+def utterance_latencies(result: StreamResult, utterances: Sequence[SpokenUtterance]) -> list[UtteranceLatency]:
+    """Per-utterance latencies of one session (see the module docstring for the definitions)."""
+    started = result.audio_started_at
+    latencies = []
+    for index, utterance in enumerate(utterances):
+        speech_start = started + utterance.speech_start_s
+        speech_end = started + utterance.speech_end_s
+        first = first_recognised_message(result.messages, utterance)
+        final = completing_final(result.messages, utterance)
+        start_event = _first_event(result.messages, SpeechStart, utterance.speech_start_s, 0.5)
+        end_event = _first_event(result.messages, SpeechEnd, utterance.speech_end_s, 0.6)
+        before = 0
+        if first is not None:
+            before = sum(
+                1
+                for m in _transcripts(result.messages)
+                if isinstance(m.message, TranscriptPartial)
+                and _overlaps(m.message, utterance)
+                and m.received_at < first.received_at
+            )
+        latencies.append(
+            UtteranceLatency(
+                utterance=index,
+                first_partial_s=None if first is None else first.received_at - speech_start,
+                final_s=None if final is None else final.received_at - speech_end,
+                speech_start_event_s=None if start_event is None else start_event.received_at - speech_start,
+                speech_end_event_s=None if end_event is None else end_event.received_at - speech_end,
+                first_partial_audio_end_s=None if first is None else first.message.end,
+                first_partial_kind=None
+                if first is None
+                else ("final" if isinstance(first.message, TranscriptFinal) else "partial"),
+                partials_before_first_correct=before,
+            )
+        )
+    return latencies
+
+
+def percentiles(values: Iterable[float | None]) -> dict[str, float | int | None]:
+    """p50/p95/mean/max of the present values, and how many were missing."""
+    values = list(values)
+    present = np.array([v for v in values if v is not None], dtype=float)
+    summary: dict[str, float | int | None] = {"n": int(len(present)), "missing": len(values) - len(present)}
+    if len(present):
+        summary.update(
+            p50=round(float(np.percentile(present, 50)), 3),
+            p95=round(float(np.percentile(present, 95)), 3),
+            mean=round(float(present.mean()), 3),
+            max=round(float(present.max()), 3),
+        )
+    else:
+        summary.update(p50=None, p95=None, mean=None, max=None)
+    return summary
+
+
+# --- Triton metrics ---------------------------------------------------------------------------------
+
+_METRIC_LINE = re.compile(r'^(nv_inference_\w+)\{([^}]*)\}\s+([-+0-9.eE]+)\s*$')
+_METRICS = (
+    "nv_inference_request_success",
+    "nv_inference_count",
+    "nv_inference_exec_count",
+    "nv_inference_queue_duration_us",
+    "nv_inference_compute_infer_duration_us",
+)
+
+
+def parse_triton_metrics(text: str) -> dict[str, dict[str, float]]:
+    """``{model: {metric: value}}`` for the counters used here (summed over versions)."""
+    parsed: dict[str, dict[str, float]] = {}
+    for line in text.splitlines():
+        match = _METRIC_LINE.match(line)
+        if not match or match.group(1) not in _METRICS:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2)))
+        model = labels.get("model")
+        if model is None:
+            continue
+        values = parsed.setdefault(model, {})
+        values[match.group(1)] = values.get(match.group(1), 0.0) + float(match.group(3))
+    return parsed
+
+
+def triton_deltas(before: dict, after: dict, models: Iterable[str] = TRITON_MODELS) -> dict[str, dict]:
+    """Average batch size and queue/compute ms per request between two metric snapshots."""
+    report = {}
+    for model in models:
+        delta = {name: after.get(model, {}).get(name, 0.0) - before.get(model, {}).get(name, 0.0) for name in _METRICS}
+        requests = delta["nv_inference_request_success"]
+        executions = delta["nv_inference_exec_count"]
+        report[model] = {
+            "requests": int(requests),
+            "executions": int(executions),
+            "avg_batch": round(delta["nv_inference_count"] / executions, 2) if executions else None,
+            "queue_ms_per_request": round(delta["nv_inference_queue_duration_us"] / requests / 1000, 2)
+            if requests
+            else None,
+            "compute_ms_per_request": round(delta["nv_inference_compute_infer_duration_us"] / requests / 1000, 2)
+            if requests
+            else None,
+        }
+    return report
+
+
+def read_triton_metrics(metrics_url: str) -> dict[str, dict[str, float]]:
+    return parse_triton_metrics(httpx.get(metrics_url, timeout=5).text)
+
+
+# --- CPU --------------------------------------------------------------------------------------------
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its live descendants."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+class CpuMeter:
+    """CPU use over an interval: system-wide % and CPU s per wall s of named process trees."""
+
+    def __init__(self, trees: dict[str, int]) -> None:
+        self.trees = trees
+
+    def start(self) -> None:
+        psutil.cpu_percent(interval=None)
+        self._started = time.monotonic()
+        self._before = {name: _tree_cpu_seconds(pid) for name, pid in self.trees.items()}
+
+    def stop(self) -> dict[str, float]:
+        wall = time.monotonic() - self._started
+        report = {"system_percent": round(psutil.cpu_percent(interval=None), 1), "wall_s": round(wall, 2)}
+        for name, pid in self.trees.items():
+            report[f"{name}_cpu_s_per_s"] = round((_tree_cpu_seconds(pid) - self._before[name]) / wall, 3)
+        return report
+
+
+# --- the stack --------------------------------------------------------------------------------------
+
+
+class ControlPlane:
+    """``python -m control_plane.cli serve`` on a running Triton (as ``tests/stack_fixtures`` does)."""
+
+    def __init__(self, data_dir: Path, triton: TritonEndpoints) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        env = dict(os.environ)
+        env.update(
+            TANDEM_PORT=str(self.port),
+            TANDEM_DATA_DIR=str(data_dir),
+            TANDEM_TRITON_GRPC_URL=triton.grpc_url,
+            TANDEM_TRITON_METRICS_URL=triton.metrics_url,
+            PYTHONUNBUFFERED="1",
+        )
+        self.log_path = data_dir / "server.log"
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "control_plane.cli", "serve"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=PROJECT_ROOT,
+            )
+        self.http_url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"tandem serve exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.http_url}/health/live", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"tandem serve did not answer:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+# --- one level --------------------------------------------------------------------------------------
+
+
+def benchmark_clip(repeat: int) -> SpeechClip:
+    """The espeak conversation repeated ``repeat`` times, with utterance times shifted accordingly."""
+    clip = conversation()
+    audio = np.concatenate([clip.audio] * repeat)
+    utterances = tuple(
+        SpokenUtterance(u.text, u.voice, u.speech_start_s + k * clip.duration_s, u.speech_end_s + k * clip.duration_s)
+        for k in range(repeat)
+        for u in clip.utterances
+    )
+    return SpeechClip(audio, utterances)
+
+
+async def run_sessions(ws_url: str, clip: SpeechClip, sessions: int, *, speed: float = 1.0) -> list[StreamResult]:
+    url = stream_url(ws_url, {"encoding": AudioEncoding.PCM_S16LE.value, "sample_rate": SAMPLE_RATE})
+    audio = encode_audio(clip.audio, AudioEncoding.PCM_S16LE)
+    return list(
+        await asyncio.gather(
+            *(
+                stream_audio(url, audio, bytes_per_second=SAMPLE_RATE * 2, frame_s=FRAME_S, speed=speed)
+                for _ in range(sessions)
+            )
+        )
+    )
+
+
+def summarize_level(
+    sessions: int,
+    results: Sequence[StreamResult],
+    clip: SpeechClip,
+    silence_window_s: float,
+    triton: dict,
+    cpu: dict,
+) -> dict:
+    latencies = [lat for result in results for lat in utterance_latencies(result, clip.utterances)]
+    finals = [lat.final_s for lat in latencies]
+    wers = []
+    for result in results:
+        hypothesis = " ".join(f.text for f in result.of_type(TranscriptFinal))
+        wers.append(word_error_rate(clip.text, hypothesis))
+    return {
+        "sessions": sessions,
+        "utterances": len(latencies),
+        "first_partial_s": percentiles(lat.first_partial_s for lat in latencies),
+        "final_s": percentiles(finals),
+        "final_minus_silence_window_s": percentiles(None if f is None else f - silence_window_s for f in finals),
+        "vad_speech_start_s": percentiles(lat.speech_start_event_s for lat in latencies),
+        "vad_speech_end_s": percentiles(lat.speech_end_event_s for lat in latencies),
+        "wer_mean": round(float(np.mean(wers)), 4),
+        "wer_max": round(float(np.max(wers)), 4),
+        "warnings": sum(len(r.of_type(WarningMessage)) for r in results),
+        "errors": sum(len(r.of_type(ErrorMessage)) for r in results),
+        "close_codes": sorted({r.close_code for r in results if r.close_code is not None}),
+        "triton": triton,
+        "cpu": cpu,
+        "per_utterance": [
+            {
+                "utterance": lat.utterance,
+                "first_partial_s": _round(lat.first_partial_s),
+                "final_s": _round(lat.final_s),
+            }
+            for lat in latencies
+        ],
+    }
+
+
+def where_the_time_goes(results: Sequence[StreamResult], clip: SpeechClip, triton: dict, silence_window_s: float) -> dict:
+    """Break the first-partial and final latencies into parts measurable from outside.
+
+    Per utterance, with t0 = speech start on the wall clock:
+    - VAD detection: arrival of ``vad.speech_start`` − t0;
+    - audio wait: (send time of the frame holding the ``end`` of the first correct message) − arrival of
+      ``vad.speech_start``: the audio the session gathered after the VAD fired before it asked for
+      the decode that produced the first correct words (partial cadence, minimum partial audio,
+      discarded earlier partials);
+    - decode turnaround: arrival of that message − send time of that frame, compared with
+      Triton's queue + compute per ``streaming_asr`` request; the rest is control plane + network.
+    The final is split the same way at ``vad.speech_end``.
+    """
+    vad_detect, audio_wait, turnaround, before = [], [], [], []
+    end_event, after_end_event = [], []
+    for result in results:
+        for lat, utterance in zip(utterance_latencies(result, clip.utterances), clip.utterances):
+            t0 = result.audio_started_at + utterance.speech_start_s
+            if lat.speech_start_event_s is not None:
+                vad_detect.append(lat.speech_start_event_s)
+            if lat.first_partial_s is not None and lat.first_partial_audio_end_s is not None:
+                requested_at = result.audio_started_at + _sent_at(lat.first_partial_audio_end_s)
+                arrived_at = t0 + lat.first_partial_s
+                turnaround.append(arrived_at - requested_at)
+                before.append(lat.partials_before_first_correct)
+                if lat.speech_start_event_s is not None:
+                    audio_wait.append(requested_at - (t0 + lat.speech_start_event_s))
+            if lat.speech_end_event_s is not None:
+                end_event.append(lat.speech_end_event_s)
+                if lat.final_s is not None:
+                    after_end_event.append(lat.final_s - lat.speech_end_event_s)
+    asr = triton.get("streaming_asr", {})
+    triton_ms = None
+    if asr.get("compute_ms_per_request") is not None:
+        triton_ms = round(asr["compute_ms_per_request"] + (asr.get("queue_ms_per_request") or 0.0), 2)
+    return {
+        "first_partial": {
+            "total_p50_s": percentiles(
+                lat.first_partial_s for r in results for lat in utterance_latencies(r, clip.utterances)
+            )["p50"],
+            "vad_speech_start_arrival_p50_s": percentiles(vad_detect)["p50"],
+            "audio_wait_after_speech_start_p50_s": percentiles(audio_wait)["p50"],
+            "decode_turnaround_p50_s": percentiles(turnaround)["p50"],
+            "triton_streaming_asr_queue_plus_compute_ms_per_request": triton_ms,
+            "triton_streaming_asr_queue_ms_per_request": asr.get("queue_ms_per_request"),
+            "triton_streaming_asr_compute_ms_per_request": asr.get("compute_ms_per_request"),
+            "partials_without_a_correct_word_before_first_correct_mean": round(float(np.mean(before)), 2)
+            if before
+            else None,
+        },
+        "final": {
+            "vad_speech_end_arrival_p50_s": percentiles(end_event)["p50"],
+            "vad_silence_window_s": silence_window_s,
+            "final_after_speech_end_message_p50_s": percentiles(after_end_event)["p50"],
+        },
+    }
+
+
+def _sent_at(audio_end_s: float, frame_s: float = FRAME_S) -> float:
+    """Seconds after ``audio_started_at`` at which the frame ending at ``audio_end_s`` was sent."""
+    return max(0.0, np.ceil(round(audio_end_s / frame_s, 6)) * frame_s - frame_s)
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+# --- reporting --------------------------------------------------------------------------------------
+
+
+def _pair(summary: dict) -> str:
+    if summary.get("p50") is None:
+        return "–"
+    text = f"{summary['p50']:.2f} / {summary['p95']:.2f}"
+    if summary.get("missing"):
+        text += f" ({summary['missing']} missing)"
+    return text
+
+
+def markdown_table(report: dict) -> str:
+    """The README table: one row per concurrency level."""
+    lines = [
+        "| sessions | first partial p50 / p95 (s) | final p50 / p95 (s) | final − silence window p50 / p95 (s) "
+        "| WER | avg batch ASR / VAD | ASR queue + compute per request (ms) | CPU system % (Triton / control plane cores) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for level in report["levels"]:
+        asr, vad = level["triton"]["streaming_asr"], level["triton"]["vad"]
+        cpu = level["cpu"]
+        lines.append(
+            f"| {level['sessions']} | {_pair(level['first_partial_s'])} | {_pair(level['final_s'])} "
+            f"| {_pair(level['final_minus_silence_window_s'])} | {level['wer_mean']:.2f} "
+            f"| {asr['avg_batch']} / {vad['avg_batch']} "
+            f"| {asr['queue_ms_per_request']} + {asr['compute_ms_per_request']} "
+            f"| {cpu['system_percent']:.0f} ({cpu['triton_cpu_s_per_s']:.2f} / {cpu['control_plane_cpu_s_per_s']:.2f}) |"
+        )
+    return "\n".join(lines)
+
+
+def rich_table(report: dict) -> Table:
+    table = Table(title=f"Tandem real-time ({report['machine']['model']}, {report['machine']['cpu_count']} CPUs)")
+    for column in ("sessions", "first partial p50/p95", "final p50/p95", "final−silence p50/p95", "WER",
+                   "batch ASR/VAD", "ASR queue+compute ms", "CPU %"):
+        table.add_column(column, justify="right")
+    for level in report["levels"]:
+        asr, vad = level["triton"]["streaming_asr"], level["triton"]["vad"]
+        table.add_row(
+            str(level["sessions"]),
+            _pair(level["first_partial_s"]),
+            _pair(level["final_s"]),
+            _pair(level["final_minus_silence_window_s"]),
+            f"{level['wer_mean']:.2f}",
+            f"{asr['avg_batch']} / {vad['avg_batch']}",
+            f"{asr['queue_ms_per_request']} + {asr['compute_ms_per_request']}",
+            f"{level['cpu']['system_percent']:.0f}",
+        )
+    return table
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    levels = report["levels"]
+    sessions = [level["sessions"] for level in levels]
+    silence = report["settings"]["vad_min_silence_s"]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), sharex=True)
+
+    def series(key: str, stat: str) -> list[float]:
+        return [np.nan if level[key][stat] is None else level[key][stat] for level in levels]
+
+    peer = PEER_WHISPERLIVE
+    left.plot(sessions, series("first_partial_s", "p50"), "o-", color="tab:blue", label="Tandem p50")
+    left.plot(sessions, series("first_partial_s", "p95"), "s--", color="tab:blue", label="Tandem p95")
+    left.plot(peer["sessions"], [p for p, _ in peer["first_partial"]], "o:", color="grey", alpha=0.7,
+              label=f"{peer['label']} p50")
+    left.axhline(FIRST_PARTIAL_TARGET_S, color="tab:red", lw=1, label=f"target {FIRST_PARTIAL_TARGET_S} s")
+    left.set_title("First partial after speech start")
+
+    right.plot(sessions, series("final_s", "p50"), "o-", color="tab:green", label="Tandem p50")
+    right.plot(sessions, series("final_s", "p95"), "s--", color="tab:green", label="Tandem p95")
+    right.plot(sessions, series("final_minus_silence_window_s", "p50"), "o-", color="tab:olive", alpha=0.8,
+               label=f"p50 − silence window ({silence} s)")
+    right.plot(peer["sessions"], [p for p, _ in peer["final"]], "o:", color="grey", alpha=0.7,
+               label=f"{peer['label']} p50")
+    right.axhline(FINAL_TARGET_S + silence, color="tab:red", lw=1,
+                  label=f"target {FINAL_TARGET_S} s + silence window = {FINAL_TARGET_S + silence:.1f} s")
+    right.axhline(FINAL_TARGET_S, color="tab:red", lw=1, ls=":", label=f"target {FINAL_TARGET_S} s (− silence)")
+    right.set_title("Final after speech end")
+
+    top = max(
+        1.2,
+        *(v for v in series("final_s", "p95") + series("first_partial_s", "p95") if not np.isnan(v)),
+    )
+    for axis in (left, right):
+        axis.set_xscale("log", base=2)
+        axis.set_xticks(sessions, [str(s) for s in sessions])
+        axis.set_xlabel("concurrent sessions (lockstep, real-time pace)")
+        axis.set_ylabel("seconds")
+        axis.set_ylim(0, min(top * 1.15, 4.0))
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=8, loc="upper left")
+    machine = report["machine"]
+    figure.suptitle(
+        f"Tandem live latency — {machine['model']} on {machine['cpu_count']} CPU cores ({machine['cpu_model']}), "
+        f"{report['clip']['utterances_per_session']} utterances per session; peer p95 off-scale"
+        if top * 1.15 > 4.0
+        else f"Tandem live latency — {machine['model']} on {machine['cpu_count']} CPU cores ({machine['cpu_model']}), "
+        f"{report['clip']['utterances_per_session']} utterances per session",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+# --- CLI --------------------------------------------------------------------------------------------
+
+app = typer.Typer(add_completion=False)
+
+
+def _parse_levels(text: str) -> list[int]:
+    levels = [int(part) for part in text.split(",") if part.strip()]
+    if not levels or min(levels) < 1:
+        raise typer.BadParameter("give positive session counts, e.g. 1,2,4,8")
+    return levels
+
+
+@app.command()
+def main(
+    sessions: Annotated[str, typer.Option(help="Concurrency levels, comma-separated.")] = "1,2,4,8",
+    repeat: Annotated[int, typer.Option(min=1, help="Times the 4-line conversation is repeated per stream.")] = 2,
+    output_dir: Annotated[Path, typer.Option(help="Where realtime.json and realtime.png go.")] = DEFAULT_OUTPUT_DIR,
+    markdown: Annotated[bool, typer.Option(help="Print the README table (markdown) at the end.")] = False,
+    from_json: Annotated[
+        Path | None, typer.Option(help="Do not run: redraw the PNG and print the table from this JSON.")
+    ] = None,
+) -> None:
+    """Measure live latency, batching and CPU at each concurrency level."""
+    if from_json is not None:
+        report = json.loads(from_json.read_text())
+        plot(report, output_dir / "realtime.png")
+        console.print(rich_table(report))
+        print(markdown_table(report))
+        return
+    levels = _parse_levels(sessions)
+    clip = benchmark_clip(repeat)
+    settings = load_settings()
+    silence_window_s = settings.vad_min_silence_s
+    report: dict = {
+        "benchmark": "realtime",
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "cpu_model": _cpu_model(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "model": None,
+        },
+        "settings": {
+            "partial_interval_s": settings.partial_interval_s,
+            "vad_min_silence_s": silence_window_s,
+            "vad_threshold": settings.vad_threshold,
+            "frame_s": FRAME_S,
+        },
+        "clip": {
+            "duration_s": round(clip.duration_s, 2),
+            "repeat": repeat,
+            "utterances_per_session": len(clip.utterances),
+            "text": clip.text,
+        },
+        "definitions": {
+            "first_partial_s": "arrival of the first partial/final over the utterance holding one of its words "
+            "(lower-cased, no punctuation) - (audio_started_at + speech_start_s)",
+            "final_s": "arrival of the final in which the utterance's last reference word first appears "
+            "(else the final covering its speech end) - (audio_started_at + speech_end_s)",
+            "final_minus_silence_window_s": "final_s - Settings.vad_min_silence_s",
+            "pacing": "frame k (100 ms) is sent at audio_started_at + k * 0.1 s",
+        },
+        "levels": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="tandem-bench-") as work:
+        work_dir = Path(work)
+        console.print("starting tritonserver …")
+        with TritonServer(MODEL_REPOSITORY, work_dir / "triton") as triton:
+            assert triton.endpoints is not None
+            control_plane = ControlPlane(work_dir / "server", triton.endpoints)
+            try:
+                triton_pid = triton._process.pid  # noqa: SLF001 - the launcher keeps its Popen private
+                meter = CpuMeter({"triton": triton_pid, "control_plane": control_plane.process.pid})
+                console.print("warm-up session …")
+                warmup = asyncio.run(run_sessions(control_plane.ws_url, conversation(), 1, speed=0.0))
+                begins = warmup[0].of_type(SessionBegin)
+                report["machine"]["model"] = begins[0].model if begins else None
+                with Progress(
+                    TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TimeElapsedColumn(), console=console,
+                ) as progress:
+                    task = progress.add_task("levels", total=len(levels))
+                    for level in levels:
+                        progress.update(task, description=f"{level} session(s), {clip.duration_s:.0f} s of audio")
+                        before = read_triton_metrics(triton.endpoints.metrics_url)
+                        meter.start()
+                        results = asyncio.run(run_sessions(control_plane.ws_url, clip, level))
+                        cpu = meter.stop()
+                        triton_report = triton_deltas(before, read_triton_metrics(triton.endpoints.metrics_url))
+                        summary = summarize_level(level, results, clip, silence_window_s, triton_report, cpu)
+                        if level == min(levels):
+                            report["where_the_time_goes"] = {
+                                "sessions": level,
+                                **where_the_time_goes(results, clip, triton_report, silence_window_s),
+                            }
+                        report["levels"].append(summary)
+                        progress.advance(task)
+            finally:
+                control_plane.stop()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "realtime.json").write_text(json.dumps(report, indent=2) + "\n")
+    plot(report, output_dir / "realtime.png")
+    console.print(rich_table(report))
+    console.print_json(data=report.get("where_the_time_goes", {}))
+    console.print(f"wrote {output_dir / 'realtime.json'} and {output_dir / 'realtime.png'}")
+    if markdown:
+        print(markdown_table(report))
+
+
+if __name__ == "__main__":
+    app()
