@@ -8,14 +8,21 @@ from contextlib import asynccontextmanager
 import anyio
 import msgspec
 import prometheus_client
+import structlog
 from litestar import Litestar, MediaType, Response, get
 from litestar.datastructures import State
 
+from control_plane.api.sessions import SessionsController
 from control_plane.gateway import transcription_stream
 from control_plane.inference import InferenceClient
 from control_plane.log_config import configure_logging
+from control_plane.persistence.database import Database
 from control_plane.redis_server import redis_answers
+from control_plane.session_archive import repair_unfinished_sessions
 from control_plane.settings import Settings
+from control_plane.storage import open_store
+
+log = structlog.get_logger(__name__)
 
 
 class ReadinessReport(msgspec.Struct):
@@ -31,14 +38,24 @@ def health_live() -> dict[str, str]:
 
 @get("/health/ready")
 async def health_ready(state: State) -> Response[ReadinessReport]:
-    """200 only when Triton and Redis answer (503 with the failing checks otherwise)."""
+    """200 only when Triton, Redis, the database and the store answer (503 with the checks otherwise)."""
     settings: Settings = state.settings
     checks = {
         "triton": await state.inference.ready(),
         "redis": await anyio.to_thread.run_sync(redis_answers, settings.redis_url),
+        "database": await anyio.to_thread.run_sync(_answers, state.database.ping),
+        "store": await anyio.to_thread.run_sync(_answers, state.store.ping),
     }
     ready = all(checks.values())
     return Response(ReadinessReport(ready=ready, checks=checks), status_code=200 if ready else 503)
+
+
+def _answers(ping) -> bool:
+    try:
+        ping()
+    except Exception:
+        return False
+    return True
 
 
 @get("/metrics", media_type=MediaType.TEXT, sync_to_thread=False)
@@ -53,16 +70,22 @@ def create_app(settings: Settings, triton_grpc_url: str) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        database = await anyio.to_thread.run_sync(Database.open, settings.resolved_database_url)
+        store = await anyio.to_thread.run_sync(open_store, settings)
+        repaired = await anyio.to_thread.run_sync(repair_unfinished_sessions, database, store)
+        if repaired:
+            log.warning("sessions.repaired", interrupted=repaired)
         inference = InferenceClient(triton_grpc_url)
-        app.state.inference = inference
+        app.state.update(database=database, store=store, inference=inference)
         app.state.model_name = await inference.streaming_model_name()
         try:
             yield
         finally:
             await inference.close()
+            database.close()
 
     return Litestar(
-        route_handlers=[transcription_stream, health_live, health_ready, metrics],
+        route_handlers=[transcription_stream, SessionsController, health_live, health_ready, metrics],
         lifespan=[lifespan],
         state=State({"settings": settings}),
     )

@@ -72,4 +72,4 @@ class FrameDecoder:
 
 def float_to_pcm16(audio: np.ndarray) -> np.ndarray:
     """Clip to [-1, 1] and scale to int16 with rounding."""
-    return np.round(np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2")
+    return np.round(np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)

@@ -4,14 +4,13 @@ Three concerns run side by side per connection: the receive loop (validates fram
 messages and queues them in arrival order), the processing task (feeds audio and control
 messages to the session, one at a time) and the sender task (writes the session's messages in
 order). The receive loop never waits for inference, so a slow model shows up as a
-``processing_lag`` warning, not as a stalled socket.
+``processing_lag`` warning; only a backlog of ``MAX_QUEUED_ITEMS`` stops it reading.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass
 
@@ -20,10 +19,17 @@ import numpy as np
 import structlog
 from litestar import WebSocket, websocket
 
-from control_plane.audio_input import MODEL_SAMPLE_RATE, DecodedFrame, FrameDecoder, InvalidAudio
+from control_plane.audio_input import (
+    MODEL_SAMPLE_RATE,
+    DecodedFrame,
+    FrameDecoder,
+    InvalidAudio,
+)
 from control_plane.inference import InferenceClient
 from control_plane.live_session import LiveSession, LiveTuning
 from control_plane.metrics import ACTIVE_SESSIONS, SESSIONS_TOTAL
+from control_plane.persistence.sessions import new_session_id
+from control_plane.persistence.states import SessionStatus
 from control_plane.protocol import (
     CloseCode,
     ConfigMessage,
@@ -39,9 +45,13 @@ from control_plane.protocol import (
     encode_message,
     parse_session_params,
 )
+from control_plane.session_archive import SessionArchive
 from control_plane.settings import Settings
 
 STREAM_PATH = "/v1/audio/transcriptions/stream"
+MAX_QUEUED_ITEMS = 64
+"""Frames and messages waiting for the session; beyond this the socket is not read (backpressure),
+so a client sending faster than real time cannot make the server hold its whole stream."""
 
 log = structlog.get_logger(__name__)
 
@@ -62,9 +72,13 @@ class _Connection:
     model_name: str
     decoder: FrameDecoder
     live: LiveSession
+    archive: SessionArchive
     outbox: asyncio.Queue[ServerMessage | None]
     work: asyncio.Queue[_WorkItem]
     queued_samples: int = 0
+    """16 kHz samples received but not yet processed."""
+    input_samples: int = 0
+    """Samples accepted at the session's own rate (the recorded duration)."""
     started_at: float = 0.0
 
 
@@ -87,16 +101,27 @@ async def transcription_stream(socket: WebSocket) -> None:
         )
         return
 
+    session_id = new_session_id()
+    model_name = socket.app.state.model_name
+    try:
+        archive = await SessionArchive.open(
+            socket.app.state.database, socket.app.state.store, session_id, params, model_name
+        )
+    except Exception:
+        log.exception("session.open_failed", session_id=session_id)
+        await _refuse(socket, ErrorCode.INTERNAL_ERROR, "the session could not be stored", CloseCode.INTERNAL_ERROR)
+        return
     outbox: asyncio.Queue[ServerMessage | None] = asyncio.Queue()
     connection = _Connection(
         socket=socket,
-        session_id=f"sess_{uuid.uuid4().hex}",
+        session_id=session_id,
         params=params,
-        model_name=socket.app.state.model_name,
+        model_name=model_name,
         decoder=FrameDecoder(params.encoding, params.sample_rate),
         live=LiveSession(params, inference, outbox.put_nowait, _tuning(settings)),
+        archive=archive,
         outbox=outbox,
-        work=asyncio.Queue(),
+        work=asyncio.Queue(maxsize=MAX_QUEUED_ITEMS),
         started_at=time.monotonic(),
     )
     SESSIONS_TOTAL.inc()
@@ -120,7 +145,7 @@ async def transcription_stream(socket: WebSocket) -> None:
     finally:
         ACTIVE_SESSIONS.dec()
         if not processor.done():
-            connection.work.put_nowait(_DISCONNECTED)
+            await connection.work.put(_DISCONNECTED)
             await asyncio.shield(processor)
         outbox.put_nowait(None)
         await sender
@@ -131,10 +156,10 @@ async def _receive(connection: _Connection, settings: Settings) -> None:
     while True:
         message = await connection.socket.receive()
         if message["type"] == "websocket.disconnect":
-            connection.work.put_nowait(_DISCONNECTED)
+            await connection.work.put(_DISCONNECTED)
             return
         if message.get("bytes") is not None:
-            _accept_audio(connection, message["bytes"], settings)
+            await _accept_audio(connection, message["bytes"], settings)
             continue
         try:
             control = decode_client_message(message.get("text") or "")
@@ -143,12 +168,12 @@ async def _receive(connection: _Connection, settings: Settings) -> None:
                 ErrorMessage(code=ErrorCode.INVALID_MESSAGE, message=f"unreadable message: {exc}", recoverable=True)
             )
             continue
-        connection.work.put_nowait(control)
+        await connection.work.put(control)
         if isinstance(control, EndMessage):
             return
 
 
-def _accept_audio(connection: _Connection, frame: bytes, settings: Settings) -> None:
+async def _accept_audio(connection: _Connection, frame: bytes, settings: Settings) -> None:
     try:
         if len(frame) > settings.max_frame_bytes:
             raise InvalidAudio(f"frame of {len(frame)} bytes exceeds {settings.max_frame_bytes} bytes")
@@ -157,7 +182,7 @@ def _accept_audio(connection: _Connection, frame: bytes, settings: Settings) -> 
         connection.outbox.put_nowait(ErrorMessage(code=ErrorCode.INVALID_AUDIO, message=str(exc), recoverable=True))
         return
     connection.queued_samples += len(decoded.model_audio)
-    connection.work.put_nowait(decoded)
+    await connection.work.put(decoded)
 
 
 async def _process(connection: _Connection) -> None:
@@ -174,10 +199,11 @@ async def _process(connection: _Connection) -> None:
             pending.append(connection.work.get_nowait())
         item = pending.popleft()
         if isinstance(item, DecodedFrame):
-            chunks = [item.model_audio]
+            frames = [item]
             while pending and isinstance(pending[0], DecodedFrame):
-                chunks.append(pending.popleft().model_audio)
-            audio = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+                frames.append(pending.popleft())
+            await _record(connection, np.concatenate([f.pcm16 for f in frames]))
+            audio = np.concatenate([f.model_audio for f in frames])
             connection.queued_samples -= len(audio)
             await live.process_audio(audio, queued_s=connection.queued_samples / MODEL_SAMPLE_RATE)
         elif isinstance(item, ConfigMessage):
@@ -189,27 +215,49 @@ async def _process(connection: _Connection) -> None:
             return
 
 
+async def _record(connection: _Connection, pcm16: np.ndarray) -> None:
+    connection.input_samples += len(pcm16)
+    try:
+        await connection.archive.record(pcm16)
+    except Exception as exc:
+        connection.outbox.put_nowait(
+            ErrorMessage(code=ErrorCode.STORAGE_FAILED, message=f"recording stopped: {exc}", recoverable=True)
+        )
+
+
 async def _end(connection: _Connection, *, completed: bool) -> None:
+    """Finalize buffered speech, then the recording and the record; send ``session.end``."""
     live = connection.live
-    tail = connection.decoder.drain()
-    if len(tail):
-        await live.process_audio(tail)
-    await live.close()
+    try:
+        tail = connection.decoder.drain()
+        if len(tail):
+            await live.process_audio(tail)
+        await live.close()
+    finally:
+        total_audio_seconds = round(connection.input_samples / connection.params.sample_rate, 3)
+        total_duration = round(time.monotonic() - connection.started_at, 3)
+        outcome = await connection.archive.close(
+            status=SessionStatus.COMPLETED if completed else SessionStatus.INTERRUPTED,
+            finals=live.stats.finals,
+            total_audio_seconds=total_audio_seconds,
+            total_duration=total_duration,
+        )
     finals = live.stats.finals
     connection.outbox.put_nowait(
         SessionEnd(
             session_id=connection.session_id,
-            total_duration=round(time.monotonic() - connection.started_at, 3),
-            total_audio_seconds=round(live.audio_seconds, 3),
+            total_duration=total_duration,
+            total_audio_seconds=total_audio_seconds,
             transcript=" ".join(f.text for f in finals),
             segments=live.segments(),
+            audio_uri=outcome.audio_uri,
         )
     )
     log.info(
         "session.end",
         session_id=connection.session_id,
-        completed=completed,
-        audio_seconds=round(live.audio_seconds, 3),
+        status=outcome.status.value,
+        audio_seconds=total_audio_seconds,
         finals=len(finals),
     )
 

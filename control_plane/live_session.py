@@ -18,7 +18,12 @@ from typing import Callable
 import numpy as np
 
 from control_plane.audio_input import MODEL_SAMPLE_RATE
-from control_plane.inference import AsrResult, InferenceClient, InferenceFailed, InferenceUnavailable
+from control_plane.inference import (
+    AsrResult,
+    InferenceClient,
+    InferenceFailed,
+    InferenceUnavailable,
+)
 from control_plane.protocol import (
     ConfigMessage,
     ErrorCode,

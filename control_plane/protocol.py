@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     INVALID_AUDIO = "invalid_audio"
     MODEL_UNAVAILABLE = "model_unavailable"
     INFERENCE_FAILED = "inference_failed"
+    STORAGE_FAILED = "storage_failed"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -33,7 +34,7 @@ class CloseCode:
     """WebSocket close codes used by the gateway."""
 
     NORMAL = 1000
-    GOING_AWAY = 1001
+    INTERNAL_ERROR = 1011
     INVALID_PARAMETERS = 4400
     MODEL_UNAVAILABLE = 4503
 

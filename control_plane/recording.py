@@ -8,6 +8,7 @@ import wave
 import numpy as np
 import numpy.typing as npt
 
+from control_plane.audio_input import float_to_pcm16
 from control_plane.storage.base import ObjectAppender, ObjectStore
 from control_plane.storage.keys import session_audio_key
 
@@ -68,8 +69,7 @@ class AudioRecorder:
         """Append mono float samples in [-1, 1], clipped and rounded to int16."""
         if not np.issubdtype(samples.dtype, np.floating) or samples.ndim != 1:
             raise ValueError(f"expected 1-D float samples, got {samples.ndim}-D {samples.dtype}")
-        pcm = np.round(np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
-        self._append(pcm.tobytes(), len(pcm))
+        self.write_pcm16(float_to_pcm16(samples))
 
     def finish(self) -> str:
         """Write the final header, complete the object and return its URI."""

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-
 import pytriton
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent

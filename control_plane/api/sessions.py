@@ -13,13 +13,22 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Stream
 
-from control_plane.api.schemas import ErrorDetail, ErrorResponse, SessionListResponse, SessionResponse
+from control_plane.api.schemas import (
+    ErrorDetail,
+    ErrorResponse,
+    SessionListResponse,
+    SessionResponse,
+)
 from control_plane.persistence import sessions as repository
 from control_plane.persistence.database import Database
 from control_plane.persistence.sessions import InvalidCursorError, SessionView
 from control_plane.persistence.states import SessionStatus
 from control_plane.storage.base import ObjectNotFoundError, ObjectStore
-from control_plane.storage.keys import session_audio_key, session_prefix, session_transcript_key
+from control_plane.storage.keys import (
+    session_audio_key,
+    session_prefix,
+    session_transcript_key,
+)
 
 SESSIONS_PATH = "/v1/audio/transcriptions/stream"
 

@@ -206,6 +206,12 @@ def mark_active_sessions_interrupted(db: Database, ended_at: datetime | None = N
     return ids
 
 
+def set_audio_uri(db: Database, session_id: str, audio_uri: str) -> None:
+    """Record where a session's audio is (used when repairing sessions of a killed server)."""
+    with db.transaction() as session:
+        session.execute(update(SessionRecord).where(SessionRecord.id == session_id).values(audio_uri=audio_uri))
+
+
 def _view(record: SessionRecord) -> SessionView:
     return SessionView(
         id=record.id,
