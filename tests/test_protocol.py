@@ -1,0 +1,58 @@
+"""Session parameters and message (de)serialization."""
+
+import msgspec
+import pytest
+
+from control_plane.protocol import (
+    AudioEncoding,
+    ConfigMessage,
+    EndMessage,
+    TranscriptFinal,
+    Word,
+    decode_client_message,
+    decode_server_message,
+    encode_message,
+    parse_session_params,
+)
+
+
+def test_defaults_follow_the_spec() -> None:
+    params = parse_session_params({}, default_model="tiny.en")
+    assert params.model == "tiny.en" and params.encoding is AudioEncoding.PCM_S16LE
+    assert (params.sample_rate, params.interim_results, params.word_timestamps, params.enable_vad) == (
+        16000, True, False, True,
+    )
+    assert not (params.store_audio or params.store_transcript or params.enhance_on_end)
+
+
+def test_query_strings_are_converted_and_unknown_names_ignored() -> None:
+    params = parse_session_params(
+        {"sample_rate": "44100", "word_timestamps": "true", "encoding": "pcm_f32le", "vocabulary": "x",
+         "store_audio": "true", "enhance_on_end": "true", "num_speakers": "2"},
+        default_model="tiny.en",
+    )
+    assert params.sample_rate == 44100 and params.word_timestamps and params.encoding is AudioEncoding.PCM_F32LE
+    assert params.enhance_on_end and params.num_speakers == 2
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"sample_rate": "7999"}, {"sample_rate": "48001"}, {"encoding": "opus"}, {"enable_vad": "perhaps"},
+     {"enhance_on_end": "true"}, {"enhance_llm_cleanup": "true"}, {"num_speakers": "0"},
+     {"min_speakers": "4", "max_speakers": "2"}],
+)
+def test_invalid_values_raise_value_error(query) -> None:
+    with pytest.raises(ValueError):
+        parse_session_params(query, default_model="tiny.en")
+
+
+def test_messages_round_trip_with_their_type_tag() -> None:
+    final = TranscriptFinal(text="hi", start=0.0, end=1.0, confidence=0.9, words=[Word(word="hi", start=0, end=1, confidence=0.9)])
+    encoded = encode_message(final)
+    assert msgspec.json.decode(encoded)["type"] == "transcript.final"
+    assert decode_server_message(encoded) == final
+    assert "words" not in msgspec.json.decode(encode_message(TranscriptFinal(text="a", start=0, end=1, confidence=1)))
+    assert decode_client_message('{"type":"config","language":"en"}') == ConfigMessage(language="en")
+    assert decode_client_message('{"type":"end"}') == EndMessage()
+    with pytest.raises(msgspec.ValidationError):
+        decode_client_message('{"type":"rewind"}')
