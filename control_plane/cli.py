@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
@@ -48,7 +49,15 @@ def serve(
             log_level=settings.log_level.lower(),
             timeout_graceful_shutdown=15,
         )
+        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal: exit
+        # through Python so that the ExitStack stops Triton and Redis.
+        for handled in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(handled, _exit_after_shutdown)
         uvicorn.Server(config).run()
+
+
+def _exit_after_shutdown(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 @app.command()
