@@ -1,0 +1,34 @@
+# Control plane and (later) RQ worker image: the project installed into python:3.11-slim.
+#   docker build -t tandem .
+#   docker run tandem tandem serve            (control plane)
+#   docker run tandem rq worker ... enhancement   (workers, later milestone)
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# ffmpeg-free: audio decoding goes through PyAV wheels; libsndfile ships inside soundfile's wheel.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+# Sources only (.dockerignore leaves out the venv, caches, data and git); pipelines/ joins the
+# image through the same copy once it has code.
+COPY . .
+RUN pip install .
+
+RUN useradd --create-home --uid 10001 tandem \
+    && mkdir -p /var/lib/tandem && chown tandem /var/lib/tandem
+USER tandem
+ENV TANDEM_DATA_DIR=/var/lib/tandem \
+    TANDEM_HOST=0.0.0.0 \
+    TANDEM_PORT=8000
+EXPOSE 8000
+
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=5 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=4)"
+
+CMD ["tandem", "serve"]

@@ -1,0 +1,163 @@
+"""docker-compose.gpu.yml, checked by parsing it (no Docker engine on CI machines, RUNTIME.md)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from control_plane.settings import Settings
+
+yaml = pytest.importorskip("yaml")
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.gpu.yml"
+SETTING_NAMES = {f"TANDEM_{field.name.upper()}" for field in msgspec.structs.fields(Settings)}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict) -> dict:
+    return compose["services"]
+
+
+def _environment(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {key: str(value) for key, value in env.items()}
+
+
+def _depends_on(service: dict) -> dict[str, dict]:
+    depends = service.get("depends_on") or {}
+    if isinstance(depends, list):
+        return {name: {"condition": "service_started"} for name in depends}
+    return depends
+
+
+def _one_shot(services: dict) -> set[str]:
+    """Jobs other services wait to complete (bucket creation): they need no healthcheck."""
+    return {
+        name
+        for service in services.values()
+        for name, spec in _depends_on(service).items()
+        if spec.get("condition") == "service_completed_successfully"
+    }
+
+
+def test_the_stack_has_its_services(services: dict) -> None:
+    assert {"triton", "redis", "postgres", "minio", "control-plane", "worker"} <= set(services)
+
+
+def test_triton_serves_the_model_repository_on_a_gpu(services: dict) -> None:
+    triton = services["triton"]
+    image = triton.get("image", "")
+    build = triton.get("build") or {}
+    if build:
+        dockerfile = ROOT / build.get("context", ".") / build.get("dockerfile", "Dockerfile")
+        assert dockerfile.is_file(), dockerfile
+        assert re.search(r"^FROM nvcr\.io/nvidia/tritonserver:\S+-py3", dockerfile.read_text(), re.M)
+    else:
+        assert image.startswith("nvcr.io/nvidia/tritonserver:")
+
+    mounts = {volume.split(":")[0]: volume.split(":")[1] for volume in triton["volumes"]}
+    assert "./model_repository" in mounts
+    repository_in_container = mounts["./model_repository"]
+    command = " ".join(triton["command"]) if isinstance(triton["command"], list) else triton["command"]
+    assert f"--model-repository={repository_in_container}" in command
+    # The Python-backend models import triton_models: the project code is on PYTHONPATH.
+    python_path = _environment(triton)["PYTHONPATH"].split(":")
+    assert any(mounts.get("./triton_models", "").startswith(p.rstrip("/") + "/") for p in python_path) or any(
+        mounts.get(".") == p for p in python_path
+    )
+    assert any(not source.startswith(".") for source in mounts), "a models volume for larger weights"
+
+    devices = triton["deploy"]["resources"]["reservations"]["devices"]
+    assert any(d.get("driver") == "nvidia" and "gpu" in d.get("capabilities", []) for d in devices)
+
+
+def test_control_plane_points_at_the_services(services: dict) -> None:
+    plane = services["control-plane"]
+    env = _environment(plane)
+    tandem_names = {name for name in env if name.startswith("TANDEM_")}
+    assert tandem_names <= SETTING_NAMES, f"unknown settings: {tandem_names - SETTING_NAMES}"
+
+    assert env["TANDEM_TRITON_GRPC_URL"] == "triton:8001"
+    assert env["TANDEM_REDIS_URL"].startswith("redis://redis:")
+    assert env["TANDEM_DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert "@postgres:5432/" in env["TANDEM_DATABASE_URL"]
+    assert env["TANDEM_STORAGE_URL"] == "s3://tandem"
+    assert env["TANDEM_S3_ENDPOINT_URL"] == "http://minio:9000"
+    assert env["TANDEM_START_REDIS"].lower() == "false"
+    assert env["TANDEM_HOST"] == "0.0.0.0"
+    assert "AWS_ACCESS_KEY_ID" in env and "AWS_SECRET_ACCESS_KEY" in env
+
+    command = " ".join(plane["command"]) if isinstance(plane["command"], list) else plane["command"]
+    assert "tandem serve" in command
+    assert {"triton", "redis", "postgres", "minio"} <= set(_depends_on(plane))
+
+
+def test_settings_in_the_environment_parse(services: dict) -> None:
+    """The control plane's settings load from the compose environment (interpolation defaults applied)."""
+    from control_plane.settings import load_settings
+
+    env = {
+        key: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+        for key, value in _environment(services["control-plane"]).items()
+    }
+    settings = load_settings(env)
+    assert settings.start_redis is False
+    assert settings.port == 8000
+
+
+def test_worker_listens_on_the_enhancement_queue(services: dict) -> None:
+    worker = services["worker"]
+    command = " ".join(worker["command"]) if isinstance(worker["command"], list) else worker["command"]
+    assert command.startswith("rq worker") and "redis://redis:6379/0" in command
+    assert command.split()[-1] == "enhancement"
+    assert set(_environment(worker)) & SETTING_NAMES
+
+
+def test_bucket_is_created(services: dict) -> None:
+    jobs = _one_shot(services)
+    assert jobs, "a one-shot job creates the bucket"
+    script = " ".join(str(part) for name in jobs for part in (services[name].get("entrypoint") or []))
+    assert "mc mb" in script and "tandem" in script
+
+
+def test_every_long_running_service_has_a_healthcheck(services: dict) -> None:
+    for name, service in services.items():
+        if name in _one_shot(services):
+            continue
+        check = service.get("healthcheck")
+        assert check and check.get("test") and not check.get("disable"), f"{name} has no healthcheck"
+
+
+def test_depends_on_targets_exist(services: dict) -> None:
+    for name, service in services.items():
+        for target, spec in _depends_on(service).items():
+            assert target in services, f"{name} depends on undefined {target}"
+            condition = spec.get("condition", "service_started")
+            if condition == "service_healthy":
+                assert services[target].get("healthcheck"), f"{name} waits for {target}'s missing healthcheck"
+
+
+def test_named_volumes_are_declared(compose: dict, services: dict) -> None:
+    declared = set(compose.get("volumes") or {})
+    for name, service in services.items():
+        for volume in service.get("volumes") or []:
+            source = volume.split(":")[0]
+            if not source.startswith((".", "/")):
+                assert source in declared, f"{name} uses undeclared volume {source}"
+
+
+def test_control_plane_image_installs_the_project() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
+    assert re.search(r"^RUN pip install \.", dockerfile, re.M)
