@@ -1,0 +1,157 @@
+"""The latency matching of benchmarks/realtime.py on hand-made message lists (no server)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.realtime import (
+    completing_final,
+    first_recognised_message,
+    normalize_words,
+    parse_triton_metrics,
+    percentiles,
+    triton_deltas,
+    utterance_latencies,
+)
+from benchmarks.speech import SpokenUtterance
+from control_plane.protocol import SpeechEnd, SpeechStart, TranscriptFinal, TranscriptPartial
+from control_plane.stream_client import ReceivedMessage, StreamResult
+
+T0 = 1000.0  # audio_started_at (monotonic seconds)
+HELLO = SpokenUtterance("Hello everyone, thank you for joining the meeting today.", "en-us", 0.6, 3.75)
+ALICE = SpokenUtterance("Good morning, my name is Alice and I work in sales.", "en+f3", 4.95, 7.95)
+
+
+def partial(text: str, start: float, end: float, at: float) -> ReceivedMessage:
+    return ReceivedMessage(TranscriptPartial(text=text, start=start, end=end), T0 + at)
+
+
+def final(text: str, start: float, end: float, at: float) -> ReceivedMessage:
+    return ReceivedMessage(TranscriptFinal(text=text, start=start, end=end, confidence=0.9), T0 + at)
+
+
+def result(*messages: ReceivedMessage) -> StreamResult:
+    return StreamResult(messages=list(messages), audio_started_at=T0)
+
+
+def test_normalize_words_lowercases_and_strips_punctuation() -> None:
+    assert normalize_words("Hello, everyone! It's Alice's turn.") == ["hello", "everyone", "it's", "alice's", "turn"]
+    assert normalize_words("  —  ") == []
+
+
+def test_first_partial_skips_messages_without_a_reference_word() -> None:
+    messages = [
+        partial("Uh", 0.4, 1.0, 1.05),
+        partial("Oh, every", 0.4, 1.3, 1.35),  # "every" is not a word of the utterance
+        partial("Hello every", 0.4, 1.6, 1.7),
+        partial("Hello everyone", 0.4, 1.9, 2.0),
+    ]
+    first = first_recognised_message(messages, HELLO)
+    assert first is messages[2]
+    [latency] = utterance_latencies(result(*messages), [HELLO])
+    assert latency.first_partial_s == pytest.approx(1.7 - 0.6)
+    assert latency.first_partial_kind == "partial"
+    assert latency.partials_before_first_correct == 2
+    assert latency.first_partial_audio_end_s == 1.6
+
+
+def test_first_partial_uses_arrival_order_and_may_be_a_final() -> None:
+    messages = [final("Hello everyone.", 0.4, 1.2, 1.5), partial("hello", 0.4, 1.0, 1.4)]
+    assert first_recognised_message(messages, HELLO) is messages[1]
+    only_final = [final("Hello everyone.", 0.4, 1.2, 1.5)]
+    [latency] = utterance_latencies(result(*only_final), [HELLO])
+    assert latency.first_partial_kind == "final"
+    assert latency.first_partial_s == pytest.approx(0.9)
+
+
+def test_messages_of_another_utterance_do_not_count() -> None:
+    # "the" and "and" are words of both lines: only time overlap attributes a message.
+    messages = [
+        final("Hello everyone, thank you for joining the meeting today.", 0.4, 3.95, 4.2),
+        partial("Good morning", 4.75, 5.6, 5.7),
+    ]
+    assert first_recognised_message(messages, ALICE) is messages[1]
+    assert completing_final(messages, ALICE) is None
+    latencies = utterance_latencies(result(*messages), [HELLO, ALICE])
+    assert latencies[1].final_s is None
+    assert latencies[0].final_s == pytest.approx(4.2 - 3.75)
+
+
+def test_final_is_where_the_last_word_first_appears() -> None:
+    messages = [
+        final("Good morning, my name is Alice", 4.75, 6.5, 6.9),  # split by max_utterance or a pause
+        final("and I work in sales.", 6.5, 8.15, 8.4),
+        final("Sales.", 7.6, 8.15, 9.0),  # a later duplicate does not count
+    ]
+    assert completing_final(messages, ALICE) is messages[1]
+    [latency] = utterance_latencies(result(*messages), [ALICE])
+    assert latency.final_s == pytest.approx(8.4 - 7.95)
+
+
+def test_final_falls_back_to_the_final_covering_speech_end() -> None:
+    messages = [
+        final("Good morning, my name is Alice", 4.75, 6.5, 6.9),
+        final("and I work in sails.", 6.5, 8.15, 8.45),  # last word misrecognised
+    ]
+    assert completing_final(messages, ALICE) is messages[1]
+
+
+def test_partials_never_count_as_finals() -> None:
+    messages = [partial("Good morning my name is Alice and I work in sales", 4.75, 7.9, 8.0)]
+    assert completing_final(messages, ALICE) is None
+    [latency] = utterance_latencies(result(*messages), [ALICE])
+    assert latency.final_s is None and latency.first_partial_s == pytest.approx(8.0 - 4.95)
+
+
+def test_vad_events_are_matched_by_timestamp() -> None:
+    messages = [
+        ReceivedMessage(SpeechStart(timestamp=0.608), T0 + 0.72),
+        ReceivedMessage(SpeechEnd(timestamp=3.77), T0 + 4.2),
+        ReceivedMessage(SpeechStart(timestamp=4.93), T0 + 5.0),
+    ]
+    [latency] = utterance_latencies(result(*messages), [HELLO])
+    assert latency.speech_start_event_s == pytest.approx(0.12)
+    assert latency.speech_end_event_s == pytest.approx(4.2 - 3.75)
+    assert latency.first_partial_s is None and latency.final_s is None
+
+
+def test_percentiles_count_missing_values() -> None:
+    summary = percentiles([0.1, 0.2, None, 0.3, 0.4])
+    assert summary["n"] == 4 and summary["missing"] == 1
+    assert summary["p50"] == pytest.approx(0.25)
+    assert summary["max"] == pytest.approx(0.4)
+    assert percentiles([None])["p50"] is None
+
+
+METRICS_BEFORE = """\
+# HELP nv_inference_count Number of inferences performed
+nv_inference_request_success{model="streaming_asr",version="1"} 10
+nv_inference_count{model="streaming_asr",version="1"} 10
+nv_inference_exec_count{model="streaming_asr",version="1"} 10
+nv_inference_queue_duration_us{model="streaming_asr",version="1"} 1000
+nv_inference_compute_infer_duration_us{model="streaming_asr",version="1"} 500000
+nv_inference_request_success{model="vad",version="1"} 100
+nv_inference_count{model="vad",version="1"} 100
+nv_inference_exec_count{model="vad",version="1"} 100
+nv_gpu_utilization{gpu_uuid="x"} 0
+"""
+METRICS_AFTER = """\
+nv_inference_request_success{model="streaming_asr",version="1"} 50
+nv_inference_count{model="streaming_asr",version="1"} 50
+nv_inference_exec_count{model="streaming_asr",version="1"} 20
+nv_inference_queue_duration_us{model="streaming_asr",version="1"} 81000
+nv_inference_compute_infer_duration_us{model="streaming_asr",version="1"} 4500000
+nv_inference_request_success{model="vad",version="1"} 100
+nv_inference_count{model="vad",version="1"} 100
+nv_inference_exec_count{model="vad",version="1"} 100
+"""
+
+
+def test_triton_metric_deltas() -> None:
+    report = triton_deltas(parse_triton_metrics(METRICS_BEFORE), parse_triton_metrics(METRICS_AFTER))
+    asr = report["streaming_asr"]
+    assert asr["requests"] == 40 and asr["executions"] == 10
+    assert asr["avg_batch"] == 4.0
+    assert asr["queue_ms_per_request"] == 2.0
+    assert asr["compute_ms_per_request"] == 100.0
+    assert report["vad"]["avg_batch"] is None and report["vad"]["requests"] == 0
