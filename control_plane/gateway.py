@@ -139,38 +139,44 @@ async def transcription_stream(socket: WebSocket) -> None:
     )
     sender = asyncio.create_task(_send_messages(connection))
     processor = asyncio.create_task(_process(connection))
+    receiver = asyncio.create_task(_receive(connection, settings))
     try:
-        await _receive(connection, settings)
-        await processor
+        await asyncio.wait({receiver, processor}, return_when=asyncio.FIRST_COMPLETED)
+        if processor.done():  # the session ended on its own (a failure): stop reading
+            receiver.cancel()
     finally:
         ACTIVE_SESSIONS.dec()
-        if not processor.done():
-            await connection.work.put(_DISCONNECTED)
-            await asyncio.shield(processor)
+        # Whatever happened to this task, the session is finalized: `end` or a disconnect is
+        # queued behind every accepted frame, and the processor runs until it handles it.
+        await asyncio.shield(processor)
         outbox.put_nowait(None)
         await sender
 
 
 async def _receive(connection: _Connection, settings: Settings) -> None:
-    """Read frames until ``end`` or disconnect; validate and queue them."""
-    while True:
-        message = await connection.socket.receive()
-        if message["type"] == "websocket.disconnect":
-            await connection.work.put(_DISCONNECTED)
-            return
-        if message.get("bytes") is not None:
-            await _accept_audio(connection, message["bytes"], settings)
-            continue
-        try:
-            control = decode_client_message(message.get("text") or "")
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            connection.outbox.put_nowait(
-                ErrorMessage(code=ErrorCode.INVALID_MESSAGE, message=f"unreadable message: {exc}", recoverable=True)
-            )
-            continue
-        await connection.work.put(control)
-        if isinstance(control, EndMessage):
-            return
+    """Read frames until ``end``; validate and queue them. A disconnect (or a broken socket)
+    queues :data:`_DISCONNECTED` so that the session is still finalized."""
+    try:
+        while True:
+            message = await connection.socket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            if message.get("bytes") is not None:
+                await _accept_audio(connection, message["bytes"], settings)
+                continue
+            try:
+                control = decode_client_message(message.get("text") or "")
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                connection.outbox.put_nowait(
+                    ErrorMessage(code=ErrorCode.INVALID_MESSAGE, message=f"unreadable message: {exc}", recoverable=True)
+                )
+                continue
+            await connection.work.put(control)
+            if isinstance(control, EndMessage):
+                return
+    except Exception:
+        log.exception("session.receive_failed", session_id=connection.session_id)
+    await connection.work.put(_DISCONNECTED)
 
 
 async def _accept_audio(connection: _Connection, frame: bytes, settings: Settings) -> None:
@@ -190,6 +196,17 @@ async def _process(connection: _Connection) -> None:
 
     Audio frames that queued up while the session was busy are processed as one chunk.
     """
+    try:
+        await _process_queue(connection)
+    except Exception:
+        log.exception("session.failed", session_id=connection.session_id)
+        connection.outbox.put_nowait(
+            ErrorMessage(code=ErrorCode.INTERNAL_ERROR, message="the session failed on the server", recoverable=False)
+        )
+        await _end(connection, status=SessionStatus.FAILED)
+
+
+async def _process_queue(connection: _Connection) -> None:
     live = connection.live
     pending: deque[_WorkItem] = deque()
     while True:
@@ -211,7 +228,8 @@ async def _process(connection: _Connection) -> None:
         elif isinstance(item, FlushMessage):
             await live.flush()
         else:
-            await _end(connection, completed=isinstance(item, EndMessage))
+            status = SessionStatus.COMPLETED if isinstance(item, EndMessage) else SessionStatus.INTERRUPTED
+            await _end(connection, status=status)
             return
 
 
@@ -225,7 +243,7 @@ async def _record(connection: _Connection, pcm16: np.ndarray) -> None:
         )
 
 
-async def _end(connection: _Connection, *, completed: bool) -> None:
+async def _end(connection: _Connection, *, status: SessionStatus) -> None:
     """Finalize buffered speech, then the recording and the record; send ``session.end``."""
     live = connection.live
     try:
@@ -237,7 +255,7 @@ async def _end(connection: _Connection, *, completed: bool) -> None:
         total_audio_seconds = round(connection.input_samples / connection.params.sample_rate, 3)
         total_duration = round(time.monotonic() - connection.started_at, 3)
         outcome = await connection.archive.close(
-            status=SessionStatus.COMPLETED if completed else SessionStatus.INTERRUPTED,
+            status=status,
             finals=live.stats.finals,
             total_audio_seconds=total_audio_seconds,
             total_duration=total_duration,

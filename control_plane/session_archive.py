@@ -54,6 +54,7 @@ class SessionArchive:
         self._model = model
         self._recorder: AudioRecorder | None = None
         self._recording_failed = False
+        self._outcome: SessionOutcome | None = None
 
     @classmethod
     async def open(
@@ -97,11 +98,13 @@ class SessionArchive:
         total_audio_seconds: float,
         total_duration: float,
     ) -> SessionOutcome:
-        """Finish the recording, write the transcript artifact, finalize the record."""
-        with anyio.CancelScope(shield=True):
-            return await anyio.to_thread.run_sync(
-                self._close_sync, status, finals, total_audio_seconds, total_duration
-            )
+        """Finish the recording, write the transcript artifact, finalize the record (once)."""
+        if self._outcome is None:
+            with anyio.CancelScope(shield=True):
+                self._outcome = await anyio.to_thread.run_sync(
+                    self._close_sync, status, finals, total_audio_seconds, total_duration
+                )
+        return self._outcome
 
     def _close_sync(
         self, status: SessionStatus, finals: list[TranscriptFinal], total_audio_seconds: float, total_duration: float

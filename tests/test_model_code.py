@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from benchmarks.speech import CONVERSATION, conversation, word_error_rate
+from benchmarks.speech import word_error_rate
 from triton_models.backend_config import resolve_model_path
 from triton_models.silero_vad import CONTEXT_SAMPLES, WINDOW_SAMPLES, SileroVad, initial_state
 from triton_models.whisper_decoding import DecodeRequest, ShortWindowWhisper

@@ -11,8 +11,8 @@ and a full-window retry (cap hit or repetitive text) are the safety net.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 from faster_whisper import WhisperModel

@@ -1,6 +1,5 @@
 """Triton adapter for :mod:`triton_models.silero_vad`."""
 
-import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from triton_models.backend_config import model_parameters, resolve_model_path
