@@ -102,9 +102,7 @@ def _transcripts(messages: Iterable[ReceivedMessage]) -> list[ReceivedMessage]:
     return sorted(chosen, key=lambda m: m.received_at)
 
 
-def first_recognised_message(
-    messages: Sequence[ReceivedMessage], utterance: SpokenUtterance
-) -> ReceivedMessage | None:
+def first_recognised_message(messages: Sequence[ReceivedMessage], utterance: SpokenUtterance) -> ReceivedMessage | None:
     """The first partial or final over the utterance's speech holding one of its reference words."""
     reference = set(normalize_words(utterance.text))
     for received in _transcripts(messages):
@@ -211,7 +209,7 @@ def percentiles(values: Iterable[float | None]) -> dict[str, float | int | None]
 
 # --- Triton metrics ---------------------------------------------------------------------------------
 
-_METRIC_LINE = re.compile(r'^(nv_inference_\w+)\{([^}]*)\}\s+([-+0-9.eE]+)\s*$')
+_METRIC_LINE = re.compile(r"^(nv_inference_\w+)\{([^}]*)\}\s+([-+0-9.eE]+)\s*$")
 _METRICS = (
     "nv_inference_request_success",
     "nv_inference_count",
@@ -292,13 +290,40 @@ class CpuMeter:
         psutil.cpu_percent(interval=None)
         self._started = time.monotonic()
         self._before = {name: _tree_cpu_seconds(pid) for name, pid in self.trees.items()}
+        self._client_before = _own_cpu_seconds()
 
     def stop(self) -> dict[str, float]:
+        """Also ``other_cpu_s_per_s``: what the rest of the machine used (other users' work)."""
         wall = time.monotonic() - self._started
-        report = {"system_percent": round(psutil.cpu_percent(interval=None), 1), "wall_s": round(wall, 2)}
+        system_percent = psutil.cpu_percent(interval=None)
+        report = {"system_percent": round(system_percent, 1), "wall_s": round(wall, 2)}
+        used = 0.0
         for name, pid in self.trees.items():
-            report[f"{name}_cpu_s_per_s"] = round((_tree_cpu_seconds(pid) - self._before[name]) / wall, 3)
+            rate = (_tree_cpu_seconds(pid) - self._before[name]) / wall
+            used += rate
+            report[f"{name}_cpu_s_per_s"] = round(rate, 3)
+        client = (_own_cpu_seconds() - self._client_before) / wall
+        report["benchmark_client_cpu_s_per_s"] = round(client, 3)
+        total = system_percent / 100 * (psutil.cpu_count() or 1)
+        report["other_cpu_s_per_s"] = round(max(0.0, total - used - client), 3)
         return report
+
+
+def wait_for_quiet(threshold_percent: float, max_wait_s: float, sample_s: float = 2.0) -> float:
+    """Wait (at most ``max_wait_s``) until system CPU over ``sample_s`` is below the threshold.
+
+    The machine may be shared; returns the last sample so the report shows what the level started on.
+    """
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        busy = psutil.cpu_percent(interval=sample_s)
+        if busy < threshold_percent or time.monotonic() >= deadline:
+            return busy
+
+
+def _own_cpu_seconds() -> float:
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
 
 
 # --- the stack --------------------------------------------------------------------------------------
@@ -422,7 +447,9 @@ def summarize_level(
     }
 
 
-def where_the_time_goes(results: Sequence[StreamResult], clip: SpeechClip, triton: dict, silence_window_s: float) -> dict:
+def where_the_time_goes(
+    results: Sequence[StreamResult], clip: SpeechClip, triton: dict, silence_window_s: float
+) -> dict:
     """Break the first-partial and final latencies into parts measurable from outside.
 
     Per utterance, with t0 = speech start on the wall clock:
@@ -505,7 +532,8 @@ def markdown_table(report: dict) -> str:
     """The README table: one row per concurrency level."""
     lines = [
         "| sessions | first partial p50 / p95 (s) | final p50 / p95 (s) | final − silence window p50 / p95 (s) "
-        "| WER | avg batch ASR / VAD | ASR queue + compute per request (ms) | CPU system % (Triton / control plane cores) |",
+        "| WER | avg batch ASR / VAD | ASR queue + compute per request (ms) "
+        "| CPU system % (cores: Triton / control plane / other) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for level in report["levels"]:
@@ -516,15 +544,24 @@ def markdown_table(report: dict) -> str:
             f"| {_pair(level['final_minus_silence_window_s'])} | {level['wer_mean']:.2f} "
             f"| {asr['avg_batch']} / {vad['avg_batch']} "
             f"| {asr['queue_ms_per_request']} + {asr['compute_ms_per_request']} "
-            f"| {cpu['system_percent']:.0f} ({cpu['triton_cpu_s_per_s']:.2f} / {cpu['control_plane_cpu_s_per_s']:.2f}) |"
+            f"| {cpu['system_percent']:.0f} ({cpu['triton_cpu_s_per_s']:.2f} / {cpu['control_plane_cpu_s_per_s']:.2f}"
+            f" / {cpu.get('other_cpu_s_per_s', float('nan')):.2f}) |"
         )
     return "\n".join(lines)
 
 
 def rich_table(report: dict) -> Table:
     table = Table(title=f"Tandem real-time ({report['machine']['model']}, {report['machine']['cpu_count']} CPUs)")
-    for column in ("sessions", "first partial p50/p95", "final p50/p95", "final−silence p50/p95", "WER",
-                   "batch ASR/VAD", "ASR queue+compute ms", "CPU %"):
+    for column in (
+        "sessions",
+        "first partial p50/p95",
+        "final p50/p95",
+        "final−silence p50/p95",
+        "WER",
+        "batch ASR/VAD",
+        "ASR queue+compute ms",
+        "CPU %",
+    ):
         table.add_column(column, justify="right")
     for level in report["levels"]:
         asr, vad = level["triton"]["streaming_asr"], level["triton"]["vad"]
@@ -562,21 +599,39 @@ def plot(report: dict, path: Path) -> None:
 
     right.plot(sessions, series("final_s", "p50"), "o-", color="tab:green", label="p50")
     right.plot(sessions, series("final_s", "p95"), "s--", color="tab:green", label="p95")
-    right.plot(sessions, series("final_minus_silence_window_s", "p50"), "^:", color="tab:olive",
-               label=f"p50 − VAD silence window ({silence} s)")
-    right.axhline(FINAL_TARGET_S + silence, color="tab:red", lw=1,
-                  label=f"target {FINAL_TARGET_S} s + silence window = {FINAL_TARGET_S + silence:.1f} s")
+    right.plot(
+        sessions,
+        series("final_minus_silence_window_s", "p50"),
+        "^:",
+        color="tab:olive",
+        label=f"p50 − VAD silence window ({silence} s)",
+    )
+    right.axhline(
+        FINAL_TARGET_S + silence,
+        color="tab:red",
+        lw=1,
+        label=f"target {FINAL_TARGET_S} s + silence window = {FINAL_TARGET_S + silence:.1f} s",
+    )
     right.axhline(FINAL_TARGET_S, color="tab:red", lw=1, ls=":", label=f"target {FINAL_TARGET_S} s (without window)")
     right.set_title("Final after speech end")
 
     peer = PEER_WHISPERLIVE
     for axis, key in ((left, "first_partial"), (right, "final")):
         rows = "\n".join(
-            f"{n} client{'s' if n > 1 else ''}: {p50:.2f} / {p95:.2f} s" for n, (p50, p95) in zip(peer["sessions"], peer[key])
+            f"{n} client{'s' if n > 1 else ''}: {p50:.2f} / {p95:.2f} s"
+            for n, (p50, p95) in zip(peer["sessions"], peer[key])
         )
-        axis.text(0.98, 0.97, f"{peer['label']}, p50 / p95:\n{rows}", transform=axis.transAxes, ha="right",
-                  va="top", fontsize=8, color="dimgrey",
-                  bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "lightgrey"})
+        axis.text(
+            0.98,
+            0.97,
+            f"{peer['label']}, p50 / p95:\n{rows}",
+            transform=axis.transAxes,
+            ha="right",
+            va="top",
+            fontsize=8,
+            color="dimgrey",
+            bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "lightgrey"},
+        )
 
     values = [v for v in series("final_s", "p95") + series("first_partial_s", "p95") if not np.isnan(v)]
     top = max([1.2, *values]) * 1.5  # headroom for the legend and the peer's figures
@@ -628,6 +683,10 @@ def main(
     repeat: Annotated[int, typer.Option(min=1, help="Times the 4-line conversation is repeated per stream.")] = 2,
     output_dir: Annotated[Path, typer.Option(help="Where realtime.json and realtime.png go.")] = DEFAULT_OUTPUT_DIR,
     markdown: Annotated[bool, typer.Option(help="Print the README table (markdown) at the end.")] = False,
+    quiet_below: Annotated[
+        float, typer.Option(help="Before each level, wait until system CPU is below this % (shared machines).")
+    ] = 20.0,
+    quiet_wait_s: Annotated[float, typer.Option(help="Longest wait for a quiet machine (0: do not wait).")] = 120.0,
     from_json: Annotated[
         Path | None, typer.Option(help="Do not run: redraw the PNG and print the table from this JSON.")
     ] = None,
@@ -650,7 +709,7 @@ def main(
             "cpu_model": _cpu_model(),
             "platform": platform.platform(),
             "python": platform.python_version(),
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "model": None,
         },
         "settings": {
@@ -689,18 +748,23 @@ def main(
                 begins = warmup[0].of_type(SessionBegin)
                 report["machine"]["model"] = begins[0].model if begins else None
                 with Progress(
-                    TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                    TimeElapsedColumn(), console=console,
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    TextColumn("{task.completed}/{task.total}"),
+                    TimeElapsedColumn(),
+                    console=console,
                 ) as progress:
                     task = progress.add_task("levels", total=len(levels))
                     for level in levels:
                         progress.update(task, description=f"{level} session(s), {clip.duration_s:.0f} s of audio")
+                        idle_before = wait_for_quiet(quiet_below, quiet_wait_s) if quiet_wait_s > 0 else None
                         before = read_triton_metrics(triton.endpoints.metrics_url)
                         meter.start()
                         results = asyncio.run(run_sessions(control_plane.ws_url, clip, level))
                         cpu = meter.stop()
                         triton_report = triton_deltas(before, read_triton_metrics(triton.endpoints.metrics_url))
                         summary = summarize_level(level, results, clip, silence_window_s, triton_report, cpu)
+                        summary["cpu"]["system_percent_before_level"] = idle_before
                         summary["breakdown"] = where_the_time_goes(results, clip, triton_report, silence_window_s)
                         if level == min(levels):
                             report["where_the_time_goes"] = {"sessions": level, **summary["breakdown"]}
