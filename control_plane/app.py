@@ -77,7 +77,7 @@ def create_app(settings: Settings, triton_grpc_url: str) -> Litestar:
             log.warning("sessions.repaired", interrupted=repaired)
         inference = InferenceClient(triton_grpc_url)
         app.state.update(database=database, store=store, inference=inference)
-        app.state.model_name = await inference.streaming_model_name()
+        app.state.streaming_model = await inference.streaming_model()
         try:
             yield
         finally:

@@ -25,7 +25,7 @@ from control_plane.audio_input import (
     FrameDecoder,
     InvalidAudio,
 )
-from control_plane.inference import InferenceClient
+from control_plane.inference import InferenceClient, StreamingModel
 from control_plane.live_session import LiveSession, LiveTuning
 from control_plane.metrics import ACTIVE_SESSIONS, SESSIONS_TOTAL
 from control_plane.persistence.sessions import new_session_id
@@ -88,10 +88,13 @@ async def transcription_stream(socket: WebSocket) -> None:
     await socket.accept()
     settings: Settings = socket.app.state.settings
     inference: InferenceClient = socket.app.state.inference
+    model: StreamingModel = socket.app.state.streaming_model
     try:
-        params = parse_session_params(dict(socket.query_params), default_model=socket.app.state.model_name)
-        if params.model != socket.app.state.model_name:
-            raise ValueError(f"unknown model {params.model!r}; this server runs {socket.app.state.model_name!r}")
+        params = parse_session_params(dict(socket.query_params), default_model=model.name)
+        if params.model != model.name:
+            raise ValueError(f"unknown model {params.model!r}; this server runs {model.name!r}")
+        if model.language and params.language not in ("auto", model.language):
+            raise ValueError(f"model {model.name!r} only transcribes language {model.language!r}")
     except ValueError as exc:
         await _refuse(socket, ErrorCode.INVALID_PARAMETERS, str(exc), CloseCode.INVALID_PARAMETERS)
         return
@@ -101,8 +104,10 @@ async def transcription_stream(socket: WebSocket) -> None:
         )
         return
 
+    if model.language:
+        params.language = model.language  # `auto` resolves to the model's only language
     session_id = new_session_id()
-    model_name = socket.app.state.model_name
+    model_name = model.name
     try:
         archive = await SessionArchive.open(
             socket.app.state.database, socket.app.state.store, session_id, params, model_name
@@ -134,7 +139,7 @@ async def transcription_stream(socket: WebSocket) -> None:
             language=params.language,
             sample_rate=params.sample_rate,
             encoding=params.encoding,
-            config=params,
+            config=msgspec.structs.replace(params),  # a snapshot: `config` messages change params later
         )
     )
     sender = asyncio.create_task(_send_messages(connection))

@@ -38,6 +38,14 @@ class AsrResult(msgspec.Struct):
 
 
 @dataclass(frozen=True)
+class StreamingModel:
+    name: str
+    """The public model name (``model_name`` parameter)."""
+    language: str | None
+    """The one language of an English-only model (``language`` parameter); ``None`` if multilingual."""
+
+
+@dataclass(frozen=True)
 class VadOutput:
     speech_probs: np.ndarray
     state: np.ndarray
@@ -66,13 +74,14 @@ class InferenceClient:
         except InferenceServerException:
             return False
 
-    async def streaming_model_name(self) -> str:
-        """The public model name (``model_name`` parameter of ``streaming_asr``'s config)."""
+    async def streaming_model(self) -> StreamingModel:
+        """What ``streaming_asr``'s config says about the model it serves."""
         try:
             config = await self._client.get_model_config(STREAMING_ASR_MODEL, as_json=True)
         except InferenceServerException as exc:
             raise InferenceUnavailable(str(exc)) from exc
-        return config["config"]["parameters"]["model_name"]["string_value"]
+        parameters = {k: v["string_value"] for k, v in config["config"].get("parameters", {}).items()}
+        return StreamingModel(name=parameters["model_name"], language=parameters.get("language") or None)
 
     async def vad(self, audio_with_context: np.ndarray, state: np.ndarray) -> VadOutput:
         """Speech probabilities of each 512-sample window; ``audio_with_context`` starts with 64 samples of context."""

@@ -50,6 +50,9 @@ class LiveTuning:
     """Timing knobs of the live path (from :class:`~control_plane.settings.Settings`)."""
 
     partial_interval_s: float = 0.3
+    early_partial_interval_s: float = 0.15
+    """Cadence during an utterance's first :attr:`early_partial_window_s`: its first words show sooner."""
+    early_partial_window_s: float = 1.2
     min_partial_audio_s: float = 0.3
     vad_threshold: float = 0.5
     vad_min_silence_s: float = 0.4
@@ -275,7 +278,9 @@ class LiveSession:
         tuning = self._tuning
         if (end - utterance.start) < tuning.min_partial_audio_s * MODEL_SAMPLE_RATE:
             return
-        if (end - self._last_partial_at) < tuning.partial_interval_s * MODEL_SAMPLE_RATE:
+        early = (end - utterance.start) < tuning.early_partial_window_s * MODEL_SAMPLE_RATE
+        interval_s = tuning.early_partial_interval_s if early else tuning.partial_interval_s
+        if (end - self._last_partial_at) < interval_s * MODEL_SAMPLE_RATE:
             return
         self._last_partial_at = end
         audio = self._audio.slice(utterance.start, end)

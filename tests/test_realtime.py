@@ -149,6 +149,8 @@ async def test_unknown_query_parameters_are_ignored(server) -> None:
     clip = conversation(CONVERSATION[:1])
     result = await _stream(server, clip.audio, language="auto", vocabulary="Tandem", pii_detection="true")
     assert not result.of_type(ErrorMessage)
+    begin = result.messages[0].message
+    assert begin.language == "en" == begin.config.language, "auto resolves to the English-only model's language"
     assert word_error_rate(clip.text, result.session_end.transcript) <= WER_THRESHOLD
 
 
@@ -164,6 +166,7 @@ async def test_unknown_query_parameters_are_ignored(server) -> None:
         {"enhance_llm_cleanup": "true"},
         {"min_speakers": "3", "max_speakers": "2"},
         {"model": "no-such-model"},
+        {"language": "fr"},
     ],
 )
 async def test_invalid_parameters_are_refused_with_4400(server, query) -> None:

@@ -21,6 +21,7 @@ from faster_whisper.transcribe import get_ctranslate2_storage, merge_punctuation
 
 SAMPLE_RATE = 16000
 FULL_WINDOW_S = 30.0
+TIMESTAMP_STEP_S = 0.02
 _PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 _APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 
@@ -128,7 +129,7 @@ class ShortWindowWhisper:
         results: list[Transcription] = []
         aligned: list[int] = []
         for i, (request, tokenizer, result) in enumerate(zip(requests, tokenizers, generated)):
-            text_tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+            text_tokens = _tokens_within(result.sequences_ids[0], tokenizer, durations_s[i])
             text = tokenizer.decode(text_tokens).strip()
             too_long = len(result.sequences_ids[0]) >= max_new_tokens[i]
             if (too_long or _compression_ratio(text) > self._options.compression_ratio_threshold) and (
@@ -211,6 +212,22 @@ def _group_requests(requests: Sequence[DecodeRequest], ratio: float) -> list[lis
                 continue
         groups.append([index])
     return groups
+
+
+def _tokens_within(tokens: list[int], tokenizer: Tokenizer, duration_s: float) -> list[int]:
+    """Text tokens of the segments that start inside the audio.
+
+    Timestamps stay on in the prompt, so Whisper marks segments; one that starts at or after the
+    end of the request's audio was invented over the padding silence and is dropped.
+    """
+    text_tokens: list[int] = []
+    for token in tokens:
+        if token >= tokenizer.timestamp_begin:
+            if (token - tokenizer.timestamp_begin) * TIMESTAMP_STEP_S >= duration_s:
+                break
+        elif token < tokenizer.eot:
+            text_tokens.append(token)
+    return text_tokens
 
 
 def _compression_ratio(text: str) -> float:
