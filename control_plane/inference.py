@@ -11,6 +11,9 @@ from tritonclient.utils import InferenceServerException
 
 VAD_MODEL = "vad"
 STREAMING_ASR_MODEL = "streaming_asr"
+FINAL_PRIORITY = 1
+PARTIAL_PRIORITY = 2
+"""Priority levels of ``streaming_asr``'s dynamic batcher (1 is served first)."""
 
 
 class InferenceUnavailable(RuntimeError):
@@ -100,12 +103,14 @@ class InferenceClient:
             _tensor("LANGUAGE", np.array([[language.encode()]], dtype=np.object_), "BYTES"),
             _tensor("FINAL", np.array([[final]], dtype=bool), "BOOL"),
         ]
-        result = await self._infer(STREAMING_ASR_MODEL, inputs)
+        result = await self._infer(STREAMING_ASR_MODEL, inputs, priority=FINAL_PRIORITY if final else PARTIAL_PRIORITY)
         return _asr_decoder.decode(result.as_numpy("TRANSCRIPT").reshape(-1)[0])
 
-    async def _infer(self, model: str, inputs: list[grpcclient.InferInput]) -> grpcclient.InferResult:
+    async def _infer(
+        self, model: str, inputs: list[grpcclient.InferInput], *, priority: int = 0
+    ) -> grpcclient.InferResult:
         try:
-            return await self._client.infer(model, inputs, client_timeout=self._timeout_s)
+            return await self._client.infer(model, inputs, priority=priority, client_timeout=self._timeout_s)
         except InferenceServerException as exc:
             status = exc.status() or ""
             if "UNAVAILABLE" in status or "DEADLINE_EXCEEDED" in status:
