@@ -103,7 +103,6 @@ class _AudioBuffer:
 
 @dataclass
 class _Utterance:
-    number: int
     start: int
     """Absolute sample index where the decoded audio starts (speech start minus padding)."""
     speech_end: int | None = None
@@ -139,7 +138,6 @@ class LiveSession:
         self._vad_position = 0  # absolute index of the next sample the VAD has not seen
         self._speech_state = _SpeechState.SILENCE
         self._utterance: _Utterance | None = None
-        self._utterance_count = 0
         self._partial_task: asyncio.Task[None] | None = None
         self._last_partial_at = 0
         self._final_chain: asyncio.Task[None] | None = None
@@ -262,8 +260,7 @@ class LiveSession:
     def _begin_utterance(self, start: int) -> None:
         previous_end = self.stats.finals[-1].end if self.stats.finals else 0.0
         start = max(start, int(previous_end * MODEL_SAMPLE_RATE), 0)
-        self._utterance_count += 1
-        self._utterance = _Utterance(number=self._utterance_count, start=start)
+        self._utterance = _Utterance(start=start)
         self._last_partial_at = start
 
     def _maybe_request_partial(self) -> None:
