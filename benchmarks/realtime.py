@@ -340,7 +340,6 @@ class ControlPlane:
             TANDEM_PORT=str(self.port),
             TANDEM_DATA_DIR=str(data_dir),
             TANDEM_TRITON_GRPC_URL=triton.grpc_url,
-            TANDEM_TRITON_METRICS_URL=triton.metrics_url,
             PYTHONUNBUFFERED="1",
         )
         self.log_path = data_dir / "server.log"

@@ -144,7 +144,7 @@ async def transcription_stream(socket: WebSocket) -> None:
     )
     sender = asyncio.create_task(_send_messages(connection))
     processor = asyncio.create_task(_process(connection))
-    receiver = asyncio.create_task(_receive(connection, settings))
+    receiver = asyncio.create_task(_receive(connection))
     try:
         await asyncio.wait({receiver, processor}, return_when=asyncio.FIRST_COMPLETED)
         if processor.done():  # the session ended on its own (a failure): stop reading
@@ -158,7 +158,7 @@ async def transcription_stream(socket: WebSocket) -> None:
         await sender
 
 
-async def _receive(connection: _Connection, settings: Settings) -> None:
+async def _receive(connection: _Connection) -> None:
     """Read frames until ``end``; validate and queue them. A disconnect (or a broken socket)
     queues :data:`_DISCONNECTED` so that the session is still finalized."""
     try:
@@ -167,7 +167,7 @@ async def _receive(connection: _Connection, settings: Settings) -> None:
             if message["type"] == "websocket.disconnect":
                 break
             if message.get("bytes") is not None:
-                await _accept_audio(connection, message["bytes"], settings)
+                await _accept_audio(connection, message["bytes"])
                 continue
             try:
                 control = decode_client_message(message.get("text") or "")
@@ -184,10 +184,8 @@ async def _receive(connection: _Connection, settings: Settings) -> None:
     await connection.work.put(_DISCONNECTED)
 
 
-async def _accept_audio(connection: _Connection, frame: bytes, settings: Settings) -> None:
+async def _accept_audio(connection: _Connection, frame: bytes) -> None:
     try:
-        if len(frame) > settings.max_frame_bytes:
-            raise InvalidAudio(f"frame of {len(frame)} bytes exceeds {settings.max_frame_bytes} bytes")
         decoded = connection.decoder.decode(frame)
     except InvalidAudio as exc:
         connection.outbox.put_nowait(ErrorMessage(code=ErrorCode.INVALID_AUDIO, message=str(exc), recoverable=True))

@@ -31,10 +31,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Start a private ``redis-server`` when none answers at ``redis_url``."""
     triton_grpc_url: str = ""
     """An already running Triton (``host:port``); empty starts the bundled server."""
-    triton_metrics_url: str = ""
     model_repository: Path = Path(__file__).resolve().parent.parent / "model_repository"
     triton_start_timeout_s: float = 120.0
-    default_model: str = "tiny.en"
     partial_interval_s: float = 0.3
     """Cadence of partial re-decodes of the current utterance."""
     vad_threshold: float = 0.5
@@ -42,8 +40,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Silence that ends an utterance (the VAD silence window)."""
     max_utterance_s: float = 20.0
     """An utterance longer than this is finalized and a new one starts."""
-    max_frame_bytes: int = 192_000
-    """Largest binary frame accepted: one second of 48 kHz f32 mono."""
     log_level: str = "INFO"
 
     @property

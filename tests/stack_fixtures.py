@@ -58,7 +58,6 @@ def start_server(data_dir: Path, triton_endpoints: TritonEndpoints, **environmen
         TANDEM_PORT=str(port),
         TANDEM_DATA_DIR=str(data_dir),
         TANDEM_TRITON_GRPC_URL=triton_endpoints.grpc_url,
-        TANDEM_TRITON_METRICS_URL=triton_endpoints.metrics_url,
         PYTHONUNBUFFERED="1",
     )
     env.update(environment)
