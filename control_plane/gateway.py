@@ -224,8 +224,9 @@ async def _process_queue(connection: _Connection) -> None:
                 frames.append(pending.popleft())
             await _record(connection, np.concatenate([f.pcm16 for f in frames]))
             audio = np.concatenate([f.model_audio for f in frames])
+            backlog_s = connection.queued_samples / MODEL_SAMPLE_RATE  # this chunk included
             connection.queued_samples -= len(audio)
-            await live.process_audio(audio, queued_s=connection.queued_samples / MODEL_SAMPLE_RATE)
+            await live.process_audio(audio, backlog_s=backlog_s)
         elif isinstance(item, ConfigMessage):
             live.configure(item)
         elif isinstance(item, FlushMessage):

@@ -60,7 +60,7 @@ class LiveTuning:
     """Audio kept before speech start and after speech end in each decode."""
     max_utterance_s: float = 20.0
     lag_warning_s: float = 1.0
-    """Queued, unprocessed audio beyond which a ``processing_lag`` warning is sent."""
+    """Received, unprocessed audio beyond which a ``processing_lag`` warning is sent."""
 
 
 class _SpeechState(Enum):
@@ -151,10 +151,10 @@ class LiveSession:
     def audio_seconds(self) -> float:
         return self.stats.model_audio_samples / MODEL_SAMPLE_RATE
 
-    async def process_audio(self, samples: np.ndarray, *, queued_s: float = 0.0) -> None:
-        """Feed 16 kHz float32 audio; ``queued_s`` is audio still waiting behind this call."""
-        if queued_s > self._tuning.lag_warning_s:
-            self._warn_lag(queued_s)
+    async def process_audio(self, samples: np.ndarray, *, backlog_s: float = 0.0) -> None:
+        """Feed 16 kHz float32 audio; ``backlog_s`` is the received audio not yet processed, this included."""
+        if backlog_s > self._tuning.lag_warning_s:
+            self._warn_lag(backlog_s)
         self._audio.append(samples)
         self.stats.model_audio_samples += len(samples)
         if self.params.enable_vad:
@@ -393,13 +393,13 @@ class LiveSession:
             self._last_error_at = now
             self._emit(ErrorMessage(code=code, message=message, recoverable=True))
 
-    def _warn_lag(self, queued_s: float) -> None:
+    def _warn_lag(self, backlog_s: float) -> None:
         now = time.monotonic()
         if now - self._last_warning_at >= 5.0:
             self._last_warning_at = now
             self._emit(
                 WarningMessage(
                     code=WarningCode.PROCESSING_LAG,
-                    message=f"{queued_s:.1f} s of audio is waiting to be processed",
+                    message=f"{backlog_s:.1f} s of received audio is waiting to be processed",
                 )
             )

@@ -269,3 +269,49 @@ async def test_model_server_down_at_connect_gives_4503(triton, tmp_path) -> None
     finally:
         server.stop()
         own_triton.stop()
+
+
+async def test_audio_faster_than_real_time_gets_a_processing_lag_warning(server, speech) -> None:
+    from control_plane.protocol import WarningCode, WarningMessage
+
+    result = await _stream(server, speech.audio, speed=0)  # the whole clip at once
+    warnings = result.of_type(WarningMessage)
+    assert warnings and warnings[0].code == WarningCode.PROCESSING_LAG
+    assert word_error_rate(speech.text, result.session_end.transcript) <= WER_THRESHOLD, "nothing is dropped"
+
+
+async def test_model_server_lost_mid_session_keeps_the_session_and_its_recording(triton, tmp_path) -> None:
+    import httpx
+
+    from control_plane.triton_server import TritonServer
+    from tests.stack_fixtures import MODEL_REPOSITORY, start_server
+
+    own_triton = TritonServer(MODEL_REPOSITORY, tmp_path / "triton")
+    own_triton.start()
+    server = start_server(tmp_path / "server", own_triton.endpoints)
+    clip = conversation(CONVERSATION[:2])
+    sent = encode_audio(clip.audio, AudioEncoding.PCM_S16LE)
+    half = len(sent) // 2 // 2 * 2
+    try:
+        async with websockets.connect(stream_url(server.ws_url, {"store_audio": True})) as socket:
+            session_id = decode_server_message(await socket.recv()).session_id
+            for offset in range(0, half, 3200):
+                await socket.send(sent[offset : min(offset + 3200, half)])
+            await socket.send(encode_message(FlushMessage()))
+            await asyncio.sleep(1.0)
+            own_triton.stop()
+            for offset in range(half, len(sent), 3200):
+                await socket.send(sent[offset : offset + 3200])
+            await socket.send(json.dumps({"type": "end"}))
+            messages = [decode_server_message(raw) async for raw in socket]
+        errors = [m for m in messages if isinstance(m, ErrorMessage)]
+        assert errors and all(e.code == ErrorCode.MODEL_UNAVAILABLE and e.recoverable for e in errors)
+        end = messages[-1]
+        assert isinstance(end, SessionEnd) and end.audio_uri
+        assert end.total_audio_seconds == pytest.approx(clip.duration_s, abs=0.001)
+        assert word_error_rate(clip.utterances[0].text, end.transcript) <= WER_THRESHOLD, "speech before the loss is kept"
+        audio = httpx.get(f"{server.http_url}/v1/audio/transcriptions/stream/{session_id}/audio")
+        assert audio.status_code == 200 and audio.content[44:] == sent
+    finally:
+        server.stop()
+        own_triton.stop()
