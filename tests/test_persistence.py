@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
 
 from control_plane.persistence.database import Database, upgrade
 from control_plane.persistence.sessions import (
@@ -27,42 +23,12 @@ from control_plane.persistence.sessions import (
 )
 from control_plane.persistence.states import SessionStatus
 
-POSTGRES_URL = os.environ.get(
-    "TANDEM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 T0 = datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC)
-
-
-def _postgres_answers() -> bool:
-    url = make_url(POSTGRES_URL)
-    try:
-        with socket.create_connection((url.host or "127.0.0.1", url.port or 5432), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'data' / 'tandem.db'}"
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh schema per test (dropped afterwards), selected through ``search_path``."""
-    if not _postgres_answers():
-        pytest.skip(f"PostgreSQL does not answer at {POSTGRES_URL} (set TANDEM_TEST_POSTGRES_URL)")
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import signal
 import uuid
+from contextlib import ExitStack
 
 import httpx
 import numpy as np
@@ -22,42 +22,27 @@ from benchmarks.speech import CONVERSATION, SAMPLE_RATE, conversation, word_erro
 from control_plane.audio_input import float_to_pcm16
 from control_plane.protocol import AudioEncoding, SessionBegin, decode_server_message
 from control_plane.stream_client import encode_audio, stream_audio, stream_url
+from tests.conftest import fresh_postgres_schema
 from tests.stack_fixtures import start_server
-
-POSTGRES_URL = os.environ.get("TANDEM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _postgres_schema_url() -> str:
-    """A fresh schema in the test database, so runs never see each other's rows."""
-    import psycopg
-
-    schema = f"tandem_{uuid.uuid4().hex[:10]}"
-    plain = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
-    try:
-        with psycopg.connect(plain, connect_timeout=3, autocommit=True) as connection:
-            connection.execute(f'CREATE SCHEMA "{schema}"')
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL does not answer at {POSTGRES_URL}: {exc}")
-    return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture(scope="module", params=["sqlite+local", "postgres+s3"])
 def durable_server(request, triton, tmp_path_factory):
-    environment = {}
-    if request.param == "postgres+s3":
-        endpoint = request.getfixturevalue("s3_server")
-        environment = {
-            "TANDEM_DATABASE_URL": _postgres_schema_url(),
-            "TANDEM_STORAGE_URL": f"s3://tandem-{uuid.uuid4().hex[:8]}/deploy",
-            "TANDEM_S3_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "tandem-test",
-            "AWS_SECRET_ACCESS_KEY": "tandem-test",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-    server = start_server(tmp_path_factory.mktemp(request.param.replace("+", "-")), triton.endpoints, **environment)
-    server.environment = environment
-    yield server
-    server.stop()
+    with ExitStack() as stack:
+        environment = {}
+        if request.param == "postgres+s3":
+            environment = {
+                "TANDEM_DATABASE_URL": stack.enter_context(fresh_postgres_schema()),
+                "TANDEM_S3_ENDPOINT_URL": request.getfixturevalue("s3_server"),
+                "TANDEM_STORAGE_URL": f"s3://tandem-{uuid.uuid4().hex[:8]}/deploy",
+                "AWS_ACCESS_KEY_ID": "tandem-test",
+                "AWS_SECRET_ACCESS_KEY": "tandem-test",
+                "AWS_DEFAULT_REGION": "us-east-1",
+            }
+        server = start_server(tmp_path_factory.mktemp(request.param.replace("+", "-")), triton.endpoints, **environment)
+        stack.callback(server.stop)
+        server.environment = environment
+        yield server
 
 
 def _session(server, session_id: str) -> dict:
