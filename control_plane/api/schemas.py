@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 import msgspec
 
-from control_plane.persistence.states import SessionStatus
+from control_plane.persistence.sessions import SessionView
 
 
 class ErrorDetail(msgspec.Struct, frozen=True):
@@ -22,27 +19,8 @@ class ErrorResponse(msgspec.Struct, frozen=True):
     error: ErrorDetail
 
 
-class SessionResponse(msgspec.Struct, frozen=True, kw_only=True):
-    """A realtime session as stored."""
-
-    id: str
-    status: SessionStatus
-    created_at: datetime
-    ended_at: datetime | None
-    params: dict[str, Any]
-    """Every effective session parameter, as sent in ``session.begin``'s config."""
-    model: str
-    language: str
-    sample_rate: int
-    encoding: str
-    total_audio_seconds: float
-    total_duration: float
-    utterance_count: int
-    transcript: str
-    audio_uri: str | None
-    transcript_uri: str | None
-    enhancement_job_id: str | None
-    error: str | None
+SessionResponse = SessionView
+"""A realtime session as stored: the repository's snapshot is the response body as it is."""
 
 
 class SessionListResponse(msgspec.Struct, frozen=True):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-import msgspec
 from litestar import Controller, Request, Response, delete, get
 from litestar.datastructures import State
 from litestar.exceptions import ValidationException
@@ -78,12 +77,12 @@ class SessionsController(Controller):
             page = repository.list_sessions(_database(state), status=status, limit=limit, cursor=cursor)
         except InvalidCursorError as exc:
             raise ApiError(400, "invalid_parameters", "cursor: not a cursor this server issued") from exc
-        return SessionListResponse([_response(view) for view in page.sessions], page.cursor, page.has_more)
+        return SessionListResponse(page.sessions, page.cursor, page.has_more)
 
     @get("/{session_id:str}", sync_to_thread=True, responses=_NOT_FOUND)
     def get_session(self, state: State, session_id: FromPath[str]) -> SessionResponse:
         """One session with its totals and transcript."""
-        return _response(_existing_session(state, session_id))
+        return _existing_session(state, session_id)
 
     @get("/{session_id:str}/transcript", sync_to_thread=True, responses=_NOT_FOUND)
     def get_transcript(self, state: State, session_id: FromPath[str]) -> Response[bytes]:
@@ -127,10 +126,6 @@ def _existing_session(state: State, session_id: str) -> SessionView:
     if view is None:
         raise ApiError(404, "session_not_found", f"no session {session_id}")
     return view
-
-
-def _response(view: SessionView) -> SessionResponse:
-    return msgspec.convert(view, SessionResponse, from_attributes=True)
 
 
 def _database(state: State) -> Database:

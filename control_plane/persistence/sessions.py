@@ -25,6 +25,7 @@ class SessionView(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     ended_at: datetime | None
     params: dict[str, Any]
+    """Every effective session parameter, as sent in ``session.begin``'s config."""
     model: str
     language: str
     sample_rate: int
@@ -213,25 +214,7 @@ def set_audio_uri(db: Database, session_id: str, audio_uri: str) -> None:
 
 
 def _view(record: SessionRecord) -> SessionView:
-    return SessionView(
-        id=record.id,
-        status=SessionStatus(record.status),
-        created_at=record.created_at,
-        ended_at=record.ended_at,
-        params=record.params,
-        model=record.model,
-        language=record.language,
-        sample_rate=record.sample_rate,
-        encoding=record.encoding,
-        total_audio_seconds=record.total_audio_seconds,
-        total_duration=record.total_duration,
-        utterance_count=record.utterance_count,
-        transcript=record.transcript,
-        audio_uri=record.audio_uri,
-        transcript_uri=record.transcript_uri,
-        enhancement_job_id=record.enhancement_job_id,
-        error=record.error,
-    )
+    return msgspec.convert(record, SessionView, from_attributes=True)
 
 
 def _encode_cursor(created_at: datetime, session_id: str) -> str:
