@@ -22,6 +22,7 @@ from control_plane.gateway import STREAM_PATH
 from control_plane.protocol import (
     AudioEncoding,
     EndMessage,
+    ErrorMessage,
     ServerMessage,
     SessionEnd,
     TranscriptFinal,
@@ -116,7 +117,6 @@ async def stream_audio(
 async def stream_file(path: Path, base_url: str, *, speed: float, query: dict[str, object], console: Console) -> None:
     """Stream a file as 16 kHz PCM and show the transcript live (the ``tandem stream`` command)."""
     audio = load_audio(path)
-    finals: list[str] = []
     partial = ""
     with Live(Text(""), console=console, refresh_per_second=10, transient=True) as live:
 
@@ -125,20 +125,18 @@ async def stream_file(path: Path, base_url: str, *, speed: float, query: dict[st
             if isinstance(message, TranscriptPartial):
                 partial = message.text
             elif isinstance(message, TranscriptFinal):
-                finals.append(message.text)
                 partial = ""
-                console.print(f"[bold][{message.start:7.2f} → {message.end:7.2f}][/bold] {message.text}")
+                console.print(f"[bold][{message.start:7.2f} → {message.end:7.2f}][/bold] {message.text}", soft_wrap=True)
             live.update(Text(partial, style="dim italic"))
 
         result = await stream_audio(
             stream_url(base_url, query), encode_audio(audio, AudioEncoding.PCM_S16LE),
             bytes_per_second=32000, speed=speed, on_message=show,
         )
-    for message in result.messages:
-        if message.message.__struct_config__.tag == "error":
-            console.print(f"[red]error[/red] {message.message.code}: {message.message.message}")
+    for error in result.of_type(ErrorMessage):
+        console.print(f"[red]error[/red] {error.code}: {error.message}")
     end = result.session_end
     if end is not None:
-        console.print(f"\nsession {end.session_id}: {end.total_audio_seconds:.1f} s of audio")
+        console.print(f"\nsession {end.session_id}: {end.total_audio_seconds:.1f} s of audio", soft_wrap=True)
         if end.audio_uri:
-            console.print(f"audio: {end.audio_uri}")
+            console.print(f"audio: {end.audio_uri}", soft_wrap=True)

@@ -326,3 +326,23 @@ def test_readiness_metrics_and_openapi_are_served(server) -> None:
     assert "tandem_sessions_total" in httpx.get(f"{server.http_url}/metrics").text
     paths = httpx.get(f"{server.http_url}/schema/openapi.json").json()["paths"]
     assert "/v1/audio/transcriptions/stream/{session_id}/audio" in paths
+
+
+def test_quick_start_stream_command_prints_the_transcript(server, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    import soundfile
+
+    clip = conversation(CONVERSATION[:1])
+    wav = tmp_path / "hello.wav"
+    soundfile.write(wav, clip.audio, SAMPLE_RATE)
+    completed = subprocess.run(
+        [sys.executable, "-m", "control_plane.cli", "stream", str(wav), "--url", server.ws_url, "--speed", "0",
+         "--store-audio"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    printed = completed.stdout
+    transcript = " ".join(line.split("]", 1)[1] for line in printed.splitlines() if line.startswith("["))
+    assert word_error_rate(clip.text, transcript) <= WER_THRESHOLD, printed
+    assert "session sess_" in printed and "audio: file://" in printed
