@@ -1,0 +1,77 @@
+"""What the stages of a job pass along: audio, ASR segments, speaker turns, the transcript.
+
+Each stage is a function from the job's state to its next state; these are the plain values it
+carries. Times are seconds from the start of the audio; audio is 16 kHz mono float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from control_plane.transcript import Transcript
+
+SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class SpeechRegion:
+    """A stretch of audio the VAD found speech in."""
+
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class AsrWord:
+    word: str
+    start: float
+    end: float
+    confidence: float
+
+
+@dataclass(frozen=True)
+class AsrSegment:
+    """A piece of the ASR output (a Whisper segment or a chunk's text) with its timed words."""
+
+    start: float
+    end: float
+    text: str
+    confidence: float
+    words: list[AsrWord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SpeakerTurn:
+    """A stretch of audio attributed to one speaker cluster (``speaker`` is the cluster index)."""
+
+    start: float
+    end: float
+    speaker: int
+
+
+@dataclass(frozen=True)
+class SpeakerCountHint:
+    """What the user said about the number of speakers (``num_speakers`` wins over the bounds)."""
+
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+
+
+@dataclass
+class JobState:
+    """Everything a job has produced so far; stages fill it in order."""
+
+    job_id: str
+    audio: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32), repr=False)
+    duration_s: float = 0.0
+    language: str = "en"
+    speech_regions: list[SpeechRegion] = field(default_factory=list)
+    asr_segments: list[AsrSegment] = field(default_factory=list)
+    speaker_turns: list[SpeakerTurn] = field(default_factory=list)
+    speaker_embeddings: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    """Mean voice embedding of each speaker cluster (for matching enrolled voiceprints)."""
+    transcript: Transcript | None = None
+    warnings: list[str] = field(default_factory=list)
