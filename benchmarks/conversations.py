@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import random
+import re
 import threading
 from dataclasses import dataclass
 
@@ -129,8 +130,8 @@ class _Espeak:
             index += 1
         return 0
 
-    def synthesize(self, text: str, voice: str, words_per_minute: int) -> tuple[np.ndarray, list[tuple[float, str]]]:
-        """16-bit audio at the native rate and (start_s, word) of each word."""
+    def synthesize(self, text: str, voice: str, words_per_minute: int) -> tuple[np.ndarray, list[tuple[float, int]]]:
+        """16-bit audio at the native rate and (start_s, character index) of each word event."""
         with self._lock:
             self._chunks, self._word_starts = [], []
             if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
@@ -141,12 +142,8 @@ class _Espeak:
             self._lib.espeak_Synth(buffer, len(data), 0, _POS_CHARACTER, 0, 0, None, None)
             self._lib.espeak_Synchronize()
             audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
-            encoded = text.encode()
-            words = [
-                (position_ms / 1000, encoded[text_pos - 1 : text_pos - 1 + length].decode(errors="replace"))
-                for position_ms, text_pos, length in self._word_starts
-            ]
-        return audio, words
+            events = [(position_ms / 1000, text_position - 1) for position_ms, text_position, _ in self._word_starts]
+        return audio, events
 
 
 @functools.lru_cache(maxsize=1)
@@ -158,22 +155,48 @@ def _espeak() -> _Espeak:
 def synthesize_words(text: str, voice: str, words_per_minute: int = 175) -> tuple[np.ndarray, tuple[tuple[str, float, float], ...]]:
     """16 kHz float32 audio of ``text`` trimmed to its speech, and (word, start_s, end_s) of each word."""
     engine = _espeak()
-    raw, starts = engine.synthesize(text, voice, words_per_minute)
+    raw, events = engine.synthesize(text, voice, words_per_minute)
     audio = soxr.resample(raw.astype(np.float32) / 32768, engine.sample_rate, SAMPLE_RATE).astype(np.float32)
     first, last = speech_bounds(audio)
     audio = audio[first:last]
     offset_s, duration_s = first / SAMPLE_RATE, len(audio) / SAMPLE_RATE
     loud = _loud_frames(audio)
+    groups = _event_groups(text, events)
     words = []
-    for index, (start_s, word) in enumerate(starts):
+    for index, (start_s, tokens) in enumerate(groups):
         start = min(max(0.0, start_s - offset_s), duration_s)
-        limit = starts[index + 1][0] - offset_s if index + 1 < len(starts) else duration_s
+        limit = groups[index + 1][0] - offset_s if index + 1 < len(groups) else duration_s
         frames = np.flatnonzero(loud[int(start * 100) : max(int(start * 100), int(limit * 100))])
         end = start + (frames[-1] + 1) / 100 if len(frames) else min(limit, duration_s)
         # a word's audio may start a little after its event (leading silence); begin at the first loud frame
         start = start + frames[0] / 100 if len(frames) else start
-        words.append((word, round(start, 3), round(min(end, duration_s), 3)))
+        end = min(end, duration_s)
+        # espeak joins some function words to a neighbour ("from the"): share the span by characters
+        shares = np.cumsum([0] + [len(token) for token in tokens]) / sum(len(token) for token in tokens)
+        for token, a, b in zip(tokens, shares[:-1], shares[1:]):
+            words.append((token, round(start + a * (end - start), 3), round(start + b * (end - start), 3)))
     return audio, tuple(words)
+
+
+def _event_groups(text: str, events: list[tuple[float, int]]) -> list[tuple[float, list[str]]]:
+    """The words of ``text`` grouped under the word event that starts them: [(start_s, [word, ...])].
+
+    Several events inside one word count once; words without an event join the previous group.
+    """
+    tokens = [(m.start(), m.end(), m.group().strip(",.?!;:")) for m in re.finditer(r"\S+", text)]
+    groups: list[tuple[float, list[str]]] = []
+    owner: list[int] = []
+    for start_s, position in events:
+        token = next((i for i, (a, b, _) in enumerate(tokens) if a <= position < b), None)
+        if token is not None and (not owner or token > owner[-1]):
+            owner.append(token)
+            groups.append((start_s, []))
+    if not groups:
+        return [(0.0, [word for _, _, word in tokens])]
+    for index, (_, _, word) in enumerate(tokens):
+        group = max(0, int(np.searchsorted(owner, index, side="right")) - 1)
+        groups[group][1].append(word)
+    return groups
 
 
 def _loud_frames(audio: np.ndarray, threshold_db: float = -40.0) -> np.ndarray:
@@ -211,11 +234,10 @@ def make_conversation(voices: int, seed: int = 0, *, sentences: int | None = Non
         position += len(audio)
 
     speaker = 0
-    order = list(range(voices))
     for index in range(count):
-        if index:
+        if index and voices > 1:
             # Everyone speaks early on (first round in order), then a random other voice.
-            speaker = order[index] if index < voices else rng.choice([v for v in range(voices) if v != speaker])
+            speaker = index if index < voices else rng.choice([v for v in range(voices) if v != speaker])
         say(SENTENCES[rng.randrange(len(SENTENCES))], speaker, rng.uniform(0.25, 0.6) if index else 0.0)
         if voices > 1 and rng.random() < 0.4:
             listener = rng.choice([v for v in range(voices) if v != speaker])

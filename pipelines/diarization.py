@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,7 +126,9 @@ def cluster(embeddings: np.ndarray, hint: SpeakerCountHint, options: Diarization
     if count == 1:
         return np.zeros(n, dtype=int)
     model = SpectralClustering(n_clusters=count, affinity="precomputed", random_state=0, assign_labels="cluster_qr")
-    labels = model.fit_predict(affinity)
+    with warnings.catch_warnings():  # a pruned graph of well-separated voices is disconnected: expected
+        warnings.filterwarnings("ignore", "Graph is not fully connected")
+        labels = model.fit_predict(affinity)
     return labels if low == high else merge_similar(embeddings, labels, low, options.merge_similarity)
 
 
