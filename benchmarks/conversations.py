@@ -97,7 +97,9 @@ class _EspeakEvent(ctypes.Structure):
     ]
 
 
-_SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_EspeakEvent))
+_SYNTH_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_EspeakEvent)
+)
 
 
 class _Espeak:
@@ -110,8 +112,14 @@ class _Espeak:
             raise RuntimeError("espeak_Initialize failed")
         self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         self._lib.espeak_Synth.argtypes = [
-            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
-            ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
         ]
         self._chunks: list[np.ndarray] = []
         self._word_starts: list[tuple[int, int, int]] = []
@@ -152,7 +160,9 @@ def _espeak() -> _Espeak:
 
 
 @functools.lru_cache(maxsize=256)
-def synthesize_words(text: str, voice: str, words_per_minute: int = 175) -> tuple[np.ndarray, tuple[tuple[str, float, float], ...]]:
+def synthesize_words(
+    text: str, voice: str, words_per_minute: int = 175
+) -> tuple[np.ndarray, tuple[tuple[str, float, float], ...]]:
     """16 kHz float32 audio of ``text`` trimmed to its speech, and (word, start_s, end_s) of each word."""
     engine = _espeak()
     raw, events = engine.synthesize(text, voice, words_per_minute)

@@ -113,7 +113,8 @@ class InferenceClient:
     async def embed_speakers(self, windows: np.ndarray) -> np.ndarray:
         """Speaker embeddings of equal-length 16 kHz windows: ``(n, samples)`` → ``(n, dim)``, rows L2-normalised."""
         windows = np.asarray(windows, dtype=np.float32)
-        chunks = [windows[i : i + SPEAKER_EMBEDDING_MAX_WINDOWS] for i in range(0, len(windows), SPEAKER_EMBEDDING_MAX_WINDOWS)]
+        size = SPEAKER_EMBEDDING_MAX_WINDOWS
+        chunks = [windows[i : i + size] for i in range(0, len(windows), size)]
         results = await asyncio.gather(
             *(self._infer(SPEAKER_EMBEDDING_MODEL, [_tensor("AUDIO", chunk, "FP32")]) for chunk in chunks)
         )

@@ -76,7 +76,9 @@ async def diarize(
     if not windows:
         return DiarizationResult([], {})
     embeddings = await inference.embed_speakers(samples)
-    long_region = np.array([regions[w.region].end - regions[w.region].start >= options.min_cluster_region_s for w in windows])
+    long_region = np.array(
+        [regions[w.region].end - regions[w.region].start >= options.min_cluster_region_s for w in windows]
+    )
     if not long_region.any():
         long_region[:] = True
     labels = np.empty(len(windows), dtype=int)
@@ -133,7 +135,7 @@ def cluster(embeddings: np.ndarray, hint: SpeakerCountHint, options: Diarization
 
 
 def merge_similar(embeddings: np.ndarray, labels: np.ndarray, low: int, threshold: float) -> np.ndarray:
-    """Merge the two closest clusters while their centroids' cosine exceeds ``threshold`` and more than ``low`` remain."""
+    """Merge the two closest clusters while their centroid cosine exceeds ``threshold`` and more than ``low`` remain."""
     labels = np.unique(labels, return_inverse=True)[1]
     while labels.max() + 1 > low:
         centroids = _centroids(embeddings, labels)
@@ -234,7 +236,10 @@ def _smoothed(labels: np.ndarray, min_run: int) -> np.ndarray:
 def _centroids(embeddings: np.ndarray, labels: np.ndarray, count: int | None = None) -> np.ndarray:
     count = count if count is not None else int(labels.max()) + 1
     centroids = np.stack(
-        [embeddings[labels == k].mean(axis=0) if (labels == k).any() else np.zeros(embeddings.shape[1]) for k in range(count)]
+        [
+            embeddings[labels == k].mean(axis=0) if (labels == k).any() else np.zeros(embeddings.shape[1])
+            for k in range(count)
+        ]
     )
     return centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-from benchmarks.conversations import make_conversation
 from benchmarks.conversations import der as diarization_error_rate
+from benchmarks.conversations import make_conversation
 from benchmarks.speech import espeak_available
 from control_plane.inference import InferenceClient
 from pipelines.diarization import (
@@ -122,8 +122,10 @@ def test_conversation_words_have_times_and_speakers(conversations) -> None:
     assert all(w.start < w.end for w in words)
     assert all(a.start <= b.start for a, b in zip(words, words[1:]))
     for word in words:  # every word lies in a turn of its own speaker
-        assert any(t.speaker == word.speaker and t.start - 0.01 <= word.start and word.end <= t.end + 0.01
-                   for t in conversation.turns)
+        assert any(
+            t.speaker == word.speaker and t.start - 0.01 <= word.start and word.end <= t.end + 0.01
+            for t in conversation.turns
+        )
     back_channels = [t for t in conversation.turns if t.end - t.start < 0.6]
     assert back_channels, "the conversation has back-channels"
 

@@ -20,7 +20,9 @@ class TritonPythonModel:
     def execute(self, requests):
         windows = [pb_utils.get_input_tensor_by_name(r, "AUDIO").as_numpy().astype(np.float32) for r in requests]
         try:  # one forward pass when the batcher brought equal-length windows together
-            embeddings = np.split(self._embedder.embed(np.concatenate(windows)), np.cumsum([len(w) for w in windows])[:-1])
+            embeddings = np.split(
+                self._embedder.embed(np.concatenate(windows)), np.cumsum([len(w) for w in windows])[:-1]
+            )
         except Exception:  # different lengths, or one bad request: answer each on its own
             return [self._answer(w) for w in windows]
         return [pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("EMBEDDING", e)]) for e in embeddings]
