@@ -6,9 +6,12 @@ A word ends at the last loud 10 ms frame before the next word (or the utterance 
 are laid out one after another with short gaps, and back-channels ("yeah", "mm-hmm", "right") of
 another voice are dropped between turns, so turns are short and speaker changes are quick.
 
-The voices were chosen by CAM++ embedding similarity (``voice_similarity``): espeak's ``+f2`` and
-``+f5`` variants share formant tables and sound like one voice to every model, so the set keeps
-each pair's cosine below ~0.8 and includes a same-gender (male/male) pair.
+The voices were chosen by CAM++ embedding similarity (``voice_similarity``, cosine of per-voice mean
+embeddings): espeak's ``+f2`` and ``+f5`` variants share formant tables and sound like one voice to
+every model, so the set keeps each pair below ~0.8 and holds same-gender pairs. Measured 29 Nov:
+en-us/en+f3 0.56, en-us/en+m7 0.66 (male/male), en-us/en+f1 0.69, en+f3/en+m7 0.63,
+en+f3/en+f1 0.64 (female/female), en+m7/en+f1 0.56. Rejected: en+m3, en-gb-scotland (0.93, 0.97
+against en-us), en+f4 and en-gb-x-rp+Annie (0.89, 0.84 against en+f3).
 """
 
 from __future__ import annotations
