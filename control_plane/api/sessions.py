@@ -20,7 +20,8 @@ from control_plane.api.schemas import (
 )
 from control_plane.persistence import sessions as repository
 from control_plane.persistence.database import Database
-from control_plane.persistence.sessions import InvalidCursorError, SessionView
+from control_plane.persistence.pagination import InvalidCursorError
+from control_plane.persistence.sessions import SessionView
 from control_plane.persistence.states import SessionStatus
 from control_plane.storage.base import ObjectNotFoundError, ObjectStore
 from control_plane.storage.keys import (
