@@ -40,6 +40,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Silence that ends an utterance (the VAD silence window)."""
     max_utterance_s: float = 20.0
     """An utterance longer than this is finalized and a new one starts."""
+    workers: int = 2
+    """RQ worker processes ``tandem serve`` starts (0: run ``tandem worker`` elsewhere)."""
+    max_upload_mb: float = 1024.0
+    """Larger uploads are refused with 413."""
+    job_timeout_s: int = 3600
+    """A job running longer than this is stopped and failed (RQ's job timeout)."""
+    triton_retry_s: float = 30.0
+    """How long a stage keeps retrying an unreachable Triton (with backoff) before the job fails."""
+    worker_maintenance_interval_s: int = 15
+    """How often a worker looks for jobs whose worker died (and RQ cleans its registries)."""
+    webhook_secret: str = ""
+    """``whsec_...`` secret signing webhooks; empty: one is generated and kept in the data dir."""
+    webhook_timeout_s: float = 10.0
     log_level: str = "INFO"
 
     @property
