@@ -11,6 +11,7 @@ from tritonclient.utils import InferenceServerException
 
 VAD_MODEL = "vad"
 STREAMING_ASR_MODEL = "streaming_asr"
+BATCH_ASR_MODEL = "batch_asr"
 FINAL_PRIORITY = 1
 PARTIAL_PRIORITY = 2
 """Priority levels of ``streaming_asr``'s dynamic batcher (1 is served first)."""
@@ -40,6 +41,23 @@ class AsrResult(msgspec.Struct):
     words: list[WordTiming] = []
 
 
+class ChunkSegment(msgspec.Struct):
+    """One of Whisper's segments in a chunk; times in seconds from the start of the chunk."""
+
+    text: str
+    start: float
+    end: float
+    confidence: float
+    words: list[WordTiming] = []
+
+
+class ChunkTranscript(msgspec.Struct):
+    """``batch_asr``'s answer for one chunk."""
+
+    language: str
+    segments: list[ChunkSegment] = []
+
+
 @dataclass(frozen=True)
 class StreamingModel:
     name: str
@@ -55,6 +73,7 @@ class VadOutput:
 
 
 _asr_decoder = msgspec.json.Decoder(AsrResult)
+_chunk_decoder = msgspec.json.Decoder(ChunkTranscript)
 
 
 class InferenceClient:
@@ -68,12 +87,15 @@ class InferenceClient:
         await self._client.close()
 
     async def ready(self) -> bool:
+        """The server and the live models (``vad``, ``streaming_asr``) are ready."""
+        return await self.models_ready((VAD_MODEL, STREAMING_ASR_MODEL))
+
+    async def models_ready(self, models: tuple[str, ...]) -> bool:
+        """The server and each of ``models`` are ready (e.g. ``(VAD_MODEL, BATCH_ASR_MODEL)`` for jobs)."""
         try:
-            return all([
-                await self._client.is_server_ready(),
-                await self._client.is_model_ready(VAD_MODEL),
-                await self._client.is_model_ready(STREAMING_ASR_MODEL),
-            ])
+            return await self._client.is_server_ready() and all(
+                [await self._client.is_model_ready(model) for model in models]
+            )
         except InferenceServerException:
             return False
 
@@ -105,6 +127,17 @@ class InferenceClient:
         ]
         result = await self._infer(STREAMING_ASR_MODEL, inputs, priority=FINAL_PRIORITY if final else PARTIAL_PRIORITY)
         return _asr_decoder.decode(result.as_numpy("TRANSCRIPT").reshape(-1)[0])
+
+    async def transcribe_chunk(self, audio: np.ndarray, *, language: str, prompt: str = "") -> ChunkTranscript:
+        """Transcribe one chunk (16 kHz mono float32, at most 30 s) of a recording with ``batch_asr``:
+        beam search, Whisper's segments with word times; ``prompt`` is the text said before it."""
+        inputs = [
+            _tensor("AUDIO", audio.astype(np.float32)[None, :], "FP32"),
+            _tensor("LANGUAGE", np.array([[language.encode()]], dtype=np.object_), "BYTES"),
+            _tensor("PROMPT", np.array([[prompt.encode()]], dtype=np.object_), "BYTES"),
+        ]
+        result = await self._infer(BATCH_ASR_MODEL, inputs)
+        return _chunk_decoder.decode(result.as_numpy("SEGMENTS").reshape(-1)[0])
 
     async def _infer(
         self, model: str, inputs: list[grpcclient.InferInput], *, priority: int = 0

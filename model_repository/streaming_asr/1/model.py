@@ -34,7 +34,7 @@ class TritonPythonModel:
         responses = []
         for result in results:
             payload = asdict(result)
-            del payload["tokens"]
+            del payload["tokens"], payload["segments"]
             tensor = pb_utils.Tensor("TRANSCRIPT", np.array([[json.dumps(payload)]], dtype=np.object_))
             responses.append(pb_utils.InferenceResponse(output_tensors=[tensor]))
         return responses

@@ -1,0 +1,64 @@
+"""Batch transcription of a recording: speech regions → chunks at pauses → ``batch_asr``.
+
+Without a prompt every chunk is sent at once, so the chunks of this job (and of the other running
+jobs) meet in Triton's dynamic batcher and are decoded together. With ``use_prompt`` the chunks go
+one after another, each with the previous chunk's text as Whisper's prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from control_plane.inference import ChunkTranscript, InferenceClient
+from pipelines.chunking import plan_chunks
+from pipelines.job_state import SAMPLE_RATE, AsrSegment, AsrWord, SpeechRegion
+from pipelines.speech_regions import detect_speech
+
+MAX_CHUNK_S = 30.0
+
+
+async def transcribe_audio(
+    audio: np.ndarray,
+    inference: InferenceClient,
+    *,
+    language: str,
+    use_prompt: bool = False,
+    speech_regions: list[SpeechRegion] | None = None,
+) -> list[AsrSegment]:
+    """Whisper's segments of 16 kHz mono float32 ``audio`` with word times, in seconds from its start.
+
+    ``speech_regions`` are found with the ``vad`` model when not given.
+    """
+    if speech_regions is None:
+        speech_regions = await detect_speech(audio, inference)
+    chunks = plan_chunks(speech_regions, len(audio) / SAMPLE_RATE, MAX_CHUNK_S)
+    pieces = [audio[round(start_s * SAMPLE_RATE) : round(end_s * SAMPLE_RATE)] for start_s, end_s in chunks]
+    if use_prompt:
+        transcripts: list[ChunkTranscript] = []
+        for piece in pieces:
+            prompt = " ".join(s.text for s in transcripts[-1].segments) if transcripts else ""
+            transcripts.append(await inference.transcribe_chunk(piece, language=language, prompt=prompt))
+    else:
+        transcripts = await asyncio.gather(*(inference.transcribe_chunk(p, language=language) for p in pieces))
+    return [
+        _file_segment(segment, start_s, end_s)
+        for (start_s, end_s), transcript in zip(chunks, transcripts)
+        for segment in transcript.segments
+    ]
+
+
+def _file_segment(segment, chunk_start_s: float, chunk_end_s: float) -> AsrSegment:
+    """A chunk's segment with times moved to the file (and kept inside the chunk)."""
+
+    def at(time_s: float) -> float:
+        return round(min(chunk_end_s, chunk_start_s + max(0.0, time_s)), 3)
+
+    return AsrSegment(
+        start=at(segment.start),
+        end=at(segment.end),
+        text=segment.text,
+        confidence=segment.confidence,
+        words=[AsrWord(w.word, at(w.start), at(w.end), w.confidence) for w in segment.words],
+    )
