@@ -16,6 +16,7 @@ from control_plane.app import create_app
 from control_plane.redis_server import ensure_redis
 from control_plane.settings import load_settings
 from control_plane.triton_server import TritonServer
+from control_plane.worker_processes import WorkerProcess
 
 app = typer.Typer(help="Tandem: live transcripts now, enhanced transcripts after.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -26,7 +27,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (TANDEM_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (TANDEM_PORT).")] = None,
 ) -> None:
-    """Start the stack on its embedded defaults: Redis (if none answers), Triton, the control plane."""
+    """Start the stack on its embedded defaults: Redis (if none answers), Triton, the workers, the control plane."""
     overrides = {key: value for key, value in {"host": host, "port": port}.items() if value is not None}
     settings = load_settings(**overrides)
     with ExitStack() as stack:
@@ -42,6 +43,11 @@ def serve(
             stack.enter_context(triton)
             grpc_url = triton.endpoints.grpc_url
             console.print(f"started tritonserver (gRPC {grpc_url}, metrics {triton.endpoints.metrics_url})")
+        for index in range(settings.workers):
+            worker = WorkerProcess(grpc_url, settings.data_dir / "workers" / f"worker-{index}.log")
+            stack.callback(worker.stop)
+        if settings.workers:
+            console.print(f"started {settings.workers} worker(s), logs in {settings.data_dir / 'workers'}")
         config = uvicorn.Config(
             create_app(settings, grpc_url),
             host=settings.host,
@@ -58,6 +64,16 @@ def serve(
 
 def _exit_after_shutdown(signum: int, _frame: object) -> None:
     raise SystemExit(0)
+
+
+@app.command()
+def worker(
+    burst: Annotated[bool, typer.Option(help="Exit when the queue is empty.")] = False,
+) -> None:
+    """Run an RQ worker on the job queue (needs TANDEM_TRITON_GRPC_URL of a running Triton)."""
+    from pipelines.worker import run_worker
+
+    run_worker(burst=burst)
 
 
 @app.command()

@@ -9,7 +9,6 @@ from __future__ import annotations
 from redis import Redis
 from rq import Queue, Retry
 
-QUEUE_NAME = "tandem"
 RUN_JOB = "pipelines.runner.run_job"
 DELIVER_WEBHOOK = "pipelines.webhooks.deliver_webhook"
 WEBHOOK_RETRY_INTERVALS_S = [1, 5, 15, 60, 300]
@@ -19,9 +18,9 @@ WEBHOOK_RETRY_INTERVALS_S = [1, 5, 15, 60, 300]
 class JobQueue:
     """Enqueues job runs and webhook deliveries on the shared Redis."""
 
-    def __init__(self, redis_url: str, *, job_timeout_s: int = 3600) -> None:
+    def __init__(self, redis_url: str, queue_name: str, *, job_timeout_s: int = 3600) -> None:
         self.connection = Redis.from_url(redis_url)
-        self.queue = Queue(QUEUE_NAME, connection=self.connection)
+        self.queue = Queue(queue_name, connection=self.connection)
         self._job_timeout_s = job_timeout_s
 
     def enqueue_run(self, job_id: str) -> None:

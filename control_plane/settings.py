@@ -27,6 +27,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     s3_endpoint_url: str = ""
     """S3 endpoint (MinIO, moto); empty uses AWS's default endpoint resolution."""
     redis_url: str = "redis://127.0.0.1:6379/0"
+    queue_name: str = "tandem"
+    """The RQ queue the control plane fills and the workers empty (one per deployment)."""
     start_redis: bool = True
     """Start a private ``redis-server`` when none answers at ``redis_url``."""
     triton_grpc_url: str = ""

@@ -99,7 +99,8 @@ def _segment(index: int, span: _Span, labels: dict[int, str], word_timestamps: b
         make_word(word.word, word.start, word.end, word.confidence, speaker) for word in span.words
     ]
     if span.whole:
-        text, start, end, confidence = span.source.text.strip(), span.source.start, span.source.end, span.source.confidence
+        source = span.source
+        text, start, end, confidence = source.text.strip(), source.start, source.end, source.confidence
     else:
         text = " ".join(word.word for word in span.words)
         start, end = span.words[0].start, span.words[-1].end

@@ -9,8 +9,6 @@ stage fails the job with its reason.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +24,7 @@ from control_plane.persistence.states import JobStatus
 from pipelines.job_state import JobState
 from pipelines.services import WorkerServices, worker_services
 from pipelines.stages import Stage, StageContext, stages_for
+from pipelines.worker_identity import worker_alive, worker_identity
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +32,9 @@ log = structlog.get_logger(__name__)
 def run_job(job_id: str) -> str:
     """RQ entry point: run the job's stages; returns its final status."""
     services = worker_services()
-    view = repository.claim_job(services.database, job_id, worker_identity())
+    view = repository.claim_job(
+        services.database, job_id, worker_identity(), lambda other: worker_alive(other, services)
+    )
     if view is None:
         log.info("job.skipped", job_id=job_id, reason="finished, cancelled or deleted")
         return "skipped"
@@ -43,11 +44,6 @@ def run_job(job_id: str) -> str:
     if view.params.get("webhook_url"):
         services.queue.enqueue_webhook(job_id)
     return status.value
-
-
-def worker_identity() -> str:
-    """``host:pid`` of this worker, recorded on the jobs it runs."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass

@@ -30,5 +30,5 @@ def worker_services() -> WorkerServices:
         settings=settings,
         database=Database.open(settings.resolved_database_url),
         store=open_store(settings),
-        queue=JobQueue(settings.redis_url, job_timeout_s=settings.job_timeout_s),
+        queue=JobQueue(settings.redis_url, settings.queue_name, job_timeout_s=settings.job_timeout_s),
     )

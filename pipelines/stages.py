@@ -15,7 +15,7 @@ import msgspec
 
 from control_plane.audio_file import decode_audio
 from control_plane.inference import InferenceClient
-from control_plane.job_params import JobParams, SpeakerDetection
+from control_plane.job_params import JobParams
 from control_plane.persistence.database import Database
 from control_plane.persistence.jobs import JobView
 from control_plane.settings import Settings
@@ -69,7 +69,7 @@ async def transcribe(context: StageContext, state: JobState) -> None:
         state.audio, context.inference, language=language, speech_regions=state.speech_regions
     )
     if language == "auto":
-        language = (await context.inference.batch_model()).language or "en"
+        language = (await context.inference.streaming_model()).language or "en"
     state.language = language
 
 
@@ -100,8 +100,6 @@ def speaker_count_hint(params: JobParams) -> SpeakerCountHint:
 def stages_for(params: JobParams) -> list[Stage]:
     """The stages a job with ``params`` runs, in order."""
     stages = [Stage("prepare", prepare, 5), Stage("transcribe", transcribe, 60)]
-    if params.speaker_detection is SpeakerDetection.DIARIZE:
-        stages.append(Stage("diarize", diarize, 25))
     stages.append(Stage("merge", merge, 2))
     stages.append(Stage("persist", persist, 3))
     return stages

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from litestar import Controller, Request, Response, delete, get
+from litestar import Controller, Response, delete, get
 from litestar.datastructures import State
 from litestar.exceptions import ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Stream
 
+from control_plane.api.errors import ApiError, api_error_handler, validation_error_handler
 from control_plane.api.schemas import (
-    ErrorDetail,
     ErrorResponse,
     SessionListResponse,
     SessionResponse,
@@ -33,26 +33,6 @@ from control_plane.storage.keys import (
 SESSIONS_PATH = "/v1/audio/transcriptions/stream"
 
 
-class ApiError(Exception):
-    """An error answered as ``{"error": {"code", "message"}}`` with ``status_code``."""
-
-    def __init__(self, status_code: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.code = code
-        self.message = message
-
-
-def _api_error(_: Request, exc: ApiError) -> Response[ErrorResponse]:
-    return Response(ErrorResponse(ErrorDetail(exc.code, exc.message)), status_code=exc.status_code)
-
-
-def _validation_error(_: Request, exc: ValidationException) -> Response[ErrorResponse]:
-    problems = exc.extra if isinstance(exc.extra, list) else []
-    message = "; ".join(f"{item.get('key')}: {item.get('message')}" for item in problems) or exc.detail
-    return Response(ErrorResponse(ErrorDetail("invalid_parameters", message)), status_code=400)
-
-
 _INVALID = {400: ResponseSpec(ErrorResponse, description="Invalid status, limit or cursor")}
 _NOT_FOUND = {404: ResponseSpec(ErrorResponse, description="No such session, or nothing stored")}
 _CONFLICT = {409: ResponseSpec(ErrorResponse, description="The session is still active")}
@@ -63,7 +43,7 @@ class SessionsController(Controller):
 
     path = SESSIONS_PATH
     tags = ["sessions"]
-    exception_handlers = {ApiError: _api_error, ValidationException: _validation_error}
+    exception_handlers = {ApiError: api_error_handler, ValidationException: validation_error_handler}
 
     @get("", sync_to_thread=True, responses=_INVALID)
     def list_sessions(

@@ -7,6 +7,7 @@ per-stage record, errors and warnings live here. Returns plain structs, never OR
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -162,15 +163,17 @@ def list_jobs(
     return JobPage(views, next_cursor, has_more, total)
 
 
-def claim_job(db: Database, job_id: str, worker: str) -> JobView | None:
+def claim_job(db: Database, job_id: str, worker: str, worker_alive: Callable[[str], bool]) -> JobView | None:
     """Mark a job ``running`` on ``worker`` and count the attempt.
 
-    ``None`` when there is nothing to run: the job is gone, finished, or cancelled while queued.
-    A job already ``running`` is claimed again (its previous worker died).
+    ``None`` when there is nothing to run: the job is gone, finished, cancelled while queued, or
+    running on another worker that ``worker_alive`` says still exists (a duplicate message).
     """
     with db.transaction() as session:
         record = session.get(JobRecord, job_id, with_for_update=True)
         if record is None or record.status in FINISHED:
+            return None
+        if record.status == JobStatus.RUNNING and record.worker and worker_alive(record.worker):
             return None
         if record.cancel_requested:
             _finish(record, JobStatus.CANCELLED, error=None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 import boto3
 from botocore.exceptions import ClientError
@@ -55,6 +55,9 @@ class S3ObjectStore(ObjectStore):
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self.object_key(key), Body=data)
+
+    def put_file(self, key: str, file: BinaryIO) -> None:
+        self.client.upload_fileobj(file, self.bucket, self.object_key(key))
 
     def get_bytes(self, key: str) -> bytes:
         body = self._get_body(key)
