@@ -78,7 +78,7 @@ def _declared_duration_s(file: BinaryIO) -> float | None:
     """The duration the file's header announces (a WAV's data chunk, else the container's)."""
     file.seek(0)
     try:
-        with wave.open(file) as wav:
+        with wave.open(file, "rb") as wav:
             if wav.getnframes() * wav.getsampwidth() * wav.getnchannels() >= _UNKNOWN_WAV_SIZE:
                 return None  # a streamed WAV whose writer did not know its length
             return wav.getnframes() / wav.getframerate()

@@ -81,6 +81,7 @@ class JobRunner:
                 failure = await self._run_stage(stage, context, state, progress)
                 if failure is not None:
                     return self._finish(JobStatus.FAILED, state, error=failure)
+            self._save(progress, None)
             return self._finish(JobStatus.COMPLETED, state)
         finally:
             await inference.close()

@@ -53,7 +53,7 @@ def run_worker(*, burst: bool = False) -> None:
         name=worker_identity(),
         maintenance_interval=services.settings.worker_maintenance_interval_s,
     )
-    worker.work(burst=burst, logging_level=services.settings.log_level.upper())
+    worker.work(burst=burst, logging_level=services.settings.log_level.upper(), with_scheduler=True)
 
 
 def reap_abandoned_jobs(services: WorkerServices) -> list[str]:
