@@ -17,6 +17,7 @@ from control_plane.api.errors import http_error_handler, internal_error_handler
 from control_plane.api.jobs import JobsController
 from control_plane.api.sessions import SessionsController
 from control_plane.gateway import transcription_stream
+from control_plane.enhancement import enhance_repaired_sessions
 from control_plane.inference import InferenceClient
 from control_plane.job_queue import JobQueue
 from control_plane.log_config import configure_logging
@@ -77,10 +78,11 @@ def create_app(settings: Settings, triton_grpc_url: str) -> Litestar:
         database = await anyio.to_thread.run_sync(Database.open, settings.resolved_database_url)
         store = await anyio.to_thread.run_sync(open_store, settings)
         repaired = await anyio.to_thread.run_sync(repair_unfinished_sessions, database, store)
-        if repaired:
-            log.warning("sessions.repaired", interrupted=repaired)
         inference = InferenceClient(triton_grpc_url)
         job_queue = JobQueue(settings.redis_url, settings.queue_name, job_timeout_s=settings.job_timeout_s)
+        if repaired:
+            enhanced = await anyio.to_thread.run_sync(enhance_repaired_sessions, database, store, job_queue, repaired)
+            log.warning("sessions.repaired", interrupted=repaired, enhancement_jobs=enhanced)
         app.state.update(database=database, store=store, inference=inference, job_queue=job_queue)
         app.state.streaming_model = await inference.streaming_model()
         try:

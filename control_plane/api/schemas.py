@@ -6,9 +6,11 @@ from datetime import datetime
 
 import msgspec
 
+from control_plane.enhancement import EnhancementStatus
 from control_plane.job_result import JobBody
 from control_plane.persistence.sessions import SessionView
 from control_plane.persistence.states import JobStatus
+from control_plane.transcript import Transcript
 
 
 class ErrorDetail(msgspec.Struct, frozen=True):
@@ -63,3 +65,13 @@ class JobListResponse(msgspec.Struct, frozen=True):
     total: int
     limit: int
     offset: int
+
+
+class EnhancementResponse(msgspec.Struct, frozen=True):
+    """``GET .../stream/{session_id}/enhancement``: the session's enhancement job and, once done, its transcript."""
+
+    session_id: str
+    enhancement_job_id: str | None
+    status: EnhancementStatus
+    transcript: Transcript | None
+    error: str | None = None
