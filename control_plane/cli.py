@@ -84,15 +84,21 @@ def stream(
     word_timestamps: Annotated[bool, typer.Option(help="Ask for word timestamps.")] = False,
     store_audio: Annotated[bool, typer.Option(help="Record the session's audio on the server.")] = False,
     store_transcript: Annotated[bool, typer.Option(help="Store the transcript on the server.")] = False,
+    enhance: Annotated[
+        bool, typer.Option(help="Record the audio, then wait for the enhanced, speaker-labelled transcript.")
+    ] = False,
+    num_speakers: Annotated[int | None, typer.Option(help="Speakers in the audio (for --enhance).")] = None,
 ) -> None:
     """Stream a file to a running server, showing partials live and printing the finals."""
     from control_plane.stream_client import stream_file
 
-    query = {
+    query: dict[str, object] = {
         "word_timestamps": word_timestamps,
-        "store_audio": store_audio,
+        "store_audio": store_audio or enhance,
         "store_transcript": store_transcript,
     }
+    if enhance:
+        query.update(enhance_on_end=True, enhance_wait=True, num_speakers=num_speakers)
     asyncio.run(stream_file(audio_file, url, speed=speed, query=query, console=Console()))
 
 
