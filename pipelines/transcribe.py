@@ -23,6 +23,8 @@ from pipelines.speech_regions import SpeechRegionOptions, detect_speech
 MAX_CHUNK_S = 30.0
 ONSET_SNAP_S = 0.5
 """A region's first word is moved to the region's onset only if it starts this close to it."""
+MAX_CONTINUATIONS = 2
+MIN_UNHEARD_SPEECH_S = 1.0
 
 
 async def transcribe_audio(
@@ -35,25 +37,55 @@ async def transcribe_audio(
 ) -> list[AsrSegment]:
     """Whisper's segments of 16 kHz mono float32 ``audio`` with word times, in seconds from its start.
 
-    ``speech_regions`` are found with the ``vad`` model when not given.
+    ``speech_regions`` are found with the ``vad`` model when not given. Whisper sometimes ends a
+    chunk early; speech left after a chunk's last word is sent again (at most
+    :data:`MAX_CONTINUATIONS` times), as faster-whisper seeks past its last timestamp.
     """
     if speech_regions is None:
         speech_regions = await detect_speech(audio, inference)
-    chunks = plan_chunks(speech_regions, len(audio) / SAMPLE_RATE, MAX_CHUNK_S)
-    pieces = [audio[round(start_s * SAMPLE_RATE) : round(end_s * SAMPLE_RATE)] for start_s, end_s in chunks]
-    if use_prompt:
-        transcripts: list[ChunkTranscript] = []
-        for piece in pieces:
-            prompt = " ".join(s.text for s in transcripts[-1].segments) if transcripts else ""
-            transcripts.append(await inference.transcribe_chunk(piece, language=language, prompt=prompt))
-    else:
-        transcripts = await asyncio.gather(*(inference.transcribe_chunk(p, language=language) for p in pieces))
-    segments = [
-        _file_segment(segment, start_s, end_s)
-        for (start_s, end_s), transcript in zip(chunks, transcripts)
-        for segment in transcript.segments
-    ]
+    spans = plan_chunks(speech_regions, len(audio) / SAMPLE_RATE, MAX_CHUNK_S)
+    segments: list[AsrSegment] = []
+    for _ in range(1 + MAX_CONTINUATIONS):
+        transcripts = await _transcribe_spans(audio, spans, inference, language=language, use_prompt=use_prompt)
+        heard = [[_file_segment(s, start_s, end_s) for s in t.segments] for (start_s, end_s), t in zip(spans, transcripts)]
+        segments.extend(segment for span_segments in heard for segment in span_segments)
+        spans = [rest for span, span_segments in zip(spans, heard) if (rest := _unheard_rest(span, span_segments, speech_regions))]
+        if not spans:
+            break
+    segments.sort(key=lambda segment: segment.start)
     return _words_from_onsets(segments, speech_regions, SpeechRegionOptions().speech_pad_s)
+
+
+async def _transcribe_spans(
+    audio: np.ndarray, spans: list[tuple[float, float]], inference: InferenceClient, *, language: str, use_prompt: bool
+) -> list[ChunkTranscript]:
+    pieces = [audio[round(start_s * SAMPLE_RATE) : round(end_s * SAMPLE_RATE)] for start_s, end_s in spans]
+    if not use_prompt:
+        return list(await asyncio.gather(*(inference.transcribe_chunk(p, language=language) for p in pieces)))
+    transcripts: list[ChunkTranscript] = []
+    for piece in pieces:
+        prompt = " ".join(s.text for s in transcripts[-1].segments) if transcripts else ""
+        transcripts.append(await inference.transcribe_chunk(piece, language=language, prompt=prompt))
+    return transcripts
+
+
+def _unheard_rest(
+    span: tuple[float, float], segments: list[AsrSegment], regions: list[SpeechRegion]
+) -> tuple[float, float] | None:
+    """The end of ``span`` after its last word, when at least :data:`MIN_UNHEARD_SPEECH_S` of
+    speech lies there (``None`` when nothing at all was heard: silence or noise, not an early stop)."""
+    words = [w for s in segments for w in s.words]
+    if not segments:
+        return None
+    heard_until_s = max(words[-1].end if words else 0.0, segments[-1].end)
+    overlaps = [
+        (max(r.start, heard_until_s), min(r.end, span[1]))
+        for r in regions
+        if min(r.end, span[1]) - max(r.start, heard_until_s) > 0
+    ]
+    if sum(end - start for start, end in overlaps) < MIN_UNHEARD_SPEECH_S:
+        return None
+    return overlaps[0][0], span[1]
 
 
 def _words_from_onsets(
