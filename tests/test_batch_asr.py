@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 
+import httpx
 import numpy as np
 import pytest
 
@@ -60,13 +61,23 @@ async def test_meeting_transcript_with_word_times(meeting, inference, use_prompt
     assert statistics.median(errors_s) <= 0.150, errors_s
 
 
-async def test_concurrent_chunks_of_different_lengths_are_each_correct(inference) -> None:
+def _batch_asr_counts(triton) -> tuple[int, int]:
+    """(requests, batch executions) ``batch_asr`` has served so far."""
+    stats = httpx.get(f"{triton.endpoints.http_url}/v2/models/batch_asr/stats", timeout=5).json()
+    model = stats["model_stats"][0]
+    return model["inference_count"], model["execution_count"]
+
+
+async def test_concurrent_chunks_of_different_lengths_are_each_correct(triton, inference) -> None:
     short = conversation(CONVERSATION[:1], lead_silence_s=0.3, tail_silence_s=0.3)
     long = conversation(CONVERSATION, lead_silence_s=0.3, tail_silence_s=0.3)
+    requests_before, executions_before = _batch_asr_counts(triton)
     short_result, long_result = await asyncio.gather(
         inference.transcribe_chunk(short.audio, language="en"),
         inference.transcribe_chunk(long.audio, language="auto"),
     )
+    requests_after, executions_after = _batch_asr_counts(triton)
+    assert (requests_after - requests_before, executions_after - executions_before) == (2, 1)  # one batch
     for clip, result in ((short, short_result), (long, long_result)):
         text = " ".join(s.text for s in result.segments)
         assert word_error_rate(clip.text, text) <= 0.15, text
