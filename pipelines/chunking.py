@@ -13,10 +13,9 @@ def plan_chunks(
 ) -> list[tuple[float, float]]:
     """``(start_s, end_s)`` of each chunk, in order, each at most ``max_chunk_s`` long.
 
-    A chunk runs from its first speech region's start to its last one's end. A stretch of regions
-    too long for one chunk is cut at its longest pause (of near-equal pauses, the one nearest the
-    middle), recursively; speech is cut only where one region alone is longer than ``max_chunk_s``
-    (then into equal pieces).
+    A chunk runs from its first speech region's start to its last one's end. Of the plans with the
+    fewest chunks, the one whose cuts lie in the most silence (the longest pauses) is chosen.
+    Speech is cut only where one region alone is longer than ``max_chunk_s`` (into equal pieces).
     """
     spans = [(max(0.0, r.start), min(duration_s, r.end)) for r in regions]
     pieces = [piece for start, end in spans if end > start for piece in _split_region(start, end, max_chunk_s)]
@@ -30,16 +29,22 @@ def _split_region(start_s: float, end_s: float, max_chunk_s: float) -> list[tupl
 
 
 def _cut_at_pauses(pieces: list[tuple[float, float]], max_chunk_s: float) -> list[tuple[float, float]]:
-    if not pieces:
-        return []
-    start_s, end_s = pieces[0][0], pieces[-1][1]
-    if end_s - start_s <= max_chunk_s:
-        return [(start_s, end_s)]
-    middle_s = (start_s + end_s) / 2
-
-    def score(cut: int) -> tuple[float, float]:
-        pause_s = pieces[cut][0] - pieces[cut - 1][1]
-        return round(pause_s, 1), -abs((pieces[cut - 1][1] + pieces[cut][0]) / 2 - middle_s)
-
-    cut = max(range(1, len(pieces)), key=score)
-    return _cut_at_pauses(pieces[:cut], max_chunk_s) + _cut_at_pauses(pieces[cut:], max_chunk_s)
+    """Fewest chunks first, then the most pause at the cuts (dynamic programming over cut points)."""
+    # best[i]: (chunks, -pause at cuts) of the best plan for pieces[:i], and where its last chunk starts
+    best: list[tuple[tuple[int, float], int]] = [((0, 0.0), 0)]
+    for end in range(1, len(pieces) + 1):
+        options = []
+        for first in range(end - 1, -1, -1):
+            if pieces[end - 1][1] - pieces[first][0] > max_chunk_s + 1e-9:
+                break
+            pause_s = pieces[first][0] - pieces[first - 1][1] if first else 0.0
+            (chunks, cost), _ = best[first]
+            options.append(((chunks + 1, cost - pause_s), first))
+        best.append(min(options))
+    chunks: list[tuple[float, float]] = []
+    end = len(pieces)
+    while end:
+        first = best[end][1]
+        chunks.append((pieces[first][0], pieces[end - 1][1]))
+        end = first
+    return chunks[::-1]

@@ -25,6 +25,8 @@ from triton_models.whisper_decoding import (
 
 MAX_CHUNK_S = FULL_WINDOW_S
 """Whisper hears at most one 30 s window; longer chunks are refused, not cut."""
+_LENGTH_TOLERANCE_SAMPLES = SAMPLE_RATE // 100
+"""A caller's rounding of a 30 s chunk to samples (at most 10 ms, cut off) is not an error."""
 
 
 class ChunkError(ValueError):
@@ -88,7 +90,7 @@ class BatchTranscriber:
         """Why the chunk cannot be transcribed, or ``None``."""
         if chunk.audio.size == 0:
             return ChunkError("empty audio")
-        if chunk.audio.size > MAX_CHUNK_S * SAMPLE_RATE:
+        if chunk.audio.size > MAX_CHUNK_S * SAMPLE_RATE + _LENGTH_TOLERANCE_SAMPLES:
             return ChunkError(f"chunk of {chunk.audio.size / SAMPLE_RATE:.1f} s is longer than {MAX_CHUNK_S:.0f} s")
         if not np.isfinite(chunk.audio).all():
             return ChunkError("audio holds NaN or infinite samples")
