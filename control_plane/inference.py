@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import msgspec
@@ -12,6 +13,9 @@ from tritonclient.utils import InferenceServerException
 VAD_MODEL = "vad"
 STREAMING_ASR_MODEL = "streaming_asr"
 BATCH_ASR_MODEL = "batch_asr"
+SPEAKER_EMBEDDING_MODEL = "speaker_embedding"
+SPEAKER_EMBEDDING_MAX_WINDOWS = 64
+"""Windows per ``speaker_embedding`` request (the batcher joins requests up to its max batch)."""
 FINAL_PRIORITY = 1
 PARTIAL_PRIORITY = 2
 """Priority levels of ``streaming_asr``'s dynamic batcher (1 is served first)."""
@@ -138,6 +142,17 @@ class InferenceClient:
         ]
         result = await self._infer(BATCH_ASR_MODEL, inputs)
         return _chunk_decoder.decode(result.as_numpy("SEGMENTS").reshape(-1)[0])
+
+    async def embed_speakers(self, windows: np.ndarray) -> np.ndarray:
+        """Speaker embeddings of equal-length 16 kHz windows: ``(n, samples)`` → ``(n, dim)``, rows L2-normalised."""
+        windows = np.asarray(windows, dtype=np.float32)
+        size = SPEAKER_EMBEDDING_MAX_WINDOWS
+        chunks = [windows[i : i + size] for i in range(0, len(windows), size)]
+        results = await asyncio.gather(
+            *(self._infer(SPEAKER_EMBEDDING_MODEL, [_tensor("AUDIO", chunk, "FP32")]) for chunk in chunks)
+        )
+        embeddings = [result.as_numpy("EMBEDDING") for result in results]
+        return np.concatenate(embeddings) if embeddings else np.zeros((0, 0), dtype=np.float32)
 
     async def _infer(
         self, model: str, inputs: list[grpcclient.InferInput], *, priority: int = 0
