@@ -8,10 +8,10 @@ ASR segments are split where the speaker changes; speakers are named ``SPEAKER_0
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from control_plane.transcript import Segment, Speaker, Transcript, Word, make_word
-from pipelines.job_state import AsrSegment, AsrWord, SpeakerTurn
+from pipelines.job_state import AsrSegment, AsrWord, SpeakerTurn, SpeechRegion
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,15 @@ def merge_transcript(
     language: str,
     duration_s: float,
     word_timestamps: bool = True,
+    speech_regions: list[SpeechRegion] | None = None,
 ) -> Transcript:
-    """The transcript of ``asr_segments`` labelled with ``turns`` (no speakers when ``turns`` is empty)."""
+    """The transcript of ``asr_segments`` labelled with ``turns`` (no speakers when ``turns`` is empty).
+
+    With ``speech_regions``, word times are kept inside the speech the VAD found (Whisper's
+    alignment tends to stretch a word into the silence after it).
+    """
+    if speech_regions:
+        asr_segments = [_within_speech(segment, speech_regions) for segment in asr_segments]
     finder = _TurnFinder(turns)
     spans = [span for segment in asr_segments for span in _split_at_speaker_changes(segment, finder)]
     labels: dict[int, str] = {}
@@ -53,6 +60,23 @@ def merge_transcript(
         speakers=[Speaker(id=label, total_duration=round(speaking_s[label], 3)) for label in labels.values()],
         words=[word for segment in segments for word in segment.words],
     )
+
+
+def _within_speech(segment: AsrSegment, regions: list[SpeechRegion]) -> AsrSegment:
+    """``segment`` with each word clipped to the speech region it overlaps most, and its bounds to its words."""
+    starts = [region.start for region in regions]
+    words = []
+    for word in segment.words:
+        index = max(0, bisect.bisect_right(starts, word.start) - 1)
+        candidates = regions[index : index + 2]
+        region = max(candidates, key=lambda r: min(word.end, r.end) - max(word.start, r.start))
+        if min(word.end, region.end) - max(word.start, region.start) > 0:
+            start = max(word.start, region.start)
+            word = replace(word, start=start, end=max(start, min(word.end, region.end)))
+        words.append(word)
+    if not words:
+        return segment
+    return replace(segment, words=words, start=words[0].start, end=words[-1].end)
 
 
 class _TurnFinder:

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import msgspec
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
@@ -63,7 +64,7 @@ class JobRunner:
     def __init__(self, services: WorkerServices, view: JobView) -> None:
         self._services = services
         self._view = view
-        self._params = JobParams(**view.params)
+        self._params = msgspec.convert(view.params, JobParams)
 
     async def run(self) -> JobStatus:
         stages = stages_for(self._params)

@@ -15,12 +15,13 @@ import msgspec
 
 from control_plane.audio_file import decode_audio
 from control_plane.inference import InferenceClient
-from control_plane.job_params import JobParams
+from control_plane.job_params import JobParams, SpeakerDetection
 from control_plane.persistence.database import Database
 from control_plane.persistence.jobs import JobView
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
 from control_plane.storage.keys import job_transcript_key
+from pipelines.diarization import diarize as diarize_speech
 from pipelines.job_state import SAMPLE_RATE, JobState, SpeakerCountHint
 from pipelines.merge import merge_transcript
 from pipelines.speech_regions import detect_speech
@@ -73,6 +74,15 @@ async def transcribe(context: StageContext, state: JobState) -> None:
     state.language = language
 
 
+async def diarize(context: StageContext, state: JobState) -> None:
+    """Speaker turns from sliding-window embeddings, clustered (the count given or estimated)."""
+    result = await diarize_speech(
+        state.audio, state.speech_regions, context.inference, speaker_count_hint(context.params)
+    )
+    state.speaker_turns = result.turns
+    state.speaker_embeddings = result.centroids
+
+
 async def merge(context: StageContext, state: JobState) -> None:
     """A speaker for every word; segments split at speaker turns."""
     state.transcript = merge_transcript(
@@ -81,6 +91,7 @@ async def merge(context: StageContext, state: JobState) -> None:
         language=state.language,
         duration_s=state.duration_s,
         word_timestamps=context.params.word_timestamps,
+        speech_regions=state.speech_regions,
     )
 
 
@@ -100,6 +111,8 @@ def speaker_count_hint(params: JobParams) -> SpeakerCountHint:
 def stages_for(params: JobParams) -> list[Stage]:
     """The stages a job with ``params`` runs, in order."""
     stages = [Stage("prepare", prepare, 5), Stage("transcribe", transcribe, 60)]
+    if params.speaker_detection is SpeakerDetection.DIARIZE:
+        stages.append(Stage("diarize", diarize, 25))
     stages.append(Stage("merge", merge, 2))
     stages.append(Stage("persist", persist, 3))
     return stages
