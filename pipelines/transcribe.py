@@ -32,6 +32,7 @@ ONSET_SNAP_S = 0.5
 """A region's first word is moved to the region's onset only if it starts this close to it."""
 MAX_CONTINUATIONS = 2
 MIN_UNHEARD_SPEECH_S = 1.0
+MIN_UNHEARD_REGION_S = 0.25
 
 
 async def transcribe_audio(
@@ -85,10 +86,10 @@ def _unheard_rest(
     if not segments:
         return None
     heard_until_s = max(words[-1].end if words else 0.0, segments[-1].end)
-    overlaps = [
+    overlaps = [  # a heard word's end running a little past Whisper's last time is not unheard speech
         (max(r.start, heard_until_s), min(r.end, span[1]))
         for r in regions
-        if min(r.end, span[1]) - max(r.start, heard_until_s) > 0
+        if min(r.end, span[1]) - max(r.start, heard_until_s) >= MIN_UNHEARD_REGION_S
     ]
     if sum(end - start for start, end in overlaps) < MIN_UNHEARD_SPEECH_S:
         return None
