@@ -77,7 +77,8 @@ def main() -> None:
         shutil.copytree(MODEL_REPOSITORY, repository)
         config = repository / "batch_asr" / "config.pbtxt"
         text = config.read_text()
-        config.write_text(text.replace('key: "nice" value: { string_value: "10" }', f'key: "nice" value: {{ string_value: "{nice}" }}'))
+        default = 'key: "nice" value: { string_value: "10" }'
+        config.write_text(text.replace(default, default.replace('"10"', f'"{nice}"')))
         with TritonServer(repository, work / "triton") as server:
             rows.append(asyncio.run(_measure(server.endpoints.grpc_url, nice)))
         shutil.rmtree(work, ignore_errors=True)

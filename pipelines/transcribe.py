@@ -55,9 +55,12 @@ async def transcribe_audio(
     segments: list[AsrSegment] = []
     for _ in range(1 + MAX_CONTINUATIONS):
         transcripts = await _transcribe_spans(audio, spans, inference, language=language, use_prompt=use_prompt)
-        heard = [[_file_segment(s, start_s, end_s) for s in t.segments] for (start_s, end_s), t in zip(spans, transcripts)]
+        heard = [
+            [_file_segment(s, start_s, end_s) for s in t.segments] for (start_s, end_s), t in zip(spans, transcripts)
+        ]
         segments.extend(segment for span_segments in heard for segment in span_segments)
-        spans = [rest for span, span_segments in zip(spans, heard) if (rest := _unheard_rest(span, span_segments, speech_regions))]
+        rests = [_unheard_rest(span, span_segments, speech_regions) for span, span_segments in zip(spans, heard)]
+        spans = [rest for rest in rests if rest]
         if not spans:
             break
     segments.sort(key=lambda segment: segment.start)
