@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import tempfile
 import time
@@ -62,7 +63,8 @@ def main() -> None:
     args = parser.parse_args()
     with TritonServer(Path(__file__).resolve().parent.parent / "model_repository", Path(tempfile.mkdtemp())) as server:
         rows = asyncio.run(_measure(server.endpoints.grpc_url, args.minutes, args.repeat))
-    RESULTS.write_text(json.dumps({"machine": platform.platform(), "cpus": __import__("os").cpu_count(), "rows": rows}, indent=2))
+    machine = {"machine": platform.platform(), "cpus": os.cpu_count()}
+    RESULTS.write_text(json.dumps({**machine, "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ def test_segments_follow_the_utterances_with_their_words(transcriber, speech) ->
         assert segment.start == segment.words[0].start and segment.end == segment.words[-1].end
         assert segment.start == pytest.approx(utterance.speech_start_s, abs=0.6)
     payload = json.loads(segments_json(result))
-    assert payload["language"] == "en" and set(payload["segments"][0]) == {"text", "start", "end", "confidence", "words"}
+    assert payload["language"] == "en"
+    assert set(payload["segments"][0]) == {"text", "start", "end", "confidence", "words"}
 
 
 def test_each_bad_chunk_gets_its_own_error(transcriber, speech) -> None:
@@ -36,6 +37,5 @@ def test_each_bad_chunk_gets_its_own_error(transcriber, speech) -> None:
         ChunkRequest(audio=np.zeros(31 * 16000, np.float32)),
         ChunkRequest(audio=good, language="fr"),
     ])
-    assert [type(r).__name__ for r in results] == ["ChunkError", "Transcription", "ChunkError", "ChunkError", "ChunkError"]
-    assert all(isinstance(r, ChunkError) for r in results[::2])
+    assert [isinstance(r, ChunkError) for r in results] == [True, False, True, True, True]
     assert word_error_rate(speech.utterances[0].text, results[1].text) <= 0.2, results[1].text

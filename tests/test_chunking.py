@@ -66,3 +66,15 @@ def test_a_region_longer_than_a_chunk_is_split_evenly() -> None:
     assert chunks[:3] == [pytest.approx((2.0, 2.0 + 70 / 3)), pytest.approx((2.0 + 70 / 3, 2.0 + 140 / 3)),
                           pytest.approx((2.0 + 140 / 3, 72.0))]
     assert chunks[3] == (75.0, 80.0)
+
+
+def test_speech_after_a_chunks_last_word_is_sent_again() -> None:
+    from pipelines.job_state import AsrSegment, AsrWord
+    from pipelines.transcribe import _unheard_rest
+
+    regions = [SpeechRegion(1.0, 4.0), SpeechRegion(5.0, 8.0), SpeechRegion(9.0, 12.0)]
+    heard_two = [AsrSegment(1.0, 7.9, "a b", 0.9, [AsrWord("a", 1.0, 3.9, 0.9), AsrWord("b", 5.0, 7.9, 0.9)])]
+    assert _unheard_rest((1.0, 12.0), heard_two, regions) == (9.0, 12.0)  # Whisper stopped early
+    heard_all = [AsrSegment(1.0, 11.9, "a b c", 0.9, [*heard_two[0].words, AsrWord("c", 9.0, 11.9, 0.9)])]
+    assert _unheard_rest((1.0, 12.0), heard_all, regions) is None
+    assert _unheard_rest((1.0, 12.0), [], regions) is None  # nothing heard: noise, not an early stop
