@@ -13,7 +13,7 @@ from litestar import Litestar, MediaType, Response, get
 from litestar.datastructures import State
 
 from control_plane.api.sessions import SessionsController
-from control_plane.gateway import transcription_stream
+from control_plane.gateway import SessionSlots, transcription_stream
 from control_plane.inference import InferenceClient
 from control_plane.log_config import configure_logging
 from control_plane.persistence.database import Database
@@ -87,5 +87,5 @@ def create_app(settings: Settings, triton_grpc_url: str) -> Litestar:
     return Litestar(
         route_handlers=[transcription_stream, SessionsController, health_live, health_ready, metrics],
         lifespan=[lifespan],
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "session_slots": SessionSlots(settings.max_sessions)}),
     )

@@ -40,6 +40,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Silence that ends an utterance (the VAD silence window)."""
     max_utterance_s: float = 20.0
     """An utterance longer than this is finalized and a new one starts."""
+    max_sessions: int = 64
+    """Live sessions served at once; one more connection gets ``capacity`` and close 4503 (0: no cap)."""
+    outbox_max_messages: int = 256
+    """Messages waiting for one client; a client further behind gets ``slow_consumer`` and close 1008."""
+    recording_buffer_s: float = 60.0
+    """Seconds of a session's audio that may wait for the store; beyond that the recording stops."""
     log_level: str = "INFO"
 
     @property
