@@ -87,9 +87,14 @@ class RecordingWriter:
         self._queue.put_nowait(pcm16)
 
     async def finish(self) -> str | None:
-        """Write what is queued and complete the recording; its URI, or ``None`` if it failed."""
+        """Write what is queued and complete the recording; its URI, or ``None`` if it failed.
+
+        A failed recording is not waited for: a write stuck on the store ends (and the upload is
+        aborted) on its own task when the store's timeouts run out.
+        """
         self._queue.put_nowait(None)
-        await self._task
+        if self.error is None:
+            await self._task
         if self.error is None:
             try:
                 return await anyio.to_thread.run_sync(self._recorder.finish)

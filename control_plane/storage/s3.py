@@ -23,6 +23,8 @@ PART_BYTES = 5 * 1024 * 1024
 """S3's smallest allowed size for every multipart part but the last."""
 
 PART_UPLOAD_ATTEMPTS = 4
+PART_TIMEOUT_S = 20.0
+"""Longest wait for an answer to one multipart call."""
 """Tries of each multipart call of a recording, backing off 0.5, 1, 2 s between them."""
 
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
@@ -40,9 +42,12 @@ class S3ObjectStore(ObjectStore):
         self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         self.client: Any = boto3.client("s3", endpoint_url=endpoint_url or None)
         self.part_client: Any = boto3.client(
-            "s3", endpoint_url=endpoint_url or None, config=Config(retries={"total_max_attempts": 1})
+            "s3",
+            endpoint_url=endpoint_url or None,
+            config=Config(connect_timeout=5, read_timeout=PART_TIMEOUT_S, retries={"total_max_attempts": 1}),
         )
-        """For the multipart calls of appenders: they are retried by :data:`_retry_part_call`, not by botocore."""
+        """For the multipart calls of appenders: retried by :data:`_retry_part_call`, not by botocore, and
+        with a shorter read timeout, so a stalled store fails a recording in minutes, not hours."""
 
     def create_bucket_if_missing(self) -> None:
         """Create the bucket unless it exists (fresh MinIO, moto)."""
