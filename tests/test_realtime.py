@@ -93,6 +93,7 @@ async def test_realtime_conversation_partials_finals_and_words(server, speech) -
             assert word.start >= previous_start
             previous_start = word.start
         assert " ".join(w.word for w in final.words).split() == final.text.split()
+        assert all(w.text == w.word for w in final.words), "every word also carries `text`"
 
     end = result.session_end
     assert end.transcript == transcript
