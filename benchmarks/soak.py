@@ -15,6 +15,7 @@ Results go to ``benchmarks/results/soak.json``; the README line is printed at th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as _dt
 import json
 import math
@@ -56,10 +57,8 @@ def tree_rss_bytes(pid: int) -> int:
         return 0
     total = 0
     for process in processes:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             total += process.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
     return total
 
 
