@@ -25,9 +25,6 @@ class Outbox:
         self.close_code = CloseCode.NORMAL
         self.overflowed = asyncio.Event()
 
-    def __len__(self) -> int:
-        return len(self._messages)
-
     def put(self, message: ServerMessage) -> None:
         """Queue ``message``; discarded once the outbox is closed."""
         if self._closed:

@@ -70,11 +70,6 @@ class RecordingWriter:
         self.error: str | None = None
         self._task = asyncio.create_task(self._write_queued())
 
-    @property
-    def buffered_samples(self) -> int:
-        """Samples queued and not yet written."""
-        return self._buffered_samples
-
     def write(self, pcm16: np.ndarray) -> None:
         """Queue int16 samples for the recording; never waits."""
         if self.error is not None:
