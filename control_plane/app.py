@@ -16,8 +16,8 @@ from litestar.exceptions import HTTPException
 from control_plane.api.errors import http_error_handler, internal_error_handler
 from control_plane.api.jobs import JobsController
 from control_plane.api.sessions import SessionsController
-from control_plane.gateway import transcription_stream
 from control_plane.enhancement import enhance_repaired_sessions
+from control_plane.gateway import SessionSlots, transcription_stream
 from control_plane.inference import InferenceClient
 from control_plane.job_queue import JobQueue
 from control_plane.log_config import configure_logging
@@ -95,7 +95,7 @@ def create_app(settings: Settings, triton_grpc_url: str) -> Litestar:
     return Litestar(
         route_handlers=[transcription_stream, SessionsController, JobsController, health_live, health_ready, metrics],
         lifespan=[lifespan],
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "session_slots": SessionSlots(settings.max_sessions)}),
         exception_handlers={HTTPException: http_error_handler, 500: internal_error_handler},
         request_max_body_size=int(settings.max_upload_mb * 1024 * 1024),
     )

@@ -68,6 +68,12 @@ class StreamingModel:
     """The public model name (``model_name`` parameter)."""
     language: str | None
     """The one language of an English-only model (``language`` parameter); ``None`` if multilingual."""
+    languages: frozenset[str] = frozenset()
+    """Every language it transcribes: the one language, or all of Whisper's for a multilingual model."""
+
+    def accepts_language(self, language: str) -> bool:
+        """Whether a session may ask for ``language`` (``auto``: the model's language or detection)."""
+        return language == "auto" or language in self.languages
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,14 @@ class InferenceClient:
         except InferenceServerException as exc:
             raise InferenceUnavailable(str(exc)) from exc
         parameters = {k: v["string_value"] for k, v in config["config"].get("parameters", {}).items()}
-        return StreamingModel(name=parameters["model_name"], language=parameters.get("language") or None)
+        language = parameters.get("language") or None
+        if language:
+            languages = frozenset({language})
+        else:
+            from faster_whisper.tokenizer import _LANGUAGE_CODES  # only a multilingual model needs the list
+
+            languages = frozenset(_LANGUAGE_CODES)
+        return StreamingModel(name=parameters["model_name"], language=language, languages=languages)
 
     async def vad(self, audio_with_context: np.ndarray, state: np.ndarray) -> VadOutput:
         """Speech probabilities of each 512-sample window; ``audio_with_context`` starts with 64 samples of context."""

@@ -25,20 +25,29 @@ class ErrorCode(StrEnum):
     MODEL_UNAVAILABLE = "model_unavailable"
     INFERENCE_FAILED = "inference_failed"
     STORAGE_FAILED = "storage_failed"
+    SLOW_CONSUMER = "slow_consumer"
+    """The client fell too far behind reading its messages; the server closes with 1008."""
+    CAPACITY = "capacity"
+    """The server already serves its maximum of live sessions; it closes with 4503."""
     INTERNAL_ERROR = "internal_error"
 
 
 class WarningCode(StrEnum):
     PROCESSING_LAG = "processing_lag"
+    RECORDING_FAILED = "recording_failed"
+    """The recording could not be stored; transcription goes on, the session ends ``failed``."""
 
 
 class CloseCode:
     """WebSocket close codes used by the gateway."""
 
     NORMAL = 1000
+    POLICY_VIOLATION = 1008
+    """Sent after ``slow_consumer``."""
     INTERNAL_ERROR = 1011
     INVALID_PARAMETERS = 4400
     MODEL_UNAVAILABLE = 4503
+    CAPACITY = 4503
 
 
 # --- session parameters ----------------------------------------------------------------------
@@ -92,10 +101,18 @@ ClientMessage = Union[ConfigMessage, FlushMessage, EndMessage]
 
 
 class Word(msgspec.Struct, kw_only=True):
+    """A word and its times; its text is sent twice, as ``word`` (OpenAI) and ``text`` (ElevenLabs, Dalston)."""
+
     word: str
     start: float
     end: float
     confidence: float
+    text: str = ""
+    """Always equal to ``word`` (filled in when left empty)."""
+
+    def __post_init__(self) -> None:
+        if not self.text:
+            self.text = self.word
 
 
 class Segment(msgspec.Struct, kw_only=True):

@@ -55,6 +55,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_secret: str = ""
     """``whsec_...`` secret signing webhooks; empty: one is generated and kept in the data dir."""
     webhook_timeout_s: float = 10.0
+    max_sessions: int = 64
+    """Live sessions served at once; one more connection gets ``capacity`` and close 4503 (0: no cap)."""
+    outbox_max_messages: int = 256
+    """Messages waiting for one client; a client further behind gets ``slow_consumer`` and close 1008."""
+    recording_buffer_s: float = 60.0
+    """Seconds of a session's audio that may wait for the store; beyond that the recording stops."""
     log_level: str = "INFO"
 
     @property

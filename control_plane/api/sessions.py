@@ -85,6 +85,8 @@ class SessionsController(Controller):
         view = _existing_session(state, session_id)
         if view.status is SessionStatus.ACTIVE:
             raise ApiError(409, "session_active", f"session {session_id} is still recording")
+        if view.audio_uri is None:  # none was kept, or it failed: whatever the store holds is not it
+            raise ApiError(404, "audio_not_found", f"session {session_id} has no recorded audio")
         store, key = _store(state), session_audio_key(session_id)
         try:
             size = store.size(key)
