@@ -9,8 +9,11 @@ import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
+from control_plane.transcript import Emotion
+
 VAD_MODEL = "vad"
 STREAMING_ASR_MODEL = "streaming_asr"
+EMOTION_MODEL = "emotion"
 FINAL_PRIORITY = 1
 PARTIAL_PRIORITY = 2
 """Priority levels of ``streaming_asr``'s dynamic batcher (1 is served first)."""
@@ -55,6 +58,7 @@ class VadOutput:
 
 
 _asr_decoder = msgspec.json.Decoder(AsrResult)
+_emotion_decoder = msgspec.json.Decoder(Emotion)
 
 
 class InferenceClient:
@@ -105,6 +109,15 @@ class InferenceClient:
         ]
         result = await self._infer(STREAMING_ASR_MODEL, inputs, priority=FINAL_PRIORITY if final else PARTIAL_PRIORITY)
         return _asr_decoder.decode(result.as_numpy("TRANSCRIPT").reshape(-1)[0])
+
+    async def emotion(self, audio: np.ndarray, text: str) -> Emotion:
+        """Emotion of one segment from its 16 kHz mono float32 audio and its text."""
+        inputs = [
+            _tensor("AUDIO", audio.astype(np.float32)[None, :], "FP32"),
+            _tensor("TEXT", np.array([[text.encode()]], dtype=np.object_), "BYTES"),
+        ]
+        result = await self._infer(EMOTION_MODEL, inputs)
+        return _emotion_decoder.decode(result.as_numpy("EMOTION").reshape(-1)[0])
 
     async def _infer(
         self, model: str, inputs: list[grpcclient.InferInput], *, priority: int = 0
