@@ -21,7 +21,7 @@ from benchmarks.llm_cleanup_wer import LINES, asr_transcript
 from benchmarks.speech import synthesize
 from control_plane.inference import InferenceClient
 from control_plane.llm_client import LlmClient
-from control_plane.llm_server import PACKAGED_QWEN, LlmServer, resolve_gguf
+from control_plane.llm_server import DEFAULT_CACHE_DIR, PACKAGED_QWEN, LlmServer, resolve_gguf
 from control_plane.triton_server import TritonServer
 from pipelines.emotion import detect_emotions
 from pipelines.llm_cleanup import clean_transcript
@@ -53,7 +53,7 @@ async def measure() -> dict:
     minutes = len(audio) / 16000 / 60
     report: dict = {"audio_minutes": round(minutes, 2), "segments": len(transcript.segments)}
 
-    gguf = resolve_gguf(PACKAGED_QWEN, Path.home() / ".cache" / "tandem" / "llm")
+    gguf = resolve_gguf(PACKAGED_QWEN, DEFAULT_CACHE_DIR)
     with LlmServer(gguf, WORK_DIR / "llm") as server:
         async with LlmClient(server.base_url, timeout_s=60) as client:
             started = time.perf_counter()

