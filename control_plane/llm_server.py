@@ -98,6 +98,7 @@ class LlmServer:
         work_dir: Path,
         *,
         threads: int = 1,
+        parallel_requests: int = 1,
         context_tokens: int = 4096,
         api_key: str = "",
         start_timeout_s: float = 60.0,
@@ -105,6 +106,7 @@ class LlmServer:
         self.gguf_path = Path(gguf_path)
         self.work_dir = Path(work_dir)
         self.threads = threads
+        self.parallel_requests = parallel_requests
         self.context_tokens = context_tokens
         self.api_key = api_key
         self.start_timeout_s = start_timeout_s
@@ -125,7 +127,8 @@ class LlmServer:
         port = free_port()
         command = [
             sys.executable, "-m", "control_plane.llm_server", "--model", str(self.gguf_path), "--port", str(port),
-            "--threads", str(self.threads), "--context-tokens", str(self.context_tokens),
+            "--threads", str(self.threads), "--parallel", str(self.parallel_requests),
+            "--context-tokens", str(self.context_tokens),
         ]
         environment = dict(os.environ)
         if self.api_key:
@@ -182,7 +185,8 @@ def _serve(arguments: list[str]) -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--context-tokens", type=int, default=4096)
+    parser.add_argument("--parallel", type=int, default=1)
+    parser.add_argument("--context-tokens", type=int, default=4096, help="shared by the parallel slots")
     options = parser.parse_args(arguments)
     if not Path(options.model).is_file():
         sys.exit(f"no GGUF file at {options.model}")
@@ -194,7 +198,7 @@ def _serve(arguments: list[str]) -> None:
     params.hostnames = ["127.0.0.1"]
     params.port = options.port
     params.n_ctx = options.context_tokens
-    params.n_parallel = 1
+    params.n_parallel = options.parallel
     params.cpuparams.n_threads = options.threads
     params.cpuparams_batch.n_threads = options.threads
     if api_key := os.environ.get("TANDEM_LLM_SERVER_API_KEY"):
