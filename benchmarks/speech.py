@@ -26,6 +26,18 @@ CONVERSATION: tuple[tuple[str, str], ...] = (
     ("en+f3", "The weather is nice and the sun is shining."),
 )
 
+# A longer two-voice meeting (~46 s with the default gaps) for the batch pipeline.
+MEETING: tuple[tuple[str, str], ...] = CONVERSATION + (
+    ("en-us", "Can you send me the numbers from last quarter?"),
+    ("en+f3", "Yes, I will email them to you after lunch."),
+    ("en-us", "Our team has grown to twelve people this year."),
+    ("en+f3", "That is great news for the whole company."),
+    ("en-us", "Let us schedule another meeting for next week."),
+    ("en+f3", "Tuesday morning works well for me."),
+    ("en-us", "Please bring the budget plan and the sales figures."),
+    ("en+f3", "I will prepare a short presentation about the new product."),
+)
+
 
 @dataclass(frozen=True)
 class SpokenUtterance:

@@ -1,0 +1,253 @@
+"""Speaker diarization: who spoke when, from speaker embeddings of sliding windows over the speech.
+
+1. Windows of ``window_s`` every ``step_s`` over each speech region (a region shorter than a window
+   is tiled to the window length, so every window has the same shape and batches in Triton).
+2. Embeddings from Triton's ``speaker_embedding`` model.
+3. Spectral clustering of the windows of regions at least ``min_cluster_region_s`` long (short
+   back-channels would otherwise form clusters of their own); the count is the one given, or the
+   largest eigengap of the graph Laplacian within the bounds. Windows of short regions join the
+   nearest speaker centroid.
+4. Every 10 ms frame of speech goes to the speaker its covering windows are most similar to; runs
+   shorter than ``min_run_s`` inside a region join their neighbour; runs become turns.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.cluster import SpectralClustering
+
+from control_plane.inference import InferenceClient
+from pipelines.job_state import SAMPLE_RATE, SpeakerCountHint, SpeakerTurn, SpeechRegion
+
+FRAME_S = 0.01
+
+
+@dataclass(frozen=True)
+class DiarizationOptions:
+    window_s: float = 1.5
+    step_s: float = 0.5
+    min_cluster_region_s: float = 1.0
+    """Regions shorter than this are labelled by the nearest centroid, not clustered."""
+    min_run_s: float = 0.5
+    """A speaker run shorter than this inside one region joins its neighbour."""
+    affinity_keep: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
+    """Candidate fractions of each window's most similar neighbours kept in the affinity graph; the
+    one with the clearest eigengap relative to it is used (NME-SC, Park et al. 2019)."""
+    max_estimated_speakers: int = 8
+    merge_similarity: float = 0.8
+    """With the count estimated, clusters whose centroids are more similar than this are one speaker
+    (one espeak voice split in two measured 0.86; distinct voices at most 0.7)."""
+    """Upper bound of the count estimate when the caller gave none."""
+
+
+@dataclass(frozen=True)
+class DiarizationResult:
+    turns: list[SpeakerTurn]
+    """Sorted, non-overlapping; ``speaker`` is the cluster index (0..n-1, in order of first turn)."""
+    centroids: dict[int, np.ndarray]
+    """Mean L2-normalised embedding of each speaker (for matching enrolled voiceprints)."""
+
+    @property
+    def num_speakers(self) -> int:
+        return len(self.centroids)
+
+
+@dataclass(frozen=True)
+class _Window:
+    region: int
+    start: float
+    end: float
+
+
+async def diarize(
+    audio: np.ndarray,
+    speech_regions: list[SpeechRegion],
+    inference: InferenceClient,
+    hint: SpeakerCountHint,
+    options: DiarizationOptions | None = None,
+) -> DiarizationResult:
+    """Speaker turns of 16 kHz mono ``audio`` within ``speech_regions``."""
+    options = options or DiarizationOptions()
+    regions = [r for r in speech_regions if r.end - r.start >= FRAME_S]
+    windows, samples = cut_windows(audio, regions, options)
+    if not windows:
+        return DiarizationResult([], {})
+    embeddings = await inference.embed_speakers(samples)
+    long_region = np.array(
+        [regions[w.region].end - regions[w.region].start >= options.min_cluster_region_s for w in windows]
+    )
+    if not long_region.any():
+        long_region[:] = True
+    labels = np.empty(len(windows), dtype=int)
+    labels[long_region] = cluster(embeddings[long_region], hint, options)
+    centroids = _centroids(embeddings[long_region], labels[long_region])
+    if (~long_region).any():
+        labels[~long_region] = np.argmax(embeddings[~long_region] @ centroids.T, axis=1)
+    centroids = _centroids(embeddings, labels, len(centroids))
+    turns = label_frames(regions, windows, embeddings @ centroids.T, options)
+    return _numbered_by_first_turn(turns, centroids)
+
+
+def cut_windows(
+    audio: np.ndarray, regions: list[SpeechRegion], options: DiarizationOptions
+) -> tuple[list[_Window], np.ndarray]:
+    """Equal-length windows over each region: ``(windows, (n, window samples) float32)``."""
+    window_samples = int(round(options.window_s * SAMPLE_RATE))
+    windows: list[_Window] = []
+    pieces: list[np.ndarray] = []
+    for index, region in enumerate(regions):
+        first, last = int(region.start * SAMPLE_RATE), min(len(audio), int(region.end * SAMPLE_RATE))
+        if last - first < window_samples:
+            speech = audio[first:last]
+            if len(speech) == 0:
+                continue
+            pieces.append(np.resize(speech, window_samples))  # tiled: the region's voice only
+            windows.append(_Window(index, region.start, region.end))
+            continue
+        step = int(round(options.step_s * SAMPLE_RATE))
+        starts = list(range(first, last - window_samples + 1, step))
+        if starts[-1] + window_samples < last:
+            starts.append(last - window_samples)
+        for start in starts:
+            pieces.append(audio[start : start + window_samples])
+            windows.append(_Window(index, start / SAMPLE_RATE, (start + window_samples) / SAMPLE_RATE))
+    samples = np.stack(pieces).astype(np.float32) if pieces else np.zeros((0, window_samples), np.float32)
+    return windows, samples
+
+
+def cluster(embeddings: np.ndarray, hint: SpeakerCountHint, options: DiarizationOptions) -> np.ndarray:
+    """Spectral clustering of unit-length embeddings; the count from ``hint`` or the eigengap."""
+    n = len(embeddings)
+    low, high = speaker_bounds(hint, n, options)
+    if n == 1 or high == 1:
+        return np.zeros(n, dtype=int)
+    affinity, count = _best_pruning(embeddings, low, high, options.affinity_keep)
+    if count == 1:
+        return np.zeros(n, dtype=int)
+    model = SpectralClustering(n_clusters=count, affinity="precomputed", random_state=0, assign_labels="cluster_qr")
+    with warnings.catch_warnings():  # a pruned graph of well-separated voices is disconnected: expected
+        warnings.filterwarnings("ignore", "Graph is not fully connected")
+        labels = model.fit_predict(affinity)
+    return labels if low == high else merge_similar(embeddings, labels, low, options.merge_similarity)
+
+
+def merge_similar(embeddings: np.ndarray, labels: np.ndarray, low: int, threshold: float) -> np.ndarray:
+    """Merge the two closest clusters while their centroid cosine exceeds ``threshold`` and more than ``low`` remain."""
+    labels = np.unique(labels, return_inverse=True)[1]
+    while labels.max() + 1 > low:
+        centroids = _centroids(embeddings, labels)
+        similarity = centroids @ centroids.T
+        np.fill_diagonal(similarity, -1.0)
+        a, b = np.unravel_index(np.argmax(similarity), similarity.shape)
+        if similarity[a, b] <= threshold:
+            break
+        labels = np.unique(np.where(labels == max(a, b), min(a, b), labels), return_inverse=True)[1]
+    return labels
+
+
+def speaker_bounds(hint: SpeakerCountHint, windows: int, options: DiarizationOptions) -> tuple[int, int]:
+    """``(low, high)`` speaker count allowed: ``num_speakers`` wins, else the min/max bounds."""
+    if hint.num_speakers:
+        return (min(hint.num_speakers, windows),) * 2
+    high = min(hint.max_speakers or options.max_estimated_speakers, windows)
+    low = min(max(hint.min_speakers or 1, 1), high)
+    return low, high
+
+
+def pruned_affinity(embeddings: np.ndarray, keep: float) -> np.ndarray:
+    """Cosine similarity keeping each row's top ``keep`` fraction, symmetrised, non-negative."""
+    similarity = np.clip(embeddings @ embeddings.T, 0.0, 1.0)
+    n = len(similarity)
+    kept = max(2, int(np.ceil(keep * n)))
+    threshold = -np.sort(-similarity, axis=1)[:, min(kept, n) - 1 : min(kept, n)]
+    pruned = np.where(similarity >= threshold, similarity, 0.0)
+    return np.maximum(pruned, pruned.T)
+
+
+def _best_pruning(embeddings: np.ndarray, low: int, high: int, keeps: tuple[float, ...]) -> tuple[np.ndarray, int]:
+    """The pruned affinity whose eigengap is largest relative to the fraction kept, and its count."""
+    best: tuple[float, np.ndarray, int] | None = None
+    for keep in keeps:
+        affinity = pruned_affinity(embeddings, keep)
+        count, gap = estimate_count(affinity, low, high)
+        ratio = keep / max(gap, 1e-9)
+        if best is None or ratio < best[0]:
+            best = (ratio, affinity, count)
+    return best[1], best[2]
+
+
+def estimate_count(affinity: np.ndarray, low: int, high: int) -> tuple[int, float]:
+    """Speaker count by the largest eigengap of the normalised graph Laplacian within [low, high], and that gap."""
+    degree = affinity.sum(axis=1)
+    scale = 1.0 / np.sqrt(np.maximum(degree, 1e-12))
+    laplacian = np.eye(len(affinity)) - scale[:, None] * affinity * scale[None, :]
+    eigenvalues = np.sort(np.linalg.eigvalsh(laplacian))
+    gaps = np.diff(eigenvalues[: high + 1])  # gaps[k - 1] = λ(k+1) − λ(k)
+    best = int(np.argmax(gaps[low - 1 : high]))
+    return low + best, float(gaps[low - 1 + best])
+
+
+def label_frames(
+    regions: list[SpeechRegion], windows: list[_Window], scores: np.ndarray, options: DiarizationOptions
+) -> list[SpeakerTurn]:
+    """Turns from per-window speaker scores: each 10 ms frame takes the best summed score of its windows."""
+    turns: list[SpeakerTurn] = []
+    by_region: dict[int, list[int]] = {}
+    for index, window in enumerate(windows):
+        by_region.setdefault(window.region, []).append(index)
+    for region_index, members in sorted(by_region.items()):
+        region = regions[region_index]
+        frames = max(1, int(round((region.end - region.start) / FRAME_S)))
+        times = region.start + (np.arange(frames) + 0.5) * FRAME_S
+        frame_scores = np.zeros((frames, scores.shape[1]))
+        for index in members:
+            covered = (times >= windows[index].start) & (times < windows[index].end)
+            frame_scores[covered] += scores[index]
+        labels = _smoothed(np.argmax(frame_scores, axis=1), int(round(options.min_run_s / FRAME_S)))
+        changes = np.flatnonzero(np.diff(labels)) + 1
+        bounds = [0, *changes.tolist(), frames]
+        for begin, end in zip(bounds[:-1], bounds[1:]):
+            turn_end = region.end if end == frames else region.start + end * FRAME_S
+            turns.append(SpeakerTurn(round(region.start + begin * FRAME_S, 3), round(turn_end, 3), int(labels[begin])))
+    return sorted(turns, key=lambda turn: turn.start)
+
+
+def _smoothed(labels: np.ndarray, min_run: int) -> np.ndarray:
+    """Runs shorter than ``min_run`` frames take the label of the longer neighbouring run."""
+    labels = labels.copy()
+    while True:
+        changes = np.flatnonzero(np.diff(labels)) + 1
+        starts, ends = np.r_[0, changes], np.r_[changes, len(labels)]
+        if len(starts) == 1:
+            return labels
+        lengths = ends - starts
+        shortest = int(np.argmin(lengths))
+        if lengths[shortest] >= min_run:
+            return labels
+        before = lengths[shortest - 1] if shortest > 0 else -1
+        after = lengths[shortest + 1] if shortest + 1 < len(starts) else -1
+        neighbour = shortest - 1 if before >= after else shortest + 1
+        labels[starts[shortest] : ends[shortest]] = labels[starts[neighbour]]
+
+
+def _centroids(embeddings: np.ndarray, labels: np.ndarray, count: int | None = None) -> np.ndarray:
+    count = count if count is not None else int(labels.max()) + 1
+    centroids = np.stack(
+        [
+            embeddings[labels == k].mean(axis=0) if (labels == k).any() else np.zeros(embeddings.shape[1])
+            for k in range(count)
+        ]
+    )
+    return centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+
+
+def _numbered_by_first_turn(turns: list[SpeakerTurn], centroids: np.ndarray) -> DiarizationResult:
+    """Renumber speakers 0.. in order of first appearance, dropping clusters left without a turn."""
+    order: dict[int, int] = {}
+    for turn in turns:
+        order.setdefault(turn.speaker, len(order))
+    renumbered = [SpeakerTurn(t.start, t.end, order[t.speaker]) for t in turns]
+    return DiarizationResult(renumbered, {new: centroids[old].astype(np.float32) for old, new in order.items()})

@@ -1,0 +1,197 @@
+"""Speaker diarization: clustering and smoothing on synthetic embeddings, and espeak-ng conversations
+of 2, 3 and 4 voices diarized through the real Triton ``speaker_embedding`` model.
+
+DER is ``pyannote.metrics``' diarization error rate with a 0.25 s collar around each reference
+boundary, scored over the conversation's extent. Speech regions are either the ground-truth
+utterances or faster-whisper's Silero VAD with 100 ms padding (what the pipeline's VAD stage gives).
+Bounds: DER ≤ 5 % with the count given, ≤ 10 % with it estimated (measured when written: ≤ 0.8 %).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+from benchmarks.conversations import der as diarization_error_rate
+from benchmarks.conversations import make_conversation
+from benchmarks.speech import espeak_available
+from control_plane.inference import InferenceClient
+from pipelines.diarization import (
+    DiarizationOptions,
+    _smoothed,
+    cluster,
+    cut_windows,
+    diarize,
+    label_frames,
+    speaker_bounds,
+)
+from pipelines.job_state import SAMPLE_RATE, SpeakerCountHint, SpeakerTurn, SpeechRegion
+
+OPTIONS = DiarizationOptions()
+
+
+def _voices(count: int, per_voice: int, seed: int = 0, spread: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors around ``count`` random directions in 192 dims (cosine within ≈0.8, across ≈0)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(count, 192))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    labels = np.repeat(np.arange(count), per_voice)
+    points = centres[labels] + spread * rng.normal(size=(len(labels), 192)) / np.sqrt(192) * 4
+    return points / np.linalg.norm(points, axis=1, keepdims=True), labels
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    return len({(x, y) for x, y in zip(a, b)}) == len(set(a)) == len(set(b))
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5])
+def test_clustering_estimates_the_count_of_synthetic_voices(count) -> None:
+    embeddings, truth = _voices(count, 30)
+    labels = cluster(embeddings, SpeakerCountHint(), OPTIONS)
+    assert _same_partition(labels, truth)
+
+
+def test_clustering_uses_the_count_given() -> None:
+    embeddings, truth = _voices(3, 30)
+    assert _same_partition(cluster(embeddings, SpeakerCountHint(num_speakers=3), OPTIONS), truth)
+    assert len(set(cluster(embeddings, SpeakerCountHint(num_speakers=2), OPTIONS))) == 2
+    assert len(set(cluster(embeddings, SpeakerCountHint(num_speakers=4), OPTIONS))) == 4
+
+
+def test_clustering_honours_min_and_max() -> None:
+    embeddings, _ = _voices(4, 20)
+    assert len(set(cluster(embeddings, SpeakerCountHint(max_speakers=2), OPTIONS))) <= 2
+    single, _ = _voices(1, 40)
+    assert len(set(cluster(single, SpeakerCountHint(min_speakers=2), OPTIONS))) >= 2
+
+
+def test_speaker_bounds() -> None:
+    assert speaker_bounds(SpeakerCountHint(num_speakers=3, min_speakers=5), 100, OPTIONS) == (3, 3)
+    assert speaker_bounds(SpeakerCountHint(min_speakers=2, max_speakers=4), 100, OPTIONS) == (2, 4)
+    assert speaker_bounds(SpeakerCountHint(), 100, OPTIONS) == (1, OPTIONS.max_estimated_speakers)
+    assert speaker_bounds(SpeakerCountHint(num_speakers=5), 2, OPTIONS) == (2, 2)
+
+
+def test_smoothing_folds_short_runs_into_the_longer_neighbour() -> None:
+    labels = np.array([0] * 80 + [1] * 20 + [0] * 30 + [2] * 100)
+    assert _smoothed(labels, 50).tolist() == [0] * 130 + [2] * 100
+    assert _smoothed(labels, 10).tolist() == labels.tolist()
+
+
+def test_windows_cover_regions_and_short_regions_are_tiled() -> None:
+    audio = np.arange(10 * SAMPLE_RATE, dtype=np.float32)
+    regions = [SpeechRegion(0.5, 3.2), SpeechRegion(4.0, 4.3)]
+    windows, samples = cut_windows(audio, regions, OPTIONS)
+    assert samples.shape == (len(windows), int(OPTIONS.window_s * SAMPLE_RATE))
+    long_windows = [w for w in windows if w.region == 0]
+    assert long_windows[0].start == 0.5 and long_windows[-1].end == pytest.approx(3.2)
+    short = samples[[w.region for w in windows].index(1)]
+    assert set(short.tolist()) <= set(audio[4 * SAMPLE_RATE : int(4.3 * SAMPLE_RATE)].tolist())
+
+
+def test_frames_take_the_speaker_of_their_windows() -> None:
+    regions = [SpeechRegion(0.0, 4.0)]
+    windows, _ = cut_windows(np.zeros(5 * SAMPLE_RATE, np.float32), regions, OPTIONS)
+    scores = np.array([[1.0, 0.0] if w.start + OPTIONS.window_s / 2 < 2.0 else [0.0, 1.0] for w in windows])
+    turns = label_frames(regions, windows, scores, OPTIONS)
+    assert [t.speaker for t in turns] == [0, 1]
+    assert turns[0].start == 0.0 and turns[-1].end == 4.0 and turns[0].end == turns[1].start
+    assert abs(turns[0].end - 2.0) <= OPTIONS.step_s
+
+
+def test_der_helper_scores_a_perfect_and_a_swapped_hypothesis() -> None:
+    conversation = make_conversation(2, seed=0, sentences=3)
+    perfect = [SpeakerTurn(t.start, t.end, t.speaker + 7) for t in conversation.turns]
+    assert diarization_error_rate(conversation.turns, perfect) == 0.0
+    one_speaker = [SpeakerTurn(t.start, t.end, 0) for t in conversation.turns]
+    assert diarization_error_rate(conversation.turns, one_speaker) > 0.1
+
+
+@pytest.fixture(scope="module")
+def conversations():
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    return {voices: make_conversation(voices, seed=1) for voices in (2, 3, 4)}
+
+
+def test_conversation_words_have_times_and_speakers(conversations) -> None:
+    conversation = conversations[3]
+    words = conversation.words
+    assert {w.speaker for w in words} == {0, 1, 2}
+    assert all(w.start < w.end for w in words)
+    assert all(a.start <= b.start for a, b in zip(words, words[1:]))
+    for word in words:  # every word lies in a turn of its own speaker
+        assert any(
+            t.speaker == word.speaker and t.start - 0.01 <= word.start and word.end <= t.end + 0.01
+            for t in conversation.turns
+        )
+    back_channels = [t for t in conversation.turns if t.end - t.start < 0.6]
+    assert back_channels, "the conversation has back-channels"
+
+
+def _vad_regions(audio: np.ndarray) -> list[SpeechRegion]:
+    stamps = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=100, speech_pad_ms=100))
+    return [SpeechRegion(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
+
+
+@pytest.fixture(scope="module")
+async def inference(triton):
+    client = InferenceClient(triton.endpoints.grpc_url, timeout_s=120)
+    yield client
+    await client.close()
+
+
+async def test_embeddings_from_triton_are_unit_vectors(inference) -> None:
+    windows = np.random.default_rng(0).normal(scale=0.05, size=(70, int(1.5 * SAMPLE_RATE))).astype(np.float32)
+    embeddings = await inference.embed_speakers(windows)
+    assert embeddings.shape == (70, 192) and embeddings.dtype == np.float32
+    assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-4)
+
+
+@pytest.mark.parametrize("voices", [2, 3, 4])
+@pytest.mark.parametrize("regions_from", ["truth", "vad"])
+async def test_diarization_error_rate_of_conversations(inference, conversations, voices, regions_from) -> None:
+    conversation = conversations[voices]
+    if regions_from == "truth":
+        regions = [SpeechRegion(t.start, t.end) for t in conversation.turns]
+    else:
+        regions = _vad_regions(conversation.audio)
+    given = await diarize(conversation.audio, regions, inference, SpeakerCountHint(num_speakers=voices))
+    estimated = await diarize(conversation.audio, regions, inference, SpeakerCountHint())
+    assert given.num_speakers == voices and estimated.num_speakers == voices
+    assert diarization_error_rate(conversation.turns, given.turns) <= 0.05
+    assert diarization_error_rate(conversation.turns, estimated.turns) <= 0.10
+    for result in (given, estimated):
+        turns = result.turns
+        assert all(a.end <= b.start for a, b in zip(turns, turns[1:]))
+        assert sorted({t.speaker for t in turns}) == sorted(result.centroids) == list(range(voices))
+        assert all(np.linalg.norm(c) == pytest.approx(1.0, abs=1e-4) for c in result.centroids.values())
+
+
+async def test_min_and_max_speakers_are_honoured(inference, conversations) -> None:
+    conversation = conversations[4]
+    regions = [SpeechRegion(t.start, t.end) for t in conversation.turns]
+    at_most_two = await diarize(conversation.audio, regions, inference, SpeakerCountHint(max_speakers=2))
+    assert at_most_two.num_speakers <= 2
+    two = conversations[2]
+    two_regions = [SpeechRegion(t.start, t.end) for t in two.turns]
+    at_least_three = await diarize(two.audio, two_regions, inference, SpeakerCountHint(min_speakers=3))
+    assert at_least_three.num_speakers >= 3
+
+
+async def test_a_single_voice_is_one_speaker(inference) -> None:
+    conversation = make_conversation(1, seed=2)
+    regions = _vad_regions(conversation.audio)
+    result = await diarize(conversation.audio, regions, inference, SpeakerCountHint())
+    assert result.num_speakers == 1
+    assert diarization_error_rate(conversation.turns, result.turns) <= 0.05
+
+
+async def test_silence_has_no_speaker_turns(inference) -> None:
+    silence = np.zeros(10 * SAMPLE_RATE, np.float32)
+    result = await diarize(silence, _vad_regions(silence), inference, SpeakerCountHint())
+    assert result.turns == [] and result.centroids == {}
+    # A region the VAD got wrong (silence) is still one speaker, not several.
+    result = await diarize(silence, [SpeechRegion(1.0, 6.0)], inference, SpeakerCountHint())
+    assert result.num_speakers == 1
