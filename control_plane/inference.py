@@ -10,12 +10,15 @@ import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
+from control_plane.transcript import Emotion
+
 VAD_MODEL = "vad"
 STREAMING_ASR_MODEL = "streaming_asr"
 BATCH_ASR_MODEL = "batch_asr"
 SPEAKER_EMBEDDING_MODEL = "speaker_embedding"
 SPEAKER_EMBEDDING_MAX_WINDOWS = 64
 """Windows per ``speaker_embedding`` request (the batcher joins requests up to its max batch)."""
+EMOTION_MODEL = "emotion"
 FINAL_PRIORITY = 1
 PARTIAL_PRIORITY = 2
 """Priority levels of ``streaming_asr``'s dynamic batcher (1 is served first)."""
@@ -84,6 +87,7 @@ class VadOutput:
 
 _asr_decoder = msgspec.json.Decoder(AsrResult)
 _chunk_decoder = msgspec.json.Decoder(ChunkTranscript)
+_emotion_decoder = msgspec.json.Decoder(Emotion)
 
 
 class InferenceClient:
@@ -166,6 +170,15 @@ class InferenceClient:
         )
         embeddings = [result.as_numpy("EMBEDDING") for result in results]
         return np.concatenate(embeddings) if embeddings else np.zeros((0, 0), dtype=np.float32)
+
+    async def emotion(self, audio: np.ndarray, text: str) -> Emotion:
+        """Emotion of one segment from its 16 kHz mono float32 audio and its text."""
+        inputs = [
+            _tensor("AUDIO", audio.astype(np.float32)[None, :], "FP32"),
+            _tensor("TEXT", np.array([[text.encode()]], dtype=np.object_), "BYTES"),
+        ]
+        result = await self._infer(EMOTION_MODEL, inputs)
+        return _emotion_decoder.decode(result.as_numpy("EMOTION").reshape(-1)[0])
 
     async def _infer(
         self, model: str, inputs: list[grpcclient.InferInput], *, priority: int = 0
