@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from contextlib import ExitStack
 from pathlib import Path
@@ -13,6 +14,7 @@ import uvicorn
 from rich.console import Console
 
 from control_plane.app import create_app
+from control_plane.llm_server import ensure_llm
 from control_plane.redis_server import ensure_redis
 from control_plane.settings import load_settings
 from control_plane.triton_server import TritonServer
@@ -43,8 +45,14 @@ def serve(
             stack.enter_context(triton)
             grpc_url = triton.endpoints.grpc_url
             console.print(f"started tritonserver (gRPC {grpc_url}, metrics {triton.endpoints.metrics_url})")
+        llm_url, llm_server = ensure_llm(settings)
+        if llm_server is not None:
+            stack.callback(llm_server.stop)
+            console.print(f"started llama.cpp server for LLM cleanup at {llm_url}")
+        worker_environment = dict(os.environ, TANDEM_LLM_URL=llm_url)
         for index in range(settings.workers):
-            worker = WorkerProcess(grpc_url, settings.data_dir / "workers" / f"worker-{index}.log")
+            log_path = settings.data_dir / "workers" / f"worker-{index}.log"
+            worker = WorkerProcess(grpc_url, log_path, worker_environment)
             stack.callback(worker.stop)
         if settings.workers:
             console.print(f"started {settings.workers} worker(s), logs in {settings.data_dir / 'workers'}")

@@ -199,9 +199,10 @@ async def name_speakers(
     speakers = []
     for speaker in transcript.speakers:
         if speaker.id in fixed:
-            speakers.append(Speaker(id=speaker.id, name=fixed[speaker.id], name_source=NameSource.ENROLLED))
+            named = {"name": fixed[speaker.id], "name_source": NameSource.ENROLLED}
         elif speaker.id in inferred:
-            speakers.append(Speaker(id=speaker.id, name=inferred[speaker.id], name_source=NameSource.INFERRED))
+            named = {"name": inferred[speaker.id], "name_source": NameSource.INFERRED}
         else:
-            speakers.append(Speaker(id=speaker.id))
+            named = {"name": None, "name_source": None}
+        speakers.append(msgspec.structs.replace(speaker, **named))
     return NamingResult(msgspec.structs.replace(transcript, speakers=speakers), warnings)

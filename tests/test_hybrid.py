@@ -210,7 +210,8 @@ async def test_a_killed_server_enhances_the_session_when_restarted(triton, tmp_p
             server.process.wait()
             while True:
                 await socket.recv()
-    restarted = start_server(server.data_dir, triton.endpoints, TANDEM_QUEUE_NAME=server.environment["TANDEM_QUEUE_NAME"])
+    queue_name = server.environment["TANDEM_QUEUE_NAME"]
+    restarted = start_server(server.data_dir, triton.endpoints, TANDEM_QUEUE_NAME=queue_name)
     worker = start_worker(restarted)
     try:
         job = wait_for_status(restarted.http_url, first_enhancement_job_id(session_id))
