@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from control_plane.llm_client import ChatMessage, LlmClient, LlmUnavailable
-from control_plane.transcript import NameSource, Speaker, Transcript
+from control_plane.transcript import NameSource, Transcript
 
 SELF_INTRODUCTION_WEIGHT = 2
 ADDRESSED_WEIGHT = 1
