@@ -8,7 +8,7 @@ run: setup
 	.venv/bin/tandem serve
 
 test: setup
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -rs
 
 bench: setup
 	.venv/bin/python -m benchmarks.realtime

@@ -26,6 +26,18 @@ CONVERSATION: tuple[tuple[str, str], ...] = (
     ("en+f3", "The weather is nice and the sun is shining."),
 )
 
+# A longer two-voice meeting (~46 s with the default gaps) for the batch pipeline.
+MEETING: tuple[tuple[str, str], ...] = CONVERSATION + (
+    ("en-us", "Can you send me the numbers from last quarter?"),
+    ("en+f3", "Yes, I will email them to you after lunch."),
+    ("en-us", "Our team has grown to twelve people this year."),
+    ("en+f3", "That is great news for the whole company."),
+    ("en-us", "Let us schedule another meeting for next week."),
+    ("en+f3", "Tuesday morning works well for me."),
+    ("en-us", "Please bring the budget plan and the sales figures."),
+    ("en+f3", "I will prepare a short presentation about the new product."),
+)
+
 
 @dataclass(frozen=True)
 class SpokenUtterance:
@@ -55,10 +67,13 @@ def espeak_available() -> bool:
 
 
 @functools.lru_cache(maxsize=64)
-def synthesize(text: str, voice: str = "en-us", words_per_minute: int = 165) -> np.ndarray:
-    """``text`` spoken by espeak-ng, trimmed to its speech, as 16 kHz float32."""
+def synthesize(
+    text: str, voice: str = "en-us", words_per_minute: int = 165, *, amplitude: int = 100, pitch: int = 50
+) -> np.ndarray:
+    """``text`` spoken by espeak-ng, trimmed to its speech, as 16 kHz float32 (amplitude 0–200, pitch 0–99)."""
     wav = subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "--stdout", text],
+        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-a", str(amplitude), "-p", str(pitch), "--stdout",
+         text],
         check=True,
         capture_output=True,
     ).stdout

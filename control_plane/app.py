@@ -11,10 +11,15 @@ import prometheus_client
 import structlog
 from litestar import Litestar, MediaType, Response, get
 from litestar.datastructures import State
+from litestar.exceptions import HTTPException
 
+from control_plane.api.errors import http_error_handler, internal_error_handler
+from control_plane.api.jobs import JobsController
 from control_plane.api.sessions import SessionsController
-from control_plane.gateway import transcription_stream
+from control_plane.enhancement import enhance_repaired_sessions
+from control_plane.gateway import SessionSlots, transcription_stream
 from control_plane.inference import InferenceClient
+from control_plane.job_queue import JobQueue
 from control_plane.log_config import configure_logging
 from control_plane.persistence.database import Database
 from control_plane.redis_server import redis_answers
@@ -30,9 +35,9 @@ class ReadinessReport(msgspec.Struct):
     checks: dict[str, bool]
 
 
-@get("/health/live", sync_to_thread=False)
+@get(["/health/live", "/health"], sync_to_thread=False)
 def health_live() -> dict[str, str]:
-    """The process is up."""
+    """The process is up (``/health`` too, where Dalston's clients look)."""
     return {"status": "ok"}
 
 
@@ -73,19 +78,24 @@ def create_app(settings: Settings, triton_grpc_url: str) -> Litestar:
         database = await anyio.to_thread.run_sync(Database.open, settings.resolved_database_url)
         store = await anyio.to_thread.run_sync(open_store, settings)
         repaired = await anyio.to_thread.run_sync(repair_unfinished_sessions, database, store)
-        if repaired:
-            log.warning("sessions.repaired", interrupted=repaired)
         inference = InferenceClient(triton_grpc_url)
-        app.state.update(database=database, store=store, inference=inference)
+        job_queue = JobQueue(settings.redis_url, settings.queue_name, job_timeout_s=settings.job_timeout_s)
+        if repaired:
+            enhanced = await anyio.to_thread.run_sync(enhance_repaired_sessions, database, store, job_queue, repaired)
+            log.warning("sessions.repaired", interrupted=repaired, enhancement_jobs=enhanced)
+        app.state.update(database=database, store=store, inference=inference, job_queue=job_queue)
         app.state.streaming_model = await inference.streaming_model()
         try:
             yield
         finally:
             await inference.close()
+            job_queue.close()
             database.close()
 
     return Litestar(
-        route_handlers=[transcription_stream, SessionsController, health_live, health_ready, metrics],
+        route_handlers=[transcription_stream, SessionsController, JobsController, health_live, health_ready, metrics],
         lifespan=[lifespan],
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "session_slots": SessionSlots(settings.max_sessions)}),
+        exception_handlers={HTTPException: http_error_handler, 500: internal_error_handler},
+        request_max_body_size=int(settings.max_upload_mb * 1024 * 1024),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from contextlib import ExitStack
 from pathlib import Path
@@ -13,9 +14,11 @@ import uvicorn
 from rich.console import Console
 
 from control_plane.app import create_app
+from control_plane.llm_server import ensure_llm
 from control_plane.redis_server import ensure_redis
 from control_plane.settings import load_settings
 from control_plane.triton_server import TritonServer
+from control_plane.worker_processes import WorkerProcess
 
 app = typer.Typer(help="Tandem: live transcripts now, enhanced transcripts after.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -26,7 +29,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (TANDEM_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (TANDEM_PORT).")] = None,
 ) -> None:
-    """Start the stack on its embedded defaults: Redis (if none answers), Triton, the control plane."""
+    """Start the stack on its embedded defaults: Redis (if none answers), Triton, the workers, the control plane."""
     overrides = {key: value for key, value in {"host": host, "port": port}.items() if value is not None}
     settings = load_settings(**overrides)
     with ExitStack() as stack:
@@ -42,6 +45,17 @@ def serve(
             stack.enter_context(triton)
             grpc_url = triton.endpoints.grpc_url
             console.print(f"started tritonserver (gRPC {grpc_url}, metrics {triton.endpoints.metrics_url})")
+        llm_url, llm_server = ensure_llm(settings)
+        if llm_server is not None:
+            stack.callback(llm_server.stop)
+            console.print(f"started llama.cpp server for LLM cleanup at {llm_url}")
+        worker_environment = dict(os.environ, TANDEM_LLM_URL=llm_url)
+        for index in range(settings.workers):
+            log_path = settings.data_dir / "workers" / f"worker-{index}.log"
+            worker = WorkerProcess(grpc_url, log_path, worker_environment)
+            stack.callback(worker.stop)
+        if settings.workers:
+            console.print(f"started {settings.workers} worker(s), logs in {settings.data_dir / 'workers'}")
         config = uvicorn.Config(
             create_app(settings, grpc_url),
             host=settings.host,
@@ -61,6 +75,16 @@ def _exit_after_shutdown(signum: int, _frame: object) -> None:
 
 
 @app.command()
+def worker(
+    burst: Annotated[bool, typer.Option(help="Exit when the queue is empty.")] = False,
+) -> None:
+    """Run an RQ worker on the job queue (needs TANDEM_TRITON_GRPC_URL of a running Triton)."""
+    from pipelines.worker import run_worker
+
+    run_worker(burst=burst)
+
+
+@app.command()
 def stream(
     audio_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Any file ffmpeg/av can decode.")],
     url: Annotated[str, typer.Option(help="Server base URL.")] = "ws://127.0.0.1:8000",
@@ -68,15 +92,21 @@ def stream(
     word_timestamps: Annotated[bool, typer.Option(help="Ask for word timestamps.")] = False,
     store_audio: Annotated[bool, typer.Option(help="Record the session's audio on the server.")] = False,
     store_transcript: Annotated[bool, typer.Option(help="Store the transcript on the server.")] = False,
+    enhance: Annotated[
+        bool, typer.Option(help="Record the audio, then wait for the enhanced, speaker-labelled transcript.")
+    ] = False,
+    num_speakers: Annotated[int | None, typer.Option(help="Speakers in the audio (for --enhance).")] = None,
 ) -> None:
     """Stream a file to a running server, showing partials live and printing the finals."""
     from control_plane.stream_client import stream_file
 
-    query = {
+    query: dict[str, object] = {
         "word_timestamps": word_timestamps,
-        "store_audio": store_audio,
+        "store_audio": store_audio or enhance,
         "store_transcript": store_transcript,
     }
+    if enhance:
+        query.update(enhance_on_end=True, enhance_wait=True, num_speakers=num_speakers)
     asyncio.run(stream_file(audio_file, url, speed=speed, query=query, console=Console()))
 
 

@@ -10,11 +10,15 @@ import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
+from control_plane.transcript import Emotion
+
 VAD_MODEL = "vad"
 STREAMING_ASR_MODEL = "streaming_asr"
+BATCH_ASR_MODEL = "batch_asr"
 SPEAKER_EMBEDDING_MODEL = "speaker_embedding"
 SPEAKER_EMBEDDING_MAX_WINDOWS = 64
 """Windows per ``speaker_embedding`` request (the batcher joins requests up to its max batch)."""
+EMOTION_MODEL = "emotion"
 FINAL_PRIORITY = 1
 PARTIAL_PRIORITY = 2
 """Priority levels of ``streaming_asr``'s dynamic batcher (1 is served first)."""
@@ -44,12 +48,35 @@ class AsrResult(msgspec.Struct):
     words: list[WordTiming] = []
 
 
+class ChunkSegment(msgspec.Struct):
+    """One of Whisper's segments in a chunk; times in seconds from the start of the chunk."""
+
+    text: str
+    start: float
+    end: float
+    confidence: float
+    words: list[WordTiming] = []
+
+
+class ChunkTranscript(msgspec.Struct):
+    """``batch_asr``'s answer for one chunk."""
+
+    language: str
+    segments: list[ChunkSegment] = []
+
+
 @dataclass(frozen=True)
 class StreamingModel:
     name: str
     """The public model name (``model_name`` parameter)."""
     language: str | None
     """The one language of an English-only model (``language`` parameter); ``None`` if multilingual."""
+    languages: frozenset[str] = frozenset()
+    """Every language it transcribes: the one language, or all of Whisper's for a multilingual model."""
+
+    def accepts_language(self, language: str) -> bool:
+        """Whether a session may ask for ``language`` (``auto``: the model's language or detection)."""
+        return language == "auto" or language in self.languages
 
 
 @dataclass(frozen=True)
@@ -59,6 +86,8 @@ class VadOutput:
 
 
 _asr_decoder = msgspec.json.Decoder(AsrResult)
+_chunk_decoder = msgspec.json.Decoder(ChunkTranscript)
+_emotion_decoder = msgspec.json.Decoder(Emotion)
 
 
 class InferenceClient:
@@ -72,12 +101,15 @@ class InferenceClient:
         await self._client.close()
 
     async def ready(self) -> bool:
+        """The server and the live models (``vad``, ``streaming_asr``) are ready."""
+        return await self.models_ready((VAD_MODEL, STREAMING_ASR_MODEL))
+
+    async def models_ready(self, models: tuple[str, ...]) -> bool:
+        """The server and each of ``models`` are ready (e.g. ``(VAD_MODEL, BATCH_ASR_MODEL)`` for jobs)."""
         try:
-            return all([
-                await self._client.is_server_ready(),
-                await self._client.is_model_ready(VAD_MODEL),
-                await self._client.is_model_ready(STREAMING_ASR_MODEL),
-            ])
+            return await self._client.is_server_ready() and all(
+                [await self._client.is_model_ready(model) for model in models]
+            )
         except InferenceServerException:
             return False
 
@@ -88,7 +120,14 @@ class InferenceClient:
         except InferenceServerException as exc:
             raise InferenceUnavailable(str(exc)) from exc
         parameters = {k: v["string_value"] for k, v in config["config"].get("parameters", {}).items()}
-        return StreamingModel(name=parameters["model_name"], language=parameters.get("language") or None)
+        language = parameters.get("language") or None
+        if language:
+            languages = frozenset({language})
+        else:
+            from faster_whisper.tokenizer import _LANGUAGE_CODES  # only a multilingual model needs the list
+
+            languages = frozenset(_LANGUAGE_CODES)
+        return StreamingModel(name=parameters["model_name"], language=language, languages=languages)
 
     async def vad(self, audio_with_context: np.ndarray, state: np.ndarray) -> VadOutput:
         """Speech probabilities of each 512-sample window; ``audio_with_context`` starts with 64 samples of context."""
@@ -110,6 +149,17 @@ class InferenceClient:
         result = await self._infer(STREAMING_ASR_MODEL, inputs, priority=FINAL_PRIORITY if final else PARTIAL_PRIORITY)
         return _asr_decoder.decode(result.as_numpy("TRANSCRIPT").reshape(-1)[0])
 
+    async def transcribe_chunk(self, audio: np.ndarray, *, language: str, prompt: str = "") -> ChunkTranscript:
+        """Transcribe one chunk (16 kHz mono float32, at most 30 s) of a recording with ``batch_asr``:
+        beam search, Whisper's segments with word times; ``prompt`` is the text said before it."""
+        inputs = [
+            _tensor("AUDIO", audio.astype(np.float32)[None, :], "FP32"),
+            _tensor("LANGUAGE", np.array([[language.encode()]], dtype=np.object_), "BYTES"),
+            _tensor("PROMPT", np.array([[prompt.encode()]], dtype=np.object_), "BYTES"),
+        ]
+        result = await self._infer(BATCH_ASR_MODEL, inputs)
+        return _chunk_decoder.decode(result.as_numpy("SEGMENTS").reshape(-1)[0])
+
     async def embed_speakers(self, windows: np.ndarray) -> np.ndarray:
         """Speaker embeddings of equal-length 16 kHz windows: ``(n, samples)`` → ``(n, dim)``, rows L2-normalised."""
         windows = np.asarray(windows, dtype=np.float32)
@@ -120,6 +170,15 @@ class InferenceClient:
         )
         embeddings = [result.as_numpy("EMBEDDING") for result in results]
         return np.concatenate(embeddings) if embeddings else np.zeros((0, 0), dtype=np.float32)
+
+    async def emotion(self, audio: np.ndarray, text: str) -> Emotion:
+        """Emotion of one segment from its 16 kHz mono float32 audio and its text."""
+        inputs = [
+            _tensor("AUDIO", audio.astype(np.float32)[None, :], "FP32"),
+            _tensor("TEXT", np.array([[text.encode()]], dtype=np.object_), "BYTES"),
+        ]
+        result = await self._infer(EMOTION_MODEL, inputs)
+        return _emotion_decoder.decode(result.as_numpy("EMOTION").reshape(-1)[0])
 
     async def _infer(
         self, model: str, inputs: list[grpcclient.InferInput], *, priority: int = 0

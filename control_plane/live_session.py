@@ -190,8 +190,14 @@ class LiveSession:
             await asyncio.shield(self._final_chain)
 
     async def close(self) -> None:
-        """Flush, then stop every background request."""
-        await self.flush()
+        """Flush, then stop every background request (also when the flush fails)."""
+        try:
+            await self.flush()
+        finally:
+            await self.cancel_requests()
+
+    async def cancel_requests(self) -> None:
+        """Stop every background request; a final not yet sent is dropped."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -352,6 +358,7 @@ class LiveSession:
             words = [
                 Word(
                     word=w.word,
+                    text=w.word,
                     start=round(min(offset_s + w.start, end_s), 3),
                     end=round(min(offset_s + w.end, end_s), 3),
                     confidence=w.confidence,

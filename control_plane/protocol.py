@@ -10,6 +10,8 @@ from typing import Union
 
 import msgspec
 
+from control_plane.transcript import Transcript
+
 
 class AudioEncoding(StrEnum):
     PCM_S16LE = "pcm_s16le"
@@ -23,20 +25,33 @@ class ErrorCode(StrEnum):
     MODEL_UNAVAILABLE = "model_unavailable"
     INFERENCE_FAILED = "inference_failed"
     STORAGE_FAILED = "storage_failed"
+    SLOW_CONSUMER = "slow_consumer"
+    """The client fell too far behind reading its messages; the server closes with 1008."""
+    CAPACITY = "capacity"
+    """The server already serves its maximum of live sessions; it closes with 4503."""
+    ENHANCEMENT_FAILED = "enhancement_failed"
+    """The enhancement asked for could not be started (see the message); the session itself is kept."""
     INTERNAL_ERROR = "internal_error"
 
 
 class WarningCode(StrEnum):
     PROCESSING_LAG = "processing_lag"
+    ENHANCEMENT_DEFERRED = "enhancement_deferred"
+    """The enhancement job is created when the server recovers (its id is already the one announced)."""
+    RECORDING_FAILED = "recording_failed"
+    """The recording could not be stored; transcription goes on, the session ends ``failed``."""
 
 
 class CloseCode:
     """WebSocket close codes used by the gateway."""
 
     NORMAL = 1000
+    POLICY_VIOLATION = 1008
+    """Sent after ``slow_consumer``."""
     INTERNAL_ERROR = 1011
     INVALID_PARAMETERS = 4400
     MODEL_UNAVAILABLE = 4503
+    CAPACITY = 4503
 
 
 # --- session parameters ----------------------------------------------------------------------
@@ -57,6 +72,8 @@ class SessionParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     enhance_on_end: bool = False
     enhance_llm_cleanup: bool = False
     enhance_emotions: bool = False
+    enhance_wait: bool = False
+    """Keep the socket open after ``session.end`` and push the enhancement's progress and result."""
     num_speakers: int | None = None
     min_speakers: int | None = None
     max_speakers: int | None = None
@@ -88,10 +105,18 @@ ClientMessage = Union[ConfigMessage, FlushMessage, EndMessage]
 
 
 class Word(msgspec.Struct, kw_only=True):
+    """A word and its times; its text is sent twice, as ``word`` (OpenAI) and ``text`` (ElevenLabs, Dalston)."""
+
     word: str
     start: float
     end: float
     confidence: float
+    text: str = ""
+    """Always equal to ``word`` (filled in when left empty)."""
+
+    def __post_init__(self) -> None:
+        if not self.text:
+            self.text = self.word
 
 
 class Segment(msgspec.Struct, kw_only=True):
@@ -152,6 +177,26 @@ class SessionEnd(msgspec.Struct, tag="session.end", tag_field="type", kw_only=Tr
     enhancement_job_id: str | None = None
 
 
+class EnhancementProgress(msgspec.Struct, tag="enhancement.progress", tag_field="type", kw_only=True):
+    """With ``enhance_wait``: the enhancement job moved on."""
+
+    enhancement_job_id: str
+    progress: int
+    current_stage: str | None
+
+
+class EnhancementCompleted(msgspec.Struct, tag="enhancement.completed", tag_field="type", kw_only=True):
+    """With ``enhance_wait``: the enhanced transcript (the job result); the server closes after it."""
+
+    enhancement_job_id: str
+    transcript: Transcript
+
+
+class EnhancementFailed(msgspec.Struct, tag="enhancement.failed", tag_field="type", kw_only=True):
+    enhancement_job_id: str
+    error: str
+
+
 ServerMessage = Union[
     SessionBegin,
     SpeechStart,
@@ -161,6 +206,9 @@ ServerMessage = Union[
     WarningMessage,
     ErrorMessage,
     SessionEnd,
+    EnhancementProgress,
+    EnhancementCompleted,
+    EnhancementFailed,
 ]
 
 _client_decoder = msgspec.json.Decoder(ClientMessage)
@@ -207,7 +255,7 @@ def parse_session_params(query: dict[str, str], *, default_model: str) -> Sessio
         raise ValueError("min_speakers must not exceed max_speakers")
     if params.enhance_on_end and not params.store_audio:
         raise ValueError("enhance_on_end=true requires store_audio=true")
-    if (params.enhance_llm_cleanup or params.enhance_emotions) and not params.enhance_on_end:
-        raise ValueError("enhance_llm_cleanup and enhance_emotions require enhance_on_end=true")
+    if (params.enhance_llm_cleanup or params.enhance_emotions or params.enhance_wait) and not params.enhance_on_end:
+        raise ValueError("enhance_llm_cleanup, enhance_emotions and enhance_wait require enhance_on_end=true")
     return params
 

@@ -27,6 +27,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     s3_endpoint_url: str = ""
     """S3 endpoint (MinIO, moto); empty uses AWS's default endpoint resolution."""
     redis_url: str = "redis://127.0.0.1:6379/0"
+    queue_name: str = "tandem"
+    """The RQ queue the control plane fills and the workers empty (one per deployment)."""
     start_redis: bool = True
     """Start a private ``redis-server`` when none answers at ``redis_url``."""
     triton_grpc_url: str = ""
@@ -40,7 +42,36 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Silence that ends an utterance (the VAD silence window)."""
     max_utterance_s: float = 20.0
     """An utterance longer than this is finalized and a new one starts."""
+    workers: int = 2
+    """RQ worker processes ``tandem serve`` starts (0: run ``tandem worker`` elsewhere)."""
+    max_upload_mb: float = 1024.0
+    """Larger uploads are refused with 413."""
+    job_timeout_s: int = 3600
+    """A job running longer than this is stopped and failed (RQ's job timeout)."""
+    triton_retry_s: float = 30.0
+    """How long a stage keeps retrying an unreachable Triton (with backoff) before the job fails."""
+    worker_maintenance_interval_s: int = 15
+    """How often a worker looks for jobs whose worker died (and RQ cleans its registries)."""
+    webhook_secret: str = ""
+    """``whsec_...`` secret signing webhooks; empty: one is generated and kept in the data dir."""
+    webhook_timeout_s: float = 10.0
+    max_sessions: int = 64
+    """Live sessions served at once; one more connection gets ``capacity`` and close 4503 (0: no cap)."""
+    outbox_max_messages: int = 256
+    """Messages waiting for one client; a client further behind gets ``slow_consumer`` and close 1008."""
+    recording_buffer_s: float = 60.0
+    """Seconds of a session's audio that may wait for the store; beyond that the recording stops."""
     log_level: str = "INFO"
+    llm_url: str = ""
+    """OpenAI-compatible base URL (``http://host:port/v1``) for cleanup and speaker names; empty = no LLM,
+    unless ``llm_gguf_path`` is set, in which case a llama.cpp server is started on loopback."""
+    llm_model: str = ""
+    """The ``model`` sent in chat-completion requests (llama.cpp's server ignores it)."""
+    llm_api_key: str = ""
+    llm_timeout_s: float = 20.0
+    """Per-request limit; a slower answer skips that request with a warning."""
+    llm_gguf_path: str = ""
+    """A GGUF file for the embedded llama.cpp server, or ``package:qwen2.5-coder-0.5b-instruct-q4_k_m``."""
 
     @property
     def resolved_database_url(self) -> str:

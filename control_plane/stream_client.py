@@ -13,15 +13,20 @@ from urllib.parse import urlencode
 
 import numpy as np
 import websockets
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
+from rich.progress_bar import ProgressBar
 from rich.text import Text
 
 from control_plane.audio_input import float_to_pcm16
+from control_plane.exports import speaker_names
 from control_plane.gateway import STREAM_PATH
 from control_plane.protocol import (
     AudioEncoding,
     EndMessage,
+    EnhancementCompleted,
+    EnhancementFailed,
+    EnhancementProgress,
     ErrorMessage,
     ServerMessage,
     SessionEnd,
@@ -30,6 +35,7 @@ from control_plane.protocol import (
     decode_server_message,
     encode_message,
 )
+from control_plane.transcript import Transcript
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,7 @@ async def stream_audio(
     speed: float = 1.0,
     send_end: bool = True,
     on_message=None,
+    reply_timeout_s: float = 120.0,
 ) -> StreamResult:
     """Send ``audio`` in ``frame_s`` frames paced at ``speed`` × real time, then ``end``; collect replies."""
     result = StreamResult()
@@ -107,15 +114,22 @@ async def stream_audio(
         if send_end and not receiver.done():
             await socket.send(encode_message(EndMessage()))
         try:
-            await asyncio.wait_for(receiver, timeout=120)
+            await asyncio.wait_for(receiver, timeout=reply_timeout_s)
         except websockets.ConnectionClosed:
             pass
         result.close_code = socket.close_code
     return result
 
 
+ENHANCEMENT_TIMEOUT_S = 3600.0
+
+
 async def stream_file(path: Path, base_url: str, *, speed: float, query: dict[str, object], console: Console) -> None:
-    """Stream a file as 16 kHz PCM and show the transcript live (the ``tandem stream`` command)."""
+    """Stream a file as 16 kHz PCM and show the transcript live (the ``tandem stream`` command).
+
+    With ``enhance_wait`` in ``query`` a progress bar follows the session, then the enhanced,
+    speaker-labelled transcript.
+    """
     audio = load_audio(path)
     partial = ""
     with Live(Text(""), console=console, refresh_per_second=10, transient=True) as live:
@@ -127,16 +141,49 @@ async def stream_file(path: Path, base_url: str, *, speed: float, query: dict[st
             elif isinstance(message, TranscriptFinal):
                 partial = ""
                 console.print(f"[bold][{message.start:7.2f} → {message.end:7.2f}][/bold] {message.text}", soft_wrap=True)
+            elif isinstance(message, SessionEnd):
+                _print_session_end(console, message)
+            elif isinstance(message, EnhancementProgress):
+                stage = message.current_stage or "queued"
+                live.update(Group(Text(f"enhancing: {stage} {message.progress}%"), ProgressBar(100, message.progress)))
+                return
+            elif isinstance(message, EnhancementCompleted):
+                live.update(Text(""))
+                print_speaker_transcript(console, message.transcript)
+                return
+            elif isinstance(message, EnhancementFailed):
+                console.print(f"[red]enhancement failed[/red]: {message.error}")
             live.update(Text(partial, style="dim italic"))
 
         result = await stream_audio(
             stream_url(base_url, query), encode_audio(audio, AudioEncoding.PCM_S16LE),
             bytes_per_second=32000, speed=speed, on_message=show,
+            reply_timeout_s=ENHANCEMENT_TIMEOUT_S if query.get("enhance_wait") else 120.0,
         )
     for error in result.of_type(ErrorMessage):
         console.print(f"[red]error[/red] {error.code}: {error.message}")
-    end = result.session_end
-    if end is not None:
-        console.print(f"\nsession {end.session_id}: {end.total_audio_seconds:.1f} s of audio", soft_wrap=True)
-        if end.audio_uri:
-            console.print(f"audio: {end.audio_uri}", soft_wrap=True)
+
+
+def _print_session_end(console: Console, end: SessionEnd) -> None:
+    console.print(f"\nsession {end.session_id}: {end.total_audio_seconds:.1f} s of audio", soft_wrap=True)
+    if end.audio_uri:
+        console.print(f"audio: {end.audio_uri}", soft_wrap=True)
+    if end.enhancement_job_id:
+        console.print(f"enhancement job: {end.enhancement_job_id}", soft_wrap=True)
+
+
+def print_speaker_transcript(console: Console, transcript: Transcript) -> None:
+    """The enhanced transcript, one line per speaker turn: ``[start → end] Oliver: text``."""
+    names = speaker_names(transcript)
+    console.print("\n[bold]Enhanced transcript[/bold]")
+    turns: list[list] = []
+    for segment in transcript.segments:
+        speaker = names.get(segment.speaker or "", "")
+        if turns and turns[-1][2] == speaker:
+            turns[-1][1] = segment.end
+            turns[-1][3].append(segment.text)
+        else:
+            turns.append([segment.start, segment.end, speaker, [segment.text]])
+    for start, end, speaker, texts in turns:
+        label = f"[cyan]{speaker}:[/cyan] " if speaker else ""
+        console.print(f"[bold][{start:7.2f} → {end:7.2f}][/bold] {label}{' '.join(texts)}", soft_wrap=True)

@@ -27,6 +27,8 @@ class Word(msgspec.Struct, kw_only=True):
     end: float
     confidence: float
     speaker: str | None = None
+    speaker_id: str | None = None
+    """The same as ``speaker``, under the name Dalston's clients read."""
 
 
 class Emotion(msgspec.Struct, kw_only=True):
@@ -47,6 +49,8 @@ class Segment(msgspec.Struct, kw_only=True):
     confidence: float
     words: list[Word] = []
     emotion: Emotion | None = None
+    speaker_id: str | None = None
+    """The same as ``speaker``, under the name Dalston's clients read."""
 
 
 class Speaker(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -54,6 +58,8 @@ class Speaker(msgspec.Struct, kw_only=True, omit_defaults=True):
     """``SPEAKER_00``, ``SPEAKER_01``... numbered in order of first appearance."""
     name: str | None = None
     name_source: NameSource | None = None
+    total_duration: float = 0.0
+    """Seconds of speech attributed to the speaker."""
 
 
 class Transcript(msgspec.Struct, kw_only=True):
@@ -71,4 +77,6 @@ class Transcript(msgspec.Struct, kw_only=True):
 
 def make_word(text: str, start: float, end: float, confidence: float, speaker: str | None = None) -> Word:
     """A :class:`Word` carrying ``text`` under both names."""
-    return Word(word=text, text=text, start=start, end=end, confidence=confidence, speaker=speaker)
+    return Word(
+        word=text, text=text, start=start, end=end, confidence=confidence, speaker=speaker, speaker_id=speaker
+    )

@@ -74,4 +74,6 @@ class JobState:
     speaker_embeddings: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     """Mean voice embedding of each speaker cluster (for matching enrolled voiceprints)."""
     transcript: Transcript | None = None
+    result_uri: str | None = None
+    """Where the transcript artifact was stored (set by the last stage)."""
     warnings: list[str] = field(default_factory=list)

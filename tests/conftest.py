@@ -84,7 +84,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
         return open_store(str(tmp_path / "objects"))
     endpoint = request.getfixturevalue("s3_server")
     return open_store(f"s3://tandem-{uuid.uuid4().hex[:12]}/deploy", endpoint)
-pytest_plugins = ["tests.stack_fixtures"]
+pytest_plugins = ["tests.stack_fixtures", "tests.skip_guard"]
 
 
 def _postgres_answers() -> bool:

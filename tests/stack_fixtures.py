@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from control_plane.triton_server import TritonEndpoints, TritonServer, free_port
+from control_plane.worker_processes import WorkerProcess
 
 MODEL_REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
 
@@ -34,6 +36,8 @@ class RunningServer:
     ws_url: str
     data_dir: Path
     log_path: Path
+    environment: dict[str, str]
+    """The ``TANDEM_*`` environment it runs with (workers for it need the same)."""
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -58,6 +62,8 @@ def start_server(data_dir: Path, triton_endpoints: TritonEndpoints, **environmen
         TANDEM_PORT=str(port),
         TANDEM_DATA_DIR=str(data_dir),
         TANDEM_TRITON_GRPC_URL=triton_endpoints.grpc_url,
+        TANDEM_QUEUE_NAME=f"tandem-test-{uuid.uuid4().hex[:8]}",
+        TANDEM_WORKERS="0",
         PYTHONUNBUFFERED="1",
     )
     env.update(environment)
@@ -66,7 +72,7 @@ def start_server(data_dir: Path, triton_endpoints: TritonEndpoints, **environmen
         process = subprocess.Popen(
             [sys.executable, "-m", "control_plane.cli", "serve"], stdout=log, stderr=subprocess.STDOUT, env=env
         )
-    server = RunningServer(process, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", data_dir, log_path)
+    server = RunningServer(process, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", data_dir, log_path, env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -78,6 +84,13 @@ def start_server(data_dir: Path, triton_endpoints: TritonEndpoints, **environmen
             time.sleep(0.2)
     server.stop()
     raise RuntimeError(f"tandem serve did not answer:\n{server.log()}")
+
+
+def start_worker(server: RunningServer, name: str = "worker") -> WorkerProcess:
+    """A ``tandem worker`` for ``server``: same database, store, queue and Triton."""
+    return WorkerProcess(
+        server.environment["TANDEM_TRITON_GRPC_URL"], server.data_dir / f"{name}.log", dict(server.environment)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -96,3 +109,16 @@ def speech():
     if not espeak_available():
         pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
     return conversation()
+
+
+@pytest.fixture(scope="session")
+def llm_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real llama.cpp server on loopback with the packaged Qwen 0.5B GGUF; yields its ``/v1`` base URL."""
+    from control_plane.llm_server import DEFAULT_CACHE_DIR, PACKAGED_QWEN, LlmServer, LlmStartError, resolve_gguf
+
+    try:
+        gguf = resolve_gguf(PACKAGED_QWEN, DEFAULT_CACHE_DIR)
+    except LlmStartError as exc:
+        pytest.skip(f"no test LLM: {exc}")
+    with LlmServer(gguf, tmp_path_factory.mktemp("llm")) as llm:
+        yield llm.base_url

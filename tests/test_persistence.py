@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from control_plane.persistence.database import Database, upgrade
+from control_plane.persistence.pagination import InvalidCursorError
 from control_plane.persistence.sessions import (
-    InvalidCursorError,
     SessionActiveError,
     SessionNotFoundError,
     create_session,
@@ -81,8 +81,8 @@ def test_migrations_create_tables_and_are_idempotent(database_url: str) -> None:
             version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     finally:
         engine.dispose()
-    assert {"realtime_sessions", "jobs", "alembic_version"} <= tables
-    assert version == "0001"
+    assert {"realtime_sessions", "jobs", "speakers", "alembic_version"} <= tables
+    assert version == "0002"
 
 
 def test_create_finalize_get_round_trip(db: Database) -> None:

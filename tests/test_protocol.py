@@ -56,3 +56,13 @@ def test_messages_round_trip_with_their_type_tag() -> None:
     assert decode_client_message('{"type":"end"}') == EndMessage()
     with pytest.raises(msgspec.ValidationError):
         decode_client_message('{"type":"rewind"}')
+
+
+def test_every_word_carries_its_text_as_word_and_text() -> None:
+    word = Word(word="hello", start=0.0, end=0.4, confidence=0.9)
+    encoded = msgspec.json.decode(encode_message(TranscriptFinal(text="hello", start=0, end=1, confidence=0.9,
+                                                                 words=[word])))
+    assert encoded["words"][0]["word"] == encoded["words"][0]["text"] == "hello"
+    decoded = decode_server_message('{"type":"transcript.final","text":"hi","start":0,"end":1,"confidence":1,'
+                                    '"words":[{"word":"hi","start":0,"end":1,"confidence":1}]}')
+    assert decoded.words[0].text == "hi"

@@ -93,6 +93,7 @@ async def test_realtime_conversation_partials_finals_and_words(server, speech) -
             assert word.start >= previous_start
             previous_start = word.start
         assert " ".join(w.word for w in final.words).split() == final.text.split()
+        assert all(w.text == w.word for w in final.words), "every word also carries `text`"
 
     end = result.session_end
     assert end.transcript == transcript
@@ -298,7 +299,8 @@ async def test_model_server_lost_mid_session_keeps_the_session_and_its_recording
             for offset in range(0, half, 3200):
                 await socket.send(sent[offset : min(offset + 3200, half)])
             await socket.send(encode_message(FlushMessage()))
-            await asyncio.sleep(1.0)
+            while not isinstance(decode_server_message(await asyncio.wait_for(socket.recv(), 60)), TranscriptFinal):
+                pass  # the flushed speech is transcribed before the model server goes
             own_triton.stop()
             for offset in range(half, len(sent), 3200):
                 await socket.send(sent[offset : offset + 3200])

@@ -20,7 +20,8 @@ import websockets
 
 from benchmarks.speech import CONVERSATION, SAMPLE_RATE, conversation, word_error_rate
 from control_plane.audio_input import float_to_pcm16
-from control_plane.protocol import AudioEncoding, SessionBegin, decode_server_message
+from control_plane.protocol import AudioEncoding, ErrorMessage, SessionBegin, decode_server_message
+from control_plane.storage.keys import session_audio_key
 from control_plane.stream_client import encode_audio, stream_audio, stream_url
 from tests.conftest import fresh_postgres_schema
 from tests.stack_fixtures import start_server
@@ -182,6 +183,23 @@ async def test_long_session_memory_stays_bounded(server) -> None:
     assert after - before < 60 * 2**20, f"RSS grew by {(after - before) / 2**20:.1f} MB"
 
 
+async def _wait_until_every_frame_is_read(socket, timeout_s: float = 60.0) -> None:
+    """Frames are read in order: the answer to a message sent after them (an unknown message,
+    which only earns a recoverable error) means the server has read every frame before it."""
+    await socket.send('{"type":"probe"}')
+    async with asyncio.timeout(timeout_s):
+        while not isinstance(decode_server_message(await socket.recv()), ErrorMessage):
+            pass
+
+
+async def _wait_until_recorded(path, frames: int, timeout_s: float = 60.0) -> None:
+    """Until the WAV header at ``path`` (checkpointed every second) announces at least ``frames``."""
+    async with asyncio.timeout(timeout_s):
+        while not (path.exists() and path.stat().st_size >= 44
+                   and int.from_bytes(path.read_bytes()[40:44], "little") >= frames * 2):
+            await asyncio.sleep(0.05)
+
+
 async def test_sigterm_mid_session_finalizes_the_recording(triton, tmp_path) -> None:
     own = start_server(tmp_path / "sigterm", triton.endpoints)
     audio = _long_speech(6.0)
@@ -191,7 +209,7 @@ async def test_sigterm_mid_session_finalizes_the_recording(triton, tmp_path) -> 
             session_id = decode_server_message(await socket.recv()).session_id
             for offset in range(0, len(sent), 3200):
                 await socket.send(sent[offset : offset + 3200])
-            await asyncio.sleep(0.5)
+            await _wait_until_every_frame_is_read(socket)
             own.process.send_signal(signal.SIGTERM)
             with pytest.raises(websockets.ConnectionClosed):
                 while True:
@@ -220,7 +238,8 @@ async def test_killed_server_leaves_a_playable_recording(triton, tmp_path) -> No
             session_id = decode_server_message(await socket.recv()).session_id
             for offset in range(0, len(sent), 3200):
                 await socket.send(sent[offset : offset + 3200])
-            await asyncio.sleep(1.5)
+            recording = own.data_dir / "objects" / session_audio_key(session_id)
+            await _wait_until_recorded(recording, len(audio) - SAMPLE_RATE)
             own.process.send_signal(signal.SIGKILL)
             own.process.wait()
     finally:

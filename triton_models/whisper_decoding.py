@@ -5,7 +5,8 @@ longest request of a batch (plus a margin) costs a fraction of the full window, 
 ``encode`` + one ``generate`` (+ one ``align`` for word times) serves the whole batch.
 Short windows make greedy decoding loop under the usual ``<|notimestamps|>`` prompt, so the
 prompt keeps timestamps on and timestamp tokens are dropped afterwards; an output-length cap
-and a full-window retry (cap hit or repetitive text) are the safety net.
+and a full-window retry (cap hit or repetitive text) are the safety net. The timestamp tokens
+also mark Whisper's segments, returned with their words for long (batch) chunks.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class DecodeRequest:
     language: str | None = None
     final: bool = False
     """Finals are decoded with :attr:`DecoderOptions.final_beam_size`, partials greedily."""
+    prompt: str = ""
+    """Text said before this audio (e.g. the previous chunk's), given to Whisper as context."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,22 @@ class WordTiming:
 
 
 @dataclass(frozen=True)
+class SegmentTiming:
+    """One of Whisper's timestamp segments with its words (when word times were asked for).
+
+    ``start``/``end`` are its first word's start and last word's end, or Whisper's timestamp
+    tokens when there are no words; ``confidence`` is the mean of its words' probabilities, or
+    the whole decode's when there are no words.
+    """
+
+    text: str
+    start: float
+    end: float
+    confidence: float
+    words: list[WordTiming] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Transcription:
     """Result for one request; times are seconds from the start of the request's audio."""
 
@@ -54,6 +73,7 @@ class Transcription:
     language: str
     tokens: list[int] = field(default_factory=list, repr=False)
     words: list[WordTiming] = field(default_factory=list)
+    segments: list[SegmentTiming] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -70,6 +90,8 @@ class DecoderOptions:
     log_prob_threshold: float = -1.0
     length_ratio_per_group: float = 1.6
     """Requests are batched together only if the longest is at most this times the shortest (+1 s)."""
+    max_prompt_tokens: int = 96
+    """Tokens kept from the end of a request's prompt."""
 
 
 class ShortWindowWhisper:
@@ -115,7 +137,7 @@ class ShortWindowWhisper:
         max_new_tokens = [
             min(220, int(d * self._options.max_tokens_per_second) + 8) for d in durations_s
         ]
-        prompts = [t.sot_sequence for t in tokenizers]
+        prompts = self._prompts(requests, tokenizers)
         generated = self._model.model.generate(
             encoder_output,
             prompts,
@@ -128,21 +150,25 @@ class ShortWindowWhisper:
         )
         results: list[Transcription] = []
         aligned: list[int] = []
+        segments: list[list[_TokenSegment]] = []
+        retried: set[int] = set()
         for i, (request, tokenizer, result) in enumerate(zip(requests, tokenizers, generated)):
-            text_tokens = _tokens_within(result.sequences_ids[0], tokenizer, durations_s[i])
+            segments.append(_split_segments(result.sequences_ids[0], tokenizer, durations_s[i]))
+            text_tokens = [token for segment in segments[-1] for token in segment.tokens]
             text = tokenizer.decode(text_tokens).strip()
             too_long = len(result.sequences_ids[0]) >= max_new_tokens[i]
             if (too_long or _compression_ratio(text) > self._options.compression_ratio_threshold) and (
                 window_s < FULL_WINDOW_S
             ):
                 results.append(self._decode(FULL_WINDOW_S, [request])[0])
+                retried.add(i)
                 continue
             avg_log_prob = float(result.scores[0])
             if (
                 result.no_speech_prob > self._options.no_speech_threshold
                 and avg_log_prob < self._options.log_prob_threshold
             ):
-                text, text_tokens = "", []
+                text, text_tokens, segments[-1] = "", [], []
             if request.word_timestamps and text_tokens:
                 aligned.append(i)
             results.append(
@@ -153,16 +179,36 @@ class ShortWindowWhisper:
                     tokens=text_tokens,
                 )
             )
+        timings: dict[int, list[tuple[int, WordTiming]]] = {}
         if aligned:
-            timings = self._word_timings(
+            aligned_timings = self._word_timings(
                 tokenizers[aligned[0]],
                 [results[i].tokens for i in aligned],
                 _select(encoder_output, aligned),
                 [durations_s[i] for i in aligned],
             )
-            for i, words in zip(aligned, timings):
-                results[i].words.extend(words)
+            timings = dict(zip(aligned, aligned_timings))
+        for i, result in enumerate(results):
+            if i in retried or not result.text:
+                continue
+            result.words.extend(word for _, word in timings.get(i, []))
+            result.segments.extend(
+                _timed_segments(segments[i], tokenizers[i], timings.get(i, []), result.confidence)
+            )
         return results
+
+    def _prompts(self, requests: list[DecodeRequest], tokenizers: list[Tokenizer]) -> list[list[int]]:
+        """Start-of-transcript sequences, after the requests' prompts cut to one common length
+        (CTranslate2 needs ``<|startoftranscript|>`` at the same position in the whole batch)."""
+        previous = [
+            t.encode(" " + r.prompt.strip())[-self._options.max_prompt_tokens :] if r.prompt.strip() else []
+            for r, t in zip(requests, tokenizers)
+        ]
+        length = min(len(p) for p in previous)
+        return [
+            ([t.sot_prev, *p[len(p) - length :]] if length else []) + list(t.sot_sequence)
+            for p, t in zip(previous, tokenizers)
+        ]
 
     def _word_timings(
         self,
@@ -170,7 +216,7 @@ class ShortWindowWhisper:
         text_tokens: list[list[int]],
         encoder_output,
         durations_s: list[float],
-    ) -> list[list[WordTiming]]:
+    ) -> list[list[tuple[int, WordTiming]]]:
         num_frames = [int(d * self._model.frames_per_second) for d in durations_s]
         alignments = self._model.find_alignment(tokenizer, text_tokens, encoder_output, num_frames)
         return [_word_list(alignment, duration_s) for alignment, duration_s in zip(alignments, durations_s)]
@@ -199,13 +245,17 @@ class ShortWindowWhisper:
 
 
 def _group_requests(requests: Sequence[DecodeRequest], ratio: float) -> list[list[int]]:
-    """Indices grouped by kind (final or partial), then so that padding a short request to a
-    long one stays cheap."""
-    order = sorted(range(len(requests)), key=lambda i: (requests[i].final, len(requests[i].audio)))
+    """Indices grouped by kind (final or partial; with a prompt or not), then so that padding a
+    short request to a long one stays cheap."""
+
+    def kind(request: DecodeRequest) -> tuple[bool, bool]:
+        return request.final, bool(request.prompt.strip())
+
+    order = sorted(range(len(requests)), key=lambda i: (kind(requests[i]), len(requests[i].audio)))
     groups: list[list[int]] = []
     for index in order:
         length_s = len(requests[index].audio) / SAMPLE_RATE
-        if groups and requests[groups[-1][0]].final == requests[index].final:
+        if groups and kind(requests[groups[-1][0]]) == kind(requests[index]):
             shortest_s = len(requests[groups[-1][0]].audio) / SAMPLE_RATE
             if length_s <= shortest_s * ratio + 1.0:
                 groups[-1].append(index)
@@ -214,20 +264,67 @@ def _group_requests(requests: Sequence[DecodeRequest], ratio: float) -> list[lis
     return groups
 
 
-def _tokens_within(tokens: list[int], tokenizer: Tokenizer, duration_s: float) -> list[int]:
-    """Text tokens of the segments that start inside the audio.
+@dataclass(frozen=True)
+class _TokenSegment:
+    start: float
+    end: float
+    tokens: list[int]
+
+
+def _split_segments(tokens: list[int], tokenizer: Tokenizer, duration_s: float) -> list[_TokenSegment]:
+    """Whisper's segments (text tokens between timestamp tokens) that start inside the audio.
 
     Timestamps stay on in the prompt, so Whisper marks segments; one that starts at or after the
     end of the request's audio was invented over the padding silence and is dropped.
     """
-    text_tokens: list[int] = []
+    segments: list[_TokenSegment] = []
+    start_s: float | None = None
+    current: list[int] = []
     for token in tokens:
         if token >= tokenizer.timestamp_begin:
-            if (token - tokenizer.timestamp_begin) * TIMESTAMP_STEP_S >= duration_s:
+            time_s = (token - tokenizer.timestamp_begin) * TIMESTAMP_STEP_S
+            if current:
+                segments.append(_TokenSegment(start_s or 0.0, min(max(time_s, start_s or 0.0), duration_s), current))
+                current, start_s = [], None
+            elif time_s >= duration_s:
                 break
+            else:
+                start_s = time_s
         elif token < tokenizer.eot:
-            text_tokens.append(token)
-    return text_tokens
+            if start_s is None:
+                start_s = segments[-1].end if segments else 0.0
+            current.append(token)
+    if current:
+        segments.append(_TokenSegment(start_s or 0.0, duration_s, current))
+    return segments
+
+
+def _timed_segments(
+    segments: list[_TokenSegment],
+    tokenizer: Tokenizer,
+    words: list[tuple[int, WordTiming]],
+    confidence: float,
+) -> list[SegmentTiming]:
+    """Segments with the words whose first token lies in them (``words`` carry that token index)."""
+    timed: list[SegmentTiming] = []
+    first_token = 0
+    for segment in segments:
+        end_token = first_token + len(segment.tokens)
+        own = [word for index, word in words if first_token <= index < end_token]
+        first_token = end_token
+        text = tokenizer.decode(segment.tokens).strip()
+        if not text:
+            continue
+        timed.append(
+            SegmentTiming(
+                text=text,
+                start=own[0].start if own else round(segment.start, 3),
+                end=own[-1].end if own else round(segment.end, 3),
+                confidence=round(float(np.mean([w.confidence for w in own])), 4) if own else confidence,
+                words=own,
+            )
+        )
+    return timed
 
 
 def _compression_ratio(text: str) -> float:
@@ -244,23 +341,27 @@ def _select(encoder_output, indices: list[int]):
     return get_ctranslate2_storage(np.ascontiguousarray(np.asarray(encoder_output)[indices]))
 
 
-def _word_list(alignment: list[dict], duration_s: float) -> list[WordTiming]:
-    """Words of one alignment, clamped to be monotonic and inside the audio."""
+def _word_list(alignment: list[dict], duration_s: float) -> list[tuple[int, WordTiming]]:
+    """Words of one alignment, clamped to be monotonic and inside the audio, each with the index
+    of its first token among the text tokens."""
     merge_punctuations(alignment, _PREPEND_PUNCTUATIONS, _APPEND_PUNCTUATIONS)
-    words: list[WordTiming] = []
+    words: list[tuple[int, WordTiming]] = []
     previous_end = 0.0
+    token_index = 0
     for timing in alignment:
+        first_token, token_index = token_index, token_index + len(timing["tokens"])
         if not timing["word"].strip():
             continue
         start = min(max(float(timing["start"]), previous_end), duration_s)
         end = min(max(float(timing["end"]), start), duration_s)
-        words.append(
+        words.append((
+            first_token,
             WordTiming(
                 word=timing["word"].strip(),
                 start=round(start, 3),
                 end=round(end, 3),
                 confidence=round(float(timing["probability"]), 4),
-            )
-        )
+            ),
+        ))
         previous_end = end
     return words

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import msgspec
 
+from control_plane.enhancement import EnhancementStatus
+from control_plane.job_result import JobBody
 from control_plane.persistence.sessions import SessionView
+from control_plane.persistence.states import JobStatus
+from control_plane.transcript import Transcript
 
 
 class ErrorDetail(msgspec.Struct, frozen=True):
@@ -17,6 +23,8 @@ class ErrorResponse(msgspec.Struct, frozen=True):
     """Every 4xx body: ``{"error": {"code": ..., "message": ...}}``."""
 
     error: ErrorDetail
+    detail: str = ""
+    """The message again, where clients written for FastAPI-style servers (Dalston's) read it."""
 
 
 SessionResponse = SessionView
@@ -29,3 +37,41 @@ class SessionListResponse(msgspec.Struct, frozen=True):
     sessions: list[SessionResponse]
     cursor: str | None
     has_more: bool
+
+
+JobResponse = JobBody
+"""A job as stored; with its transcript once completed."""
+
+
+class JobCreated(msgspec.Struct, frozen=True):
+    """``POST /v1/audio/transcriptions`` (201)."""
+
+    id: str
+    status: JobStatus
+    created_at: datetime
+
+
+class JobCancelled(msgspec.Struct, frozen=True):
+    id: str
+    status: JobStatus
+
+
+class JobListResponse(msgspec.Struct, frozen=True):
+    """One page of jobs, newest first: ``cursor``/``has_more`` (keyset) and ``total``/``limit``/``offset``."""
+
+    jobs: list[JobResponse]
+    cursor: str | None
+    has_more: bool
+    total: int
+    limit: int
+    offset: int
+
+
+class EnhancementResponse(msgspec.Struct, frozen=True):
+    """``GET .../stream/{session_id}/enhancement``: the session's enhancement job and, once done, its transcript."""
+
+    session_id: str
+    enhancement_job_id: str | None
+    status: EnhancementStatus
+    transcript: Transcript | None
+    error: str | None = None

@@ -5,22 +5,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from litestar import Controller, Request, Response, delete, get
+from litestar import Controller, Response, delete, get, post
 from litestar.datastructures import State
 from litestar.exceptions import ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Stream
 
+from control_plane.api.errors import ApiError, api_error_handler, validation_error_handler
 from control_plane.api.schemas import (
-    ErrorDetail,
+    EnhancementResponse,
     ErrorResponse,
     SessionListResponse,
     SessionResponse,
 )
+from control_plane.enhancement import EnhancementNotQueued, EnhancementUnavailable, enhance_session, enhancement_status
+from control_plane.job_result import load_transcript
+from control_plane.persistence import jobs as job_repository
 from control_plane.persistence import sessions as repository
 from control_plane.persistence.database import Database
-from control_plane.persistence.sessions import InvalidCursorError, SessionView
+from control_plane.persistence.pagination import InvalidCursorError
+from control_plane.persistence.sessions import SessionView
 from control_plane.persistence.states import SessionStatus
 from control_plane.storage.base import ObjectNotFoundError, ObjectStore
 from control_plane.storage.keys import (
@@ -32,29 +37,9 @@ from control_plane.storage.keys import (
 SESSIONS_PATH = "/v1/audio/transcriptions/stream"
 
 
-class ApiError(Exception):
-    """An error answered as ``{"error": {"code", "message"}}`` with ``status_code``."""
-
-    def __init__(self, status_code: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.code = code
-        self.message = message
-
-
-def _api_error(_: Request, exc: ApiError) -> Response[ErrorResponse]:
-    return Response(ErrorResponse(ErrorDetail(exc.code, exc.message)), status_code=exc.status_code)
-
-
-def _validation_error(_: Request, exc: ValidationException) -> Response[ErrorResponse]:
-    problems = exc.extra if isinstance(exc.extra, list) else []
-    message = "; ".join(f"{item.get('key')}: {item.get('message')}" for item in problems) or exc.detail
-    return Response(ErrorResponse(ErrorDetail("invalid_parameters", message)), status_code=400)
-
-
 _INVALID = {400: ResponseSpec(ErrorResponse, description="Invalid status, limit or cursor")}
 _NOT_FOUND = {404: ResponseSpec(ErrorResponse, description="No such session, or nothing stored")}
-_CONFLICT = {409: ResponseSpec(ErrorResponse, description="The session is still active")}
+_CONFLICT = {409: ResponseSpec(ErrorResponse, description="The session is still active, or not in a state for this")}
 
 
 class SessionsController(Controller):
@@ -62,7 +47,7 @@ class SessionsController(Controller):
 
     path = SESSIONS_PATH
     tags = ["sessions"]
-    exception_handlers = {ApiError: _api_error, ValidationException: _validation_error}
+    exception_handlers = {ApiError: api_error_handler, ValidationException: validation_error_handler}
 
     @get("", sync_to_thread=True, responses=_INVALID)
     def list_sessions(
@@ -100,6 +85,8 @@ class SessionsController(Controller):
         view = _existing_session(state, session_id)
         if view.status is SessionStatus.ACTIVE:
             raise ApiError(409, "session_active", f"session {session_id} is still recording")
+        if view.audio_uri is None:  # none was kept, or it failed: whatever the store holds is not it
+            raise ApiError(404, "audio_not_found", f"session {session_id} has no recorded audio")
         store, key = _store(state), session_audio_key(session_id)
         try:
             size = store.size(key)
@@ -107,6 +94,23 @@ class SessionsController(Controller):
         except ObjectNotFoundError as exc:
             raise ApiError(404, "audio_not_found", f"session {session_id} has no recorded audio") from exc
         return Stream(chunks, media_type="audio/wav", headers={"Content-Length": str(size)})
+
+    @get("/{session_id:str}/enhancement", sync_to_thread=True, responses=_NOT_FOUND)
+    def get_enhancement(self, state: State, session_id: FromPath[str]) -> EnhancementResponse:
+        """The session's enhancement job: status, and the enhanced transcript once completed."""
+        return _enhancement(state, _existing_session(state, session_id))
+
+    @post("/{session_id:str}/enhance", status_code=201, sync_to_thread=True, responses=_NOT_FOUND | _CONFLICT)
+    def enhance(self, state: State, session_id: FromPath[str]) -> EnhancementResponse:
+        """Enhance a finished session from its stored audio (409 if a job exists or nothing was recorded)."""
+        session = _existing_session(state, session_id)
+        try:
+            enhance_session(_database(state), _store(state), state.job_queue, session)
+        except EnhancementUnavailable as exc:
+            raise ApiError(409, "enhancement_unavailable", str(exc)) from exc
+        except EnhancementNotQueued as exc:
+            raise ApiError(503, "queue_unavailable", str(exc)) from exc
+        return _enhancement(state, _existing_session(state, session_id))
 
     @delete("/{session_id:str}", sync_to_thread=True, responses=_NOT_FOUND | _CONFLICT)
     def delete_session(self, state: State, session_id: FromPath[str]) -> None:
@@ -119,6 +123,19 @@ class SessionsController(Controller):
             repository.delete_session(_database(state), session_id)
         except repository.SessionNotFoundError:
             pass  # deleted concurrently: the outcome is the same
+
+
+def _enhancement(state: State, session: SessionView) -> EnhancementResponse:
+    job = job_repository.get_job(_database(state), session.enhancement_job_id) if session.enhancement_job_id else None
+    status = enhancement_status(job)
+    transcript = load_transcript(_store(state), job.id) if job is not None and status == "completed" else None
+    return EnhancementResponse(
+        session_id=session.id,
+        enhancement_job_id=session.enhancement_job_id,
+        status=status,
+        transcript=transcript,
+        error=job.error if job is not None else None,
+    )
 
 
 def _existing_session(state: State, session_id: str) -> SessionView:

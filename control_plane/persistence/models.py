@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Dialect, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -86,6 +86,7 @@ class JobRecord(Base):
     session_id: Mapped[str | None] = mapped_column(String(64))
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
+    """Integer percent, 0-100."""
     current_stage: Mapped[str | None] = mapped_column(String(64))
     stages: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     error: Mapped[str | None] = mapped_column(Text)
@@ -93,3 +94,26 @@ class JobRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    input_key: Mapped[str | None] = mapped_column(String(1024))
+    """Object key of the audio the job reads (an upload or a session's recording)."""
+    warnings: Mapped[list[str] | None] = mapped_column(JSON)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Set by ``cancel`` while running; the runner stops at the next stage boundary."""
+    worker: Mapped[str | None] = mapped_column(String(256))
+    """``host:pid`` of the worker running the job (to find jobs of a worker that died)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SpeakerRecord(Base):
+    """An enrolled speaker: a name and the voiceprint that recognises them."""
+
+    __tablename__ = "speakers"
+    __table_args__ = (Index("ix_speakers_created_at_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    embedding: Mapped[list[float]] = mapped_column(JSON)
+    embedding_model: Mapped[str] = mapped_column(String(128))
+    sample_key: Mapped[str | None] = mapped_column(String(1024))
+    sample_seconds: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 
 from control_plane.persistence.database import Database
 from control_plane.persistence.models import SessionRecord
+from control_plane.persistence.pagination import encode_cursor, newest_first
 from control_plane.persistence.states import SessionStatus
 
 
@@ -54,10 +52,6 @@ class SessionNotFoundError(LookupError):
 
 class SessionActiveError(RuntimeError):
     """The session is still active, so it cannot be changed this way."""
-
-
-class InvalidCursorError(ValueError):
-    """A pagination cursor that :func:`list_sessions` did not issue."""
 
 
 def new_session_id() -> str:
@@ -152,25 +146,15 @@ def list_sessions(
 
     Raises :class:`InvalidCursorError` for a cursor this function did not issue.
     """
-    if limit < 1:
-        raise ValueError(f"limit must be positive, got {limit}")
     query = select(SessionRecord)
     if status is not None:
         query = query.where(SessionRecord.status == status)
-    if cursor is not None:
-        after_created_at, after_id = _decode_cursor(cursor)
-        query = query.where(
-            or_(
-                SessionRecord.created_at < after_created_at,
-                and_(SessionRecord.created_at == after_created_at, SessionRecord.id < after_id),
-            )
-        )
-    query = query.order_by(SessionRecord.created_at.desc(), SessionRecord.id.desc()).limit(limit + 1)
+    query = newest_first(query, SessionRecord.created_at, SessionRecord.id, limit=limit, cursor=cursor)
     with db.transaction() as session:
         views = [_view(record) for record in session.scalars(query)]
     has_more = len(views) > limit
     views = views[:limit]
-    next_cursor = _encode_cursor(views[-1].created_at, views[-1].id) if has_more else None
+    next_cursor = encode_cursor(views[-1].created_at, views[-1].id) if has_more else None
     return SessionPage(views, next_cursor, has_more)
 
 
@@ -215,21 +199,3 @@ def set_audio_uri(db: Database, session_id: str, audio_uri: str) -> None:
 
 def _view(record: SessionRecord) -> SessionView:
     return msgspec.convert(record, SessionView, from_attributes=True)
-
-
-def _encode_cursor(created_at: datetime, session_id: str) -> str:
-    raw = json.dumps([created_at.isoformat(), session_id]).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at_text, session_id = json.loads(raw)
-        created_at = datetime.fromisoformat(created_at_text)
-    except (binascii.Error, ValueError, TypeError) as exc:
-        raise InvalidCursorError(f"invalid cursor {cursor!r}") from exc
-    if created_at.tzinfo is None or not isinstance(session_id, str):
-        raise InvalidCursorError(f"invalid cursor {cursor!r}")
-    return created_at, session_id
-

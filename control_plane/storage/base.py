@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from typing import BinaryIO
 
 READ_CHUNK_BYTES = 256 * 1024
 
@@ -54,6 +55,10 @@ class ObjectStore(ABC):
     @abstractmethod
     def put_bytes(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key``, replacing any object there."""
+
+    @abstractmethod
+    def put_file(self, key: str, file: BinaryIO) -> None:
+        """Store the readable binary ``file`` (from its current position) under ``key``, streamed."""
 
     @abstractmethod
     def get_bytes(self, key: str) -> bytes:

@@ -37,6 +37,14 @@ class LocalObjectStore(ObjectStore):
         partial.write_bytes(data)
         os.replace(partial, path)
 
+    def put_file(self, key: str, file: BinaryIO) -> None:
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+        with partial.open("wb") as target:
+            shutil.copyfileobj(file, target, READ_CHUNK_BYTES)
+        os.replace(partial, path)
+
     def get_bytes(self, key: str) -> bytes:
         try:
             return self.path(key).read_bytes()

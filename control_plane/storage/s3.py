@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
+from tenacity import retry, stop_after_attempt, wait_exponential
 
 from control_plane.storage.base import (
     READ_CHUNK_BYTES,
@@ -20,7 +22,16 @@ from control_plane.storage.base import (
 PART_BYTES = 5 * 1024 * 1024
 """S3's smallest allowed size for every multipart part but the last."""
 
+PART_UPLOAD_ATTEMPTS = 4
+PART_TIMEOUT_S = 20.0
+"""Longest wait for an answer to one multipart call."""
+"""Tries of each multipart call of a recording, backing off 0.5, 1, 2 s between them."""
+
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
+
+_retry_part_call = retry(
+    stop=stop_after_attempt(PART_UPLOAD_ATTEMPTS), wait=wait_exponential(multiplier=0.5, max=4.0), reraise=True
+)
 
 
 class S3ObjectStore(ObjectStore):
@@ -30,6 +41,13 @@ class S3ObjectStore(ObjectStore):
         self.bucket = bucket
         self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         self.client: Any = boto3.client("s3", endpoint_url=endpoint_url or None)
+        self.part_client: Any = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url or None,
+            config=Config(connect_timeout=5, read_timeout=PART_TIMEOUT_S, retries={"total_max_attempts": 1}),
+        )
+        """For the multipart calls of appenders: retried by :data:`_retry_part_call`, not by botocore, and
+        with a shorter read timeout, so a stalled store fails a recording in minutes, not hours."""
 
     def create_bucket_if_missing(self) -> None:
         """Create the bucket unless it exists (fresh MinIO, moto)."""
@@ -55,6 +73,9 @@ class S3ObjectStore(ObjectStore):
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self.object_key(key), Body=data)
+
+    def put_file(self, key: str, file: BinaryIO) -> None:
+        self.client.upload_fileobj(file, self.bucket, self.object_key(key))
 
     def get_bytes(self, key: str) -> bytes:
         body = self._get_body(key)
@@ -122,7 +143,9 @@ class S3ObjectAppender(ObjectAppender):
     Part 1 stays in memory until :meth:`finish`; later data fills parts 2..N, each uploaded
     once it reaches :data:`PART_BYTES`, so at most about two parts are held. An object that
     never fills a second part is written by one ``put_object`` at :meth:`finish`.
-    Appends that fill a part upload it, so call them off the event loop.
+    Appends that fill a part upload it, so call them off the event loop. Each multipart call is
+    tried :data:`PART_UPLOAD_ATTEMPTS` times; a part leaves memory only once it is uploaded, so
+    when the last try fails nothing is silently dropped: the error is raised and the caller aborts.
     """
 
     def __init__(self, store: S3ObjectStore, key: str, head_size: int) -> None:
@@ -184,14 +207,20 @@ class S3ObjectAppender(ObjectAppender):
 
     def _upload_pending(self) -> None:
         if self._upload_id is None:
-            response = self._store.client.create_multipart_upload(Bucket=self._store.bucket, Key=self._object_key)
-            self._upload_id = response["UploadId"]
-        part, self._pending = self._pending, bytearray()
-        self._upload_part(len(self._parts) + 2, part)
+            self._upload_id = self._create_upload()
+        self._upload_part(len(self._parts) + 2, self._pending)
+        self._pending = bytearray()
 
+    @_retry_part_call
+    def _create_upload(self) -> str:
+        response = self._store.part_client.create_multipart_upload(Bucket=self._store.bucket, Key=self._object_key)
+        return response["UploadId"]
+
+    @_retry_part_call
     def _upload_part(self, number: int, data: bytearray) -> None:
-        response = self._store.client.upload_part(
-            Bucket=self._store.bucket, Key=self._object_key, UploadId=self._upload_id, PartNumber=number, Body=data
+        response = self._store.part_client.upload_part(
+            Bucket=self._store.bucket, Key=self._object_key, UploadId=self._upload_id, PartNumber=number,
+            Body=data,
         )
         self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
 

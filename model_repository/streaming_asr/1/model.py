@@ -1,4 +1,10 @@
-"""Triton adapter for :mod:`triton_models.whisper_decoding` (one JSON transcript per request)."""
+"""Triton adapter for :mod:`triton_models.whisper_decoding` (one JSON transcript per request).
+
+Each request is answered on its own: one that cannot be read (an unsupported language, say)
+gets its own error, and when a batch decode fails its requests are retried one by one so that
+only the failing one gets the error. Finals are decoded and answered (through each request's
+response sender) before the partials of the same batch.
+"""
 
 import json
 from dataclasses import asdict
@@ -23,29 +29,67 @@ class TritonPythonModel:
                 final_beam_size=int(parameters.get("final_beam_size", "5")),
             ),
         )
+        if self._whisper.is_multilingual:
+            from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+            self._languages = frozenset(_LANGUAGE_CODES)
+        else:
+            self._languages = frozenset({parameters.get("language") or "en"})
 
     def execute(self, requests):
-        decode_requests = [_decode_request(request) for request in requests]
+        readable = []
+        for request in requests:
+            try:
+                readable.append((request, self._decode_request(request)))
+            except Exception as exc:
+                _send_error(request, f"streaming_asr refused the request: {exc}")
+        finals = [(r, d) for r, d in readable if d.final]
+        partials = [(r, d) for r, d in readable if not d.final]
+        for group in (finals, partials):
+            if group:
+                self._answer(group)
+        return None
+
+    def _answer(self, group):
+        """Decode ``group`` as one batch; if that fails, each request alone."""
         try:
-            results = self._whisper.transcribe_batch(decode_requests)
-        except Exception as exc:  # a failed batch fails its requests, not the server
-            error = pb_utils.TritonError(f"streaming_asr failed: {exc}")
-            return [pb_utils.InferenceResponse(error=error) for _ in requests]
-        responses = []
-        for result in results:
-            payload = asdict(result)
-            del payload["tokens"]
-            tensor = pb_utils.Tensor("TRANSCRIPT", np.array([[json.dumps(payload)]], dtype=np.object_))
-            responses.append(pb_utils.InferenceResponse(output_tensors=[tensor]))
-        return responses
+            results = self._whisper.transcribe_batch([decode for _, decode in group])
+        except Exception:
+            for request, decode in group:
+                try:
+                    _send_result(request, self._whisper.transcribe_batch([decode])[0])
+                except Exception as exc:
+                    _send_error(request, f"streaming_asr failed: {exc}")
+            return
+        for (request, _), result in zip(group, results):
+            _send_result(request, result)
+
+    def _decode_request(self, request) -> DecodeRequest:
+        audio = pb_utils.get_input_tensor_by_name(request, "AUDIO").as_numpy().reshape(-1)
+        word_timestamps = bool(
+            pb_utils.get_input_tensor_by_name(request, "WORD_TIMESTAMPS").as_numpy().reshape(-1)[0]
+        )
+        language = pb_utils.get_input_tensor_by_name(request, "LANGUAGE").as_numpy().reshape(-1)[0]
+        language = language.decode() if isinstance(language, bytes) else str(language)
+        if language not in ("", "auto") and language not in self._languages:
+            raise ValueError(f"unsupported language {language!r}")
+        final = bool(pb_utils.get_input_tensor_by_name(request, "FINAL").as_numpy().reshape(-1)[0])
+        return DecodeRequest(
+            audio=audio.astype(np.float32), word_timestamps=word_timestamps, language=language or None, final=final
+        )
 
 
-def _decode_request(request) -> DecodeRequest:
-    audio = pb_utils.get_input_tensor_by_name(request, "AUDIO").as_numpy().reshape(-1)
-    word_timestamps = bool(pb_utils.get_input_tensor_by_name(request, "WORD_TIMESTAMPS").as_numpy().reshape(-1)[0])
-    language = pb_utils.get_input_tensor_by_name(request, "LANGUAGE").as_numpy().reshape(-1)[0]
-    language = language.decode() if isinstance(language, bytes) else str(language)
-    final = bool(pb_utils.get_input_tensor_by_name(request, "FINAL").as_numpy().reshape(-1)[0])
-    return DecodeRequest(
-        audio=audio.astype(np.float32), word_timestamps=word_timestamps, language=language or None, final=final
+def _send_result(request, result) -> None:
+    payload = asdict(result)
+    del payload["tokens"], payload["segments"]
+    tensor = pb_utils.Tensor("TRANSCRIPT", np.array([[json.dumps(payload)]], dtype=np.object_))
+    request.get_response_sender().send(
+        pb_utils.InferenceResponse(output_tensors=[tensor]), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+    )
+
+
+def _send_error(request, message: str) -> None:
+    request.get_response_sender().send(
+        pb_utils.InferenceResponse(error=pb_utils.TritonError(message)),
+        flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL,
     )

@@ -1,0 +1,34 @@
+"""What a worker process opens once and every job it runs shares: settings, database, store, queue."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from control_plane.job_queue import JobQueue
+from control_plane.persistence.database import Database
+from control_plane.settings import Settings, load_settings
+from control_plane.storage import open_store
+from control_plane.storage.base import ObjectStore
+
+
+@dataclass(frozen=True)
+class WorkerServices:
+    settings: Settings
+    database: Database
+    store: ObjectStore
+    queue: JobQueue
+
+
+@functools.cache
+def worker_services() -> WorkerServices:
+    """This process's services, opened on first use from the ``TANDEM_*`` settings."""
+    settings = load_settings()
+    if not settings.triton_grpc_url:
+        raise RuntimeError("a worker needs TANDEM_TRITON_GRPC_URL (host:port of a running Triton)")
+    return WorkerServices(
+        settings=settings,
+        database=Database.open(settings.resolved_database_url),
+        store=open_store(settings),
+        queue=JobQueue(settings.redis_url, settings.queue_name, job_timeout_s=settings.job_timeout_s),
+    )

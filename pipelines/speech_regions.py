@@ -1,0 +1,103 @@
+"""Where a recording holds speech: the Triton ``vad`` model (Silero) over the whole file, then
+hysteresis thresholds, a minimum silence and a small padding.
+
+The padding is kept small (100 ms): every padded millisecond is silence a diarizer later
+attributes to a speaker (RUNTIME.md: 400 ms of padding cost 8.3 % DER, 100 ms 2.4 %).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from control_plane.inference import InferenceClient
+from pipelines.job_state import SAMPLE_RATE, SpeechRegion
+
+WINDOW_SAMPLES = 512
+"""Silero's window (32 ms); the model returns one speech probability per window."""
+CONTEXT_SAMPLES = 64
+STATE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class SpeechRegionOptions:
+    speech_threshold: float = 0.5
+    """A window at or above this probability starts (or continues) speech."""
+    silence_threshold: float = 0.35
+    """Speech ends only where the probability falls below this (hysteresis)."""
+    min_silence_s: float = 0.3
+    """Shorter pauses stay inside a region."""
+    min_speech_s: float = 0.25
+    """Shorter regions are dropped (clicks, breaths)."""
+    speech_pad_s: float = 0.1
+    """Added on both sides of a region (never past a neighbour or the audio)."""
+    request_s: float = 16.0
+    """Audio sent to Triton per request (the VAD state is carried from one to the next)."""
+
+
+async def detect_speech(
+    audio: np.ndarray, inference: InferenceClient, options: SpeechRegionOptions | None = None
+) -> list[SpeechRegion]:
+    """Speech regions of 16 kHz mono float32 ``audio``, in seconds, sorted and disjoint."""
+    options = options or SpeechRegionOptions()
+    probabilities = await speech_probabilities(audio, inference, options.request_s)
+    return regions_from_probabilities(probabilities, len(audio) / SAMPLE_RATE, options)
+
+
+async def speech_probabilities(audio: np.ndarray, inference: InferenceClient, request_s: float = 16.0) -> np.ndarray:
+    """One speech probability per 512-sample window of ``audio`` (the last partial window zero-padded)."""
+    windows = -(-len(audio) // WINDOW_SAMPLES)
+    padded = np.zeros(CONTEXT_SAMPLES + windows * WINDOW_SAMPLES, dtype=np.float32)
+    padded[CONTEXT_SAMPLES : CONTEXT_SAMPLES + len(audio)] = audio
+    windows_per_request = max(1, int(request_s * SAMPLE_RATE) // WINDOW_SAMPLES)
+    state = np.zeros(STATE_SIZE, dtype=np.float32)
+    probabilities = []
+    for first in range(0, windows, windows_per_request):
+        start = first * WINDOW_SAMPLES
+        end = min(windows, first + windows_per_request) * WINDOW_SAMPLES + CONTEXT_SAMPLES
+        output = await inference.vad(padded[start:end], state)
+        probabilities.append(output.speech_probs)
+        state = output.state
+    return np.concatenate(probabilities) if probabilities else np.zeros(0, dtype=np.float32)
+
+
+def regions_from_probabilities(
+    probabilities: np.ndarray, duration_s: float, options: SpeechRegionOptions | None = None
+) -> list[SpeechRegion]:
+    """Speech regions from per-window probabilities (hysteresis, minimum silence and speech, padding)."""
+    options = options or SpeechRegionOptions()
+    window_s = WINDOW_SAMPLES / SAMPLE_RATE
+    raw: list[tuple[float, float]] = []
+    start: int | None = None
+    silence_from: int | None = None
+    for index, probability in enumerate(probabilities):
+        if probability >= options.speech_threshold:
+            silence_from = None
+            if start is None:
+                start = index
+        elif start is not None and probability < options.silence_threshold:
+            if silence_from is None:
+                silence_from = index
+            if (index + 1 - silence_from) * window_s >= options.min_silence_s:
+                raw.append((start * window_s, silence_from * window_s))
+                start = silence_from = None
+    if start is not None:
+        raw.append((start * window_s, (silence_from if silence_from is not None else len(probabilities)) * window_s))
+    kept = [(s, min(e, duration_s)) for s, e in raw if min(e, duration_s) - s >= options.min_speech_s]
+    return _padded(kept, duration_s, options.speech_pad_s)
+
+
+def _padded(regions: list[tuple[float, float]], duration_s: float, pad_s: float) -> list[SpeechRegion]:
+    """Regions widened by ``pad_s``, splitting a shorter gap between neighbours in its middle."""
+    padded = []
+    for index, (start, end) in enumerate(regions):
+        previous_end = regions[index - 1][1] if index else -np.inf
+        next_start = regions[index + 1][0] if index + 1 < len(regions) else np.inf
+        padded.append(
+            SpeechRegion(
+                start=round(max(0.0, start - pad_s, (previous_end + start) / 2), 3),
+                end=round(min(duration_s, end + pad_s, (end + next_start) / 2), 3),
+            )
+        )
+    return padded

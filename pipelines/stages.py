@@ -1,0 +1,157 @@
+"""The stages of the enhancement pipeline, in order, and which of them a job runs.
+
+prepare → transcribe → diarize → merge → (llm_cleanup) → (emotion) → speaker_names → persist;
+the ones in brackets run when asked, diarize and speaker_names with ``speaker_detection=diarize``.
+Each stage is a plain async function of the job's context and state; the runner times, records,
+retries and cancels around them. Adding a stage adds a function and a line in :func:`stages_for`.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import msgspec
+
+from control_plane.audio_file import decode_audio
+from control_plane.inference import InferenceClient
+from control_plane.job_params import JobParams, SpeakerDetection
+from control_plane.llm_client import LlmClient
+from control_plane.persistence.database import Database
+from control_plane.persistence.jobs import JobView
+from control_plane.settings import Settings
+from control_plane.storage.base import ObjectStore
+from control_plane.storage.keys import job_transcript_key
+from pipelines.diarization import diarize as diarize_speech
+from pipelines.emotion import detect_emotions
+from pipelines.job_state import SAMPLE_RATE, JobState, SpeakerCountHint
+from pipelines.llm_cleanup import clean_transcript
+from pipelines.merge import merge_transcript
+from pipelines.speaker_names import name_speakers
+from pipelines.speech_regions import detect_speech
+from pipelines.transcribe import transcribe_audio
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What every stage of one job may use."""
+
+    job: JobView
+    params: JobParams
+    settings: Settings
+    database: Database
+    store: ObjectStore
+    inference: InferenceClient
+    llm: LlmClient | None = None
+    """The OpenAI-compatible endpoint for cleanup and name inference (``None``: none configured)."""
+
+
+StageFunction = Callable[[StageContext, JobState], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: StageFunction
+    weight: float
+    """Share of the job's progress (relative to the other stages)."""
+    optional: bool = False
+    """A failure leaves a warning instead of failing the job."""
+
+
+async def prepare(context: StageContext, state: JobState) -> None:
+    """Decode the stored input (upload or session recording) to 16 kHz mono."""
+    if context.job.input_key is None:
+        raise ValueError("the job has no input audio")
+    data = context.store.get_bytes(context.job.input_key)
+    state.audio = decode_audio(io.BytesIO(data))
+    state.duration_s = len(state.audio) / SAMPLE_RATE
+
+
+async def transcribe(context: StageContext, state: JobState) -> None:
+    """Speech regions from the VAD, then beam-search ASR with word times over chunks cut at pauses."""
+    state.speech_regions = await detect_speech(state.audio, context.inference)
+    language = context.params.language
+    state.asr_segments = await transcribe_audio(
+        state.audio, context.inference, language=language, speech_regions=state.speech_regions
+    )
+    if language == "auto":
+        language = (await context.inference.streaming_model()).language or "en"
+    state.language = language
+
+
+async def diarize(context: StageContext, state: JobState) -> None:
+    """Speaker turns from sliding-window embeddings, clustered (the count given or estimated)."""
+    result = await diarize_speech(
+        state.audio, state.speech_regions, context.inference, speaker_count_hint(context.params)
+    )
+    state.speaker_turns = result.turns
+    state.speaker_embeddings = result.centroids
+
+
+async def merge(context: StageContext, state: JobState) -> None:
+    """A speaker for every word; segments split at speaker turns."""
+    state.transcript = merge_transcript(
+        state.asr_segments,
+        state.speaker_turns,
+        language=state.language,
+        duration_s=state.duration_s,
+        word_timestamps=context.params.word_timestamps,
+        speech_regions=state.speech_regions,
+    )
+
+
+async def llm_cleanup(context: StageContext, state: JobState) -> None:
+    """Punctuation, casing, fillers and obvious mis-hearings fixed by the LLM; times and speakers kept."""
+    if context.llm is None:
+        raise RuntimeError("no LLM endpoint is configured (TANDEM_LLM_URL or TANDEM_LLM_GGUF_PATH)")
+    assert state.transcript is not None
+    result = await clean_transcript(state.transcript, context.llm)
+    state.transcript = result.transcript
+    state.warnings.extend(result.warnings)
+
+
+async def emotion(context: StageContext, state: JobState) -> None:
+    """An emotion per segment (prosody for arousal, the text for valence on the CPU default)."""
+    assert state.transcript is not None
+    before = len(state.transcript.warnings)
+    state.transcript = await detect_emotions(state.transcript, state.audio, context.inference)
+    state.warnings.extend(state.transcript.warnings[before:])
+
+
+async def speaker_names(context: StageContext, state: JobState) -> None:
+    """Names for the diarized speakers: the names they give themselves or are called by."""
+    assert state.transcript is not None
+    result = await name_speakers(state.transcript, llm=context.llm)
+    state.transcript = result.transcript
+    state.warnings.extend(result.warnings)
+
+
+async def persist(context: StageContext, state: JobState) -> None:
+    """Write ``jobs/{id}/transcript.json``."""
+    assert state.transcript is not None
+    state.transcript.warnings = list(state.warnings)
+    key = job_transcript_key(context.job.id)
+    context.store.put_bytes(key, msgspec.json.encode(state.transcript))
+    state.result_uri = context.store.uri(key)
+
+
+def speaker_count_hint(params: JobParams) -> SpeakerCountHint:
+    return SpeakerCountHint(params.num_speakers, params.min_speakers, params.max_speakers)
+
+
+def stages_for(params: JobParams) -> list[Stage]:
+    """The stages a job with ``params`` runs, in order."""
+    stages = [Stage("prepare", prepare, 5), Stage("transcribe", transcribe, 60)]
+    if params.speaker_detection is SpeakerDetection.DIARIZE:
+        stages.append(Stage("diarize", diarize, 25))
+    stages.append(Stage("merge", merge, 2))
+    if params.llm_cleanup:
+        stages.append(Stage("llm_cleanup", llm_cleanup, 20, optional=True))
+    if params.emotions:
+        stages.append(Stage("emotion", emotion, 5, optional=True))
+    if params.speaker_detection is SpeakerDetection.DIARIZE:
+        stages.append(Stage("speaker_names", speaker_names, 2, optional=True))
+    stages.append(Stage("persist", persist, 3))
+    return stages

@@ -1,0 +1,90 @@
+"""``tandem worker``: an RQ worker running jobs, and the reaper of jobs whose worker died.
+
+Jobs run in the worker's own process (RQ's ``SimpleWorker``), named ``host:pid`` — the name the
+job row records. At start and at every maintenance pass the worker looks at unfinished job rows:
+one ``running`` on a worker that no longer exists is queued again at once (RQ's own abandoned-job
+retry is the slower fallback), one ``pending`` whose queue message was lost (Redis restarted) is
+queued again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from rq import SimpleWorker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.job import JobStatus as RqJobStatus
+from rq.registry import StartedJobRegistry
+
+from control_plane.log_config import configure_logging
+from control_plane.persistence import jobs as repository
+from control_plane.persistence.states import JobStatus
+from pipelines.services import WorkerServices, worker_services
+from pipelines.worker_identity import worker_alive, worker_identity
+
+log = structlog.get_logger(__name__)
+
+LOST_MESSAGE_GRACE = timedelta(seconds=30)
+"""A pending row younger than this may still be between its insert and its enqueue."""
+_QUEUED_STATES = {RqJobStatus.QUEUED, RqJobStatus.STARTED, RqJobStatus.SCHEDULED, RqJobStatus.DEFERRED}
+
+
+class TandemWorker(SimpleWorker):
+    """A ``SimpleWorker`` whose maintenance pass also reaps abandoned jobs."""
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()
+        try:
+            reap_abandoned_jobs(worker_services())
+        except Exception:
+            log.exception("worker.reap_failed")
+
+
+def run_worker(*, burst: bool = False) -> None:
+    """Work on the queue until stopped (SIGTERM: finish the current job, then exit)."""
+    services = worker_services()
+    configure_logging(services.settings.log_level)
+    reap_abandoned_jobs(services)
+    worker = TandemWorker(
+        [services.queue.queue],
+        connection=services.queue.connection,
+        name=worker_identity(),
+        maintenance_interval=services.settings.worker_maintenance_interval_s,
+    )
+    worker.work(burst=burst, logging_level=services.settings.log_level.upper(), with_scheduler=True)
+
+
+def reap_abandoned_jobs(services: WorkerServices) -> list[str]:
+    """Queue again the unfinished jobs nobody is running; returns their ids."""
+    requeued = []
+    now = datetime.now(UTC)
+    for job in repository.unfinished_jobs(services.database):
+        if job.status is JobStatus.RUNNING:
+            if job.worker is not None and worker_alive(job.worker, services):
+                continue
+            log.warning("job.abandoned", job_id=job.id, worker=job.worker)
+            repository.reset_to_pending(services.database, job.id)
+            _forget_started(services, job.id)
+        elif now - job.created_at < LOST_MESSAGE_GRACE or _message_queued(services, job.id):
+            continue
+        services.queue.enqueue_run(job.id)
+        requeued.append(job.id)
+    return requeued
+
+
+def _message_queued(services: WorkerServices, job_id: str) -> bool:
+    try:
+        return Job.fetch(job_id, connection=services.queue.connection).get_status() in _QUEUED_STATES
+    except NoSuchJobError:
+        return False
+
+
+def _forget_started(services: WorkerServices, job_id: str) -> None:
+    """Drop the dead run from RQ's started registry, so RQ does not retry it a second time."""
+    try:
+        job = Job.fetch(job_id, connection=services.queue.connection)
+    except NoSuchJobError:
+        return
+    StartedJobRegistry(queue=services.queue.queue).remove_executions(job)

@@ -1,0 +1,115 @@
+"""Batch ASR through the real Triton: VAD regions, chunks at pauses, ``batch_asr`` with word times.
+
+WER threshold: tiny.en scores 2-4 % on this 46 s two-voice meeting (one or two words: "numbers"
+heard as "humbers", "twelve" written "12"); 10 % leaves room for beam-search ties across runs while
+still failing on a lost chunk (one of three chunks ≈ 30 % of the words) or a misplaced prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+
+import httpx
+import numpy as np
+import pytest
+
+from benchmarks.speech import CONVERSATION, MEETING, SAMPLE_RATE, conversation, espeak_available, word_error_rate
+from control_plane.inference import InferenceClient, InferenceFailed
+from pipelines.chunking import plan_chunks
+from pipelines.speech_regions import detect_speech
+from pipelines.transcribe import transcribe_audio
+
+MAX_WER = 0.10
+
+
+@pytest.fixture(scope="module")
+def meeting():
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    return conversation(MEETING)
+
+
+@pytest.fixture
+async def inference(triton):
+    client = InferenceClient(triton.endpoints.grpc_url, timeout_s=300)
+    yield client
+    await client.close()
+
+
+async def test_speech_regions_match_the_utterances(meeting, inference) -> None:
+    regions = await detect_speech(meeting.audio, inference)
+    assert len(regions) == len(meeting.utterances)
+    for region, utterance in zip(regions, meeting.utterances):
+        assert region.start == pytest.approx(utterance.speech_start_s - 0.1, abs=0.1)
+        assert region.end == pytest.approx(utterance.speech_end_s + 0.1, abs=0.15)
+    assert len(plan_chunks(regions, meeting.duration_s)) >= 2
+
+
+@pytest.mark.parametrize("use_prompt", [False, True])
+async def test_meeting_transcript_with_word_times(meeting, inference, use_prompt: bool) -> None:
+    segments = await transcribe_audio(meeting.audio, inference, language="en", use_prompt=use_prompt)
+    text = " ".join(s.text for s in segments)
+    assert word_error_rate(meeting.text, text) <= MAX_WER, text
+    words = [w for s in segments for w in s.words]
+    starts = [w.start for w in words]
+    assert starts == sorted(starts)
+    assert all(0 <= w.start <= w.end <= meeting.duration_s for w in words)
+    assert all(s.start <= s.end and 0 < s.confidence <= 1 for s in segments)
+    # each utterance's speech start against the word that starts nearest to it
+    errors_s = [min(abs(w.start - u.speech_start_s) for w in words) for u in meeting.utterances]
+    assert statistics.median(errors_s) <= 0.150, errors_s
+
+
+def _batch_asr_counts(triton) -> tuple[int, int]:
+    """(requests, batch executions) ``batch_asr`` has served so far."""
+    stats = httpx.get(f"{triton.endpoints.http_url}/v2/models/batch_asr/stats", timeout=5).json()
+    model = stats["model_stats"][0]
+    return model["inference_count"], model["execution_count"]
+
+
+async def test_concurrent_chunks_of_different_lengths_are_each_correct(triton, inference) -> None:
+    short = conversation(CONVERSATION[:1], lead_silence_s=0.3, tail_silence_s=0.3)
+    long = conversation(CONVERSATION, lead_silence_s=0.3, tail_silence_s=0.3)
+    requests_before, executions_before = _batch_asr_counts(triton)
+    short_result, long_result = await asyncio.gather(
+        inference.transcribe_chunk(short.audio, language="en"),
+        inference.transcribe_chunk(long.audio, language="auto"),
+    )
+    requests_after, executions_after = _batch_asr_counts(triton)
+    assert (requests_after - requests_before, executions_after - executions_before) == (2, 1)  # one batch
+    for clip, result in ((short, short_result), (long, long_result)):
+        text = " ".join(s.text for s in result.segments)
+        assert word_error_rate(clip.text, text) <= 0.15, text
+        assert result.language == "en"
+        assert all(0 <= w.start <= w.end <= clip.duration_s for s in result.segments for w in s.words)
+
+
+async def test_a_bad_chunk_gets_its_own_error_while_a_good_one_succeeds(inference) -> None:
+    good = conversation(CONVERSATION[:1], lead_silence_s=0.3, tail_silence_s=0.3)
+    results = await asyncio.gather(
+        inference.transcribe_chunk(good.audio, language="en"),
+        inference.transcribe_chunk(np.zeros(0, np.float32), language="en"),
+        inference.transcribe_chunk(np.zeros(31 * SAMPLE_RATE, np.float32), language="en"),
+        inference.transcribe_chunk(good.audio, language="de"),
+        return_exceptions=True,
+    )
+    good_text = " ".join(s.text for s in results[0].segments)
+    assert word_error_rate(good.text, good_text) <= 0.15, good_text
+    assert isinstance(results[1], InferenceFailed) and "empty audio" in str(results[1])
+    assert isinstance(results[2], InferenceFailed) and "longer than 30 s" in str(results[2])
+    assert isinstance(results[3], InferenceFailed) and "English only" in str(results[3])
+
+
+async def test_the_previous_chunks_text_can_be_given_as_prompt(inference) -> None:
+    clip = conversation(CONVERSATION[2:3], lead_silence_s=0.3, tail_silence_s=0.3)
+    result = await inference.transcribe_chunk(
+        clip.audio, language="en", prompt="Good morning, my name is Alice and I work in sales."
+    )
+    assert word_error_rate(clip.text, " ".join(s.text for s in result.segments)) <= 0.15
+
+
+async def test_batch_models_are_ready(inference) -> None:
+    assert await inference.ready()
+    assert await inference.models_ready(("vad", "batch_asr"))
+    assert not await inference.models_ready(("no_such_model",))

@@ -1,0 +1,80 @@
+"""Speech regions from VAD probabilities and chunk planning (pure functions, no Triton)."""
+
+import numpy as np
+import pytest
+
+from pipelines.chunking import plan_chunks
+from pipelines.job_state import SpeechRegion
+from pipelines.speech_regions import WINDOW_SAMPLES, SpeechRegionOptions, regions_from_probabilities
+
+WINDOW_S = WINDOW_SAMPLES / 16000
+
+
+def _probabilities(*spans: tuple[float, float, float], duration_s: float) -> np.ndarray:
+    """Per-window probabilities: 0.05 everywhere, ``value`` over each ``(start_s, end_s, value)``."""
+    probabilities = np.full(int(duration_s / WINDOW_S), 0.05, dtype=np.float32)
+    for start_s, end_s, value in spans:
+        probabilities[int(start_s / WINDOW_S) : int(end_s / WINDOW_S)] = value
+    return probabilities
+
+
+def test_hysteresis_min_silence_min_speech_and_padding() -> None:
+    probabilities = _probabilities(
+        (1.0, 2.0, 0.9),
+        (2.0, 2.5, 0.4),  # between the thresholds: still speech
+        (2.5, 3.0, 0.9),
+        (3.16, 4.0, 0.9),  # after a 160 ms pause (< min silence): same region
+        (6.0, 6.1, 0.9),  # a 100 ms click: dropped
+        (8.0, 9.0, 0.9),
+        duration_s=10.0,
+    )
+    regions = regions_from_probabilities(probabilities, 10.0, SpeechRegionOptions(speech_pad_s=0.1))
+    assert len(regions) == 2
+    assert regions[0].start == pytest.approx(0.9, abs=WINDOW_S) and regions[0].end == pytest.approx(4.1, abs=WINDOW_S)
+    assert regions[1].start == pytest.approx(7.9, abs=WINDOW_S) and regions[1].end == pytest.approx(9.1, abs=WINDOW_S)
+
+
+def test_padding_stays_inside_the_audio_and_between_neighbours() -> None:
+    probabilities = _probabilities((0.0, 1.0, 0.9), (1.35, 2.0, 0.9), duration_s=2.0)
+    regions = regions_from_probabilities(probabilities, 2.0, SpeechRegionOptions(speech_pad_s=0.3))
+    assert regions[0].start == 0.0 and regions[-1].end <= 2.0
+    assert regions[0].end <= regions[1].start
+
+
+def test_short_audio_fits_one_chunk_from_first_speech_to_last() -> None:
+    regions = [SpeechRegion(1.0, 4.0), SpeechRegion(6.0, 9.5)]
+    assert plan_chunks(regions, 12.0) == [(1.0, 9.5)]
+    assert plan_chunks([], 12.0) == []
+
+
+def test_long_audio_is_cut_at_the_longest_pauses_never_inside_speech() -> None:
+    # 10 regions of 5 s; pauses of 1 s except a 3 s one after the 4th region.
+    regions, start = [], 0.5
+    for index in range(10):
+        regions.append(SpeechRegion(start, start + 5.0))
+        start += 5.0 + (3.0 if index == 3 else 1.0)
+    chunks = plan_chunks(regions, start, max_chunk_s=30.0)
+    assert all(end - begin <= 30.0 for begin, end in chunks)
+    assert chunks[0] == (0.5, regions[3].end)  # the 3 s pause is the first cut
+    for region in regions:  # each region lies whole inside exactly one chunk
+        assert sum(begin <= region.start and region.end <= end for begin, end in chunks) == 1
+    assert [b for b, _ in chunks] == sorted(b for b, _ in chunks)
+
+
+def test_a_region_longer_than_a_chunk_is_split_evenly() -> None:
+    chunks = plan_chunks([SpeechRegion(2.0, 72.0), SpeechRegion(75.0, 80.0)], 80.0, max_chunk_s=30.0)
+    assert chunks[:3] == [pytest.approx((2.0, 2.0 + 70 / 3)), pytest.approx((2.0 + 70 / 3, 2.0 + 140 / 3)),
+                          pytest.approx((2.0 + 140 / 3, 72.0))]
+    assert chunks[3] == (75.0, 80.0)
+
+
+def test_speech_after_a_chunks_last_word_is_sent_again() -> None:
+    from pipelines.job_state import AsrSegment, AsrWord
+    from pipelines.transcribe import _unheard_rest
+
+    regions = [SpeechRegion(1.0, 4.0), SpeechRegion(5.0, 8.0), SpeechRegion(9.0, 12.0)]
+    heard_two = [AsrSegment(1.0, 7.9, "a b", 0.9, [AsrWord("a", 1.0, 3.9, 0.9), AsrWord("b", 5.0, 7.9, 0.9)])]
+    assert _unheard_rest((1.0, 12.0), heard_two, regions) == (9.0, 12.0)  # Whisper stopped early
+    heard_all = [AsrSegment(1.0, 11.9, "a b c", 0.9, [*heard_two[0].words, AsrWord("c", 9.0, 11.9, 0.9)])]
+    assert _unheard_rest((1.0, 12.0), heard_all, regions) is None
+    assert _unheard_rest((1.0, 12.0), [], regions) is None  # nothing heard: noise, not an early stop

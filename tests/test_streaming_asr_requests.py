@@ -1,0 +1,56 @@
+"""``streaming_asr`` on the real Triton: each request of a batch is answered on its own."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from benchmarks.speech import CONVERSATION, conversation, word_error_rate
+from control_plane.inference import InferenceClient, InferenceFailed
+
+
+def _asr_counts(triton) -> tuple[float, float]:
+    counts = {}
+    for line in httpx.get(triton.endpoints.metrics_url).text.splitlines():
+        for name in ("nv_inference_count", "nv_inference_exec_count"):
+            if line.startswith(name + "{") and 'model="streaming_asr"' in line:
+                counts[name] = float(line.rsplit(" ", 1)[1])
+    return counts["nv_inference_count"], counts["nv_inference_exec_count"]
+
+
+async def test_a_bad_request_fails_alone_in_its_batch(triton) -> None:
+    clip = conversation(CONVERSATION[:1])
+    client = InferenceClient(triton.endpoints.grpc_url)
+    try:
+        model = await client.streaming_model()
+        assert model.languages == frozenset({"en"}) and model.accepts_language("auto")
+        assert not model.accepts_language("fr")
+        before = _asr_counts(triton)
+        requests = [
+            client.transcribe(clip.audio, word_timestamps=final, language="fr" if i == 3 else "en", final=final)
+            for i, final in enumerate([True, False, True, False, True, False, True, False])
+        ]
+        results = await asyncio.gather(*requests, return_exceptions=True)
+        inferences, executions = (a - b for a, b in zip(_asr_counts(triton), before))
+    finally:
+        await client.close()
+    assert isinstance(results[3], InferenceFailed) and "unsupported language 'fr'" in str(results[3])
+    for index, result in enumerate(results):
+        if index != 3:
+            assert not isinstance(result, BaseException), result
+            assert word_error_rate(clip.text, result.text) <= 0.2, result.text
+    # The eight requests met in fewer executions than requests: the bad one shared a batch.
+    assert executions < inferences, (inferences, executions)
+
+
+@pytest.mark.parametrize("language", ["", "auto", "en"])
+async def test_auto_and_the_models_language_are_accepted(triton, language) -> None:
+    clip = conversation(CONVERSATION[:1])
+    client = InferenceClient(triton.endpoints.grpc_url)
+    try:
+        result = await client.transcribe(clip.audio, word_timestamps=False, language=language, final=True)
+    finally:
+        await client.close()
+    assert word_error_rate(clip.text, result.text) <= 0.2
