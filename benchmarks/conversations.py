@@ -220,13 +220,15 @@ def _loud_frames(audio: np.ndarray, threshold_db: float = -40.0) -> np.ndarray:
     return 10 * np.log10(energy / energy.max()) > threshold_db
 
 
-def make_conversation(voices: int, seed: int = 0, *, sentences: int | None = None) -> Conversation:
-    """A meeting of ``voices`` espeak voices: short turns, quick changes, back-channels between turns.
+def make_conversation(
+    voices: int, seed: int = 0, *, sentences: int | None = None, voice_names: tuple[str, ...] = VOICES
+) -> Conversation:
+    """A meeting of the first ``voices`` of ``voice_names``: short turns, quick changes, back-channels between turns.
 
     ``sentences`` defaults to 3 per voice plus 3 (about 30 s for two voices, 50 s for four).
     """
-    if not 1 <= voices <= len(VOICES):
-        raise ValueError(f"voices must be 1..{len(VOICES)}")
+    if not 1 <= voices <= len(voice_names):
+        raise ValueError(f"voices must be 1..{len(voice_names)}")
     rng = random.Random(seed)
     count = sentences if sentences is not None else 3 * voices + 3
     pieces: list[np.ndarray] = [np.zeros(int(0.5 * SAMPLE_RATE), np.float32)]
@@ -239,7 +241,7 @@ def make_conversation(voices: int, seed: int = 0, *, sentences: int | None = Non
         silence = np.zeros(int(gap_s * SAMPLE_RATE), np.float32)
         pieces.append(silence)
         position += len(silence)
-        audio, timed = synthesize_words(text, VOICES[speaker])
+        audio, timed = synthesize_words(text, voice_names[speaker])
         base = position / SAMPLE_RATE
         words.extend(SpokenWord(w, speaker, round(base + s, 3), round(base + e, 3)) for w, s, e in timed)
         turns.append(Turn(speaker, round(base, 3), round(base + len(audio) / SAMPLE_RATE, 3)))
@@ -256,7 +258,7 @@ def make_conversation(voices: int, seed: int = 0, *, sentences: int | None = Non
             listener = rng.choice([v for v in range(voices) if v != speaker])
             say(rng.choice(BACK_CHANNELS), listener, rng.uniform(0.3, 0.5))
     pieces.append(np.zeros(int(0.5 * SAMPLE_RATE), np.float32))
-    return Conversation(np.concatenate(pieces), tuple(words), tuple(turns), VOICES[:voices])
+    return Conversation(np.concatenate(pieces), tuple(words), tuple(turns), voice_names[:voices])
 
 
 def der(reference: list[Turn] | tuple[Turn, ...], hypothesis, *, collar_s: float = 0.25) -> float:

@@ -16,6 +16,7 @@ from litestar.exceptions import HTTPException
 from control_plane.api.errors import http_error_handler, internal_error_handler
 from control_plane.api.jobs import JobsController
 from control_plane.api.sessions import SessionsController
+from control_plane.api.speakers import SpeakersController
 from control_plane.enhancement import enhance_repaired_sessions
 from control_plane.gateway import SessionSlots, transcription_stream
 from control_plane.inference import InferenceClient
@@ -93,7 +94,10 @@ def create_app(settings: Settings, triton_grpc_url: str) -> Litestar:
             database.close()
 
     return Litestar(
-        route_handlers=[transcription_stream, SessionsController, JobsController, health_live, health_ready, metrics],
+        route_handlers=[
+            transcription_stream, SessionsController, JobsController, SpeakersController, health_live, health_ready,
+            metrics,
+        ],
         lifespan=[lifespan],
         state=State({"settings": settings, "session_slots": SessionSlots(settings.max_sessions)}),
         exception_handlers={HTTPException: http_error_handler, 500: internal_error_handler},

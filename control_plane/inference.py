@@ -129,6 +129,18 @@ class InferenceClient:
             languages = frozenset(_LANGUAGE_CODES)
         return StreamingModel(name=parameters["model_name"], language=language, languages=languages)
 
+    async def speaker_embedding_model(self) -> str:
+        """Which embedding model ``speaker_embedding`` serves (``architecture:model_path`` from its config).
+
+        Voiceprints are only comparable with embeddings of the same model.
+        """
+        try:
+            config = await self._client.get_model_config(SPEAKER_EMBEDDING_MODEL, as_json=True)
+        except InferenceServerException as exc:
+            raise InferenceUnavailable(str(exc)) from exc
+        parameters = {k: v["string_value"] for k, v in config["config"].get("parameters", {}).items()}
+        return f"{parameters.get('architecture', '')}:{parameters.get('model_path', '')}"[:128]
+
     async def vad(self, audio_with_context: np.ndarray, state: np.ndarray) -> VadOutput:
         """Speech probabilities of each 512-sample window; ``audio_with_context`` starts with 64 samples of context."""
         inputs = [

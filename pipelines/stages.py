@@ -13,11 +13,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import msgspec
+import numpy as np
 
 from control_plane.audio_file import decode_audio
 from control_plane.inference import InferenceClient
 from control_plane.job_params import JobParams, SpeakerDetection
 from control_plane.llm_client import LlmClient
+from control_plane.persistence import speakers as speaker_repository
 from control_plane.persistence.database import Database
 from control_plane.persistence.jobs import JobView
 from control_plane.settings import Settings
@@ -28,6 +30,7 @@ from pipelines.emotion import detect_emotions
 from pipelines.job_state import SAMPLE_RATE, JobState, SpeakerCountHint
 from pipelines.llm_cleanup import clean_transcript
 from pipelines.merge import merge_transcript
+from pipelines.speaker_matching import Voiceprint, match_speakers
 from pipelines.speaker_names import name_speakers
 from pipelines.speech_regions import detect_speech
 from pipelines.transcribe import transcribe_audio
@@ -92,7 +95,7 @@ async def diarize(context: StageContext, state: JobState) -> None:
 
 async def merge(context: StageContext, state: JobState) -> None:
     """A speaker for every word; segments split at speaker turns."""
-    state.transcript = merge_transcript(
+    merged = merge_transcript(
         state.asr_segments,
         state.speaker_turns,
         language=state.language,
@@ -100,6 +103,8 @@ async def merge(context: StageContext, state: JobState) -> None:
         word_timestamps=context.params.word_timestamps,
         speech_regions=state.speech_regions,
     )
+    state.transcript = merged.transcript
+    state.speaker_labels = merged.speaker_labels
 
 
 async def llm_cleanup(context: StageContext, state: JobState) -> None:
@@ -121,11 +126,26 @@ async def emotion(context: StageContext, state: JobState) -> None:
 
 
 async def speaker_names(context: StageContext, state: JobState) -> None:
-    """Names for the diarized speakers: the names they give themselves or are called by."""
+    """Names for the diarized speakers: the enrolled voice they match, else the name they give or are called by."""
     assert state.transcript is not None
-    result = await name_speakers(state.transcript, llm=context.llm)
+    result = await name_speakers(state.transcript, enrolled=await enrolled_names(context, state), llm=context.llm)
     state.transcript = result.transcript
     state.warnings.extend(result.warnings)
+
+
+async def enrolled_names(context: StageContext, state: JobState) -> dict[str, str]:
+    """speaker id → enrolled name, for the diarized speakers whose voice matches an enrolled voiceprint."""
+    enrolled = speaker_repository.voiceprints(context.database)
+    if not enrolled or not state.speaker_embeddings:
+        return {}
+    model = await context.inference.speaker_embedding_model()
+    voiceprints = [
+        Voiceprint(v.name, np.asarray(v.embedding, np.float32)) for v in enrolled if v.embedding_model == model
+    ]
+    matches = match_speakers(
+        state.speaker_embeddings, state.speaker_labels, voiceprints, context.settings.speaker_match_threshold
+    )
+    return {match.speaker_id: match.name for match in matches}
 
 
 async def persist(context: StageContext, state: JobState) -> None:
