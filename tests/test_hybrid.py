@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -221,3 +223,25 @@ async def test_a_killed_server_enhances_the_session_when_restarted(triton, tmp_p
     finally:
         worker.stop()
         restarted.stop()
+
+
+def test_quick_start_commands_print_speaker_labelled_transcripts(hybrid_server, tmp_path: Path) -> None:
+    """The README's quick start: a two-voice meeting, streamed with --enhance, and as a batch job."""
+    meeting = tmp_path / "meeting.wav"
+    subprocess.run([sys.executable, "-m", "benchmarks.conversations", str(meeting), "--voices", "2"], check=True,
+                   capture_output=True)
+    streamed = subprocess.run(
+        [sys.executable, "-m", "control_plane.cli", "stream", str(meeting), "--url", hybrid_server.ws_url,
+         "--speed", "0", "--enhance"],
+        capture_output=True, text=True, timeout=300, check=True,
+    ).stdout
+    assert "enhancement job:" in streamed and "Enhanced transcript" in streamed
+    enhanced_lines = streamed.split("Enhanced transcript", 1)[1].splitlines()
+    for speaker in ("SPEAKER_00:", "SPEAKER_01:"):
+        assert any(speaker in line for line in enhanced_lines), streamed
+
+    batch = subprocess.run(
+        [sys.executable, "-m", "control_plane.cli", "transcribe", str(meeting), "--url", hybrid_server.http_url],
+        capture_output=True, text=True, timeout=300, check=True,
+    ).stdout
+    assert batch.startswith("job ") and "SPEAKER_00:" in batch and "SPEAKER_01:" in batch
