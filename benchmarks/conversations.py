@@ -295,3 +295,23 @@ def voice_similarity(voices: tuple[str, ...], embed) -> np.ndarray:
         centroids.append(mean / np.linalg.norm(mean))
     centroids = np.stack(centroids)
     return centroids @ centroids.T
+
+
+def main() -> None:
+    """``python -m benchmarks.conversations OUT.wav [--voices N] [--seed S]``: write a test meeting."""
+    import argparse
+
+    import soundfile
+
+    parser = argparse.ArgumentParser(description="Write an espeak-ng meeting of several voices as a WAV file.")
+    parser.add_argument("output")
+    parser.add_argument("--voices", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    arguments = parser.parse_args()
+    meeting = make_conversation(arguments.voices, arguments.seed)
+    soundfile.write(arguments.output, meeting.audio, SAMPLE_RATE, subtype="PCM_16")
+    print(f"{arguments.output}: {meeting.duration_s:.1f} s, {len(meeting.turns)} turns, voices {', '.join(meeting.voices)}")
+
+
+if __name__ == "__main__":
+    main()

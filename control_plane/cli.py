@@ -110,5 +110,33 @@ def stream(
     asyncio.run(stream_file(audio_file, url, speed=speed, query=query, console=Console()))
 
 
+@app.command()
+def transcribe(
+    audio_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="wav, flac, mp3, ogg, webm, m4a...")],
+    url: Annotated[str, typer.Option(help="Server base URL.")] = "http://127.0.0.1:8000",
+    diarize: Annotated[bool, typer.Option(help="Label the speakers.")] = True,
+    num_speakers: Annotated[int | None, typer.Option(help="Speakers in the audio, when known.")] = None,
+    language: Annotated[str, typer.Option(help="Language code, or auto.")] = "auto",
+    llm_cleanup: Annotated[bool, typer.Option(help="Clean the text with the configured LLM.")] = False,
+    emotions: Annotated[bool, typer.Option(help="Add an emotion to every segment.")] = False,
+) -> None:
+    """Transcribe a file as a batch job: a progress bar, then the speaker-labelled transcript."""
+    from control_plane.jobs_client import JobFailed, transcribe_file
+
+    fields = {
+        "speaker_detection": "diarize" if diarize else "none",
+        "language": language,
+        "llm_cleanup": str(llm_cleanup).lower(),
+        "emotions": str(emotions).lower(),
+    }
+    if num_speakers is not None:
+        fields["num_speakers"] = str(num_speakers)
+    try:
+        transcribe_file(audio_file, url, fields, Console())
+    except JobFailed as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+
+
 if __name__ == "__main__":
     app()

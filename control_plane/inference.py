@@ -19,6 +19,8 @@ SPEAKER_EMBEDDING_MODEL = "speaker_embedding"
 SPEAKER_EMBEDDING_MAX_WINDOWS = 64
 """Windows per ``speaker_embedding`` request (the batcher joins requests up to its max batch)."""
 EMOTION_MODEL = "emotion"
+ALL_MODELS = (VAD_MODEL, STREAMING_ASR_MODEL, BATCH_ASR_MODEL, SPEAKER_EMBEDDING_MODEL, EMOTION_MODEL)
+"""Every model of the repository: readiness of the whole stack (live and enhancement)."""
 FINAL_PRIORITY = 1
 PARTIAL_PRIORITY = 2
 """Priority levels of ``streaming_asr``'s dynamic batcher (1 is served first)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +34,7 @@ from control_plane.protocol import (
 from control_plane.redis_server import RedisServer
 from control_plane.stream_client import StreamResult, encode_audio, stream_audio, stream_url
 from control_plane.triton_server import free_port
+from tests.conftest import fresh_postgres_schema
 from tests.jobs_client import JOBS, wait_for_status
 from tests.stack_fixtures import RunningServer, start_server, start_worker
 
@@ -221,3 +224,102 @@ async def test_a_killed_server_enhances_the_session_when_restarted(triton, tmp_p
     finally:
         worker.stop()
         restarted.stop()
+
+
+def test_quick_start_commands_print_speaker_labelled_transcripts(hybrid_server, tmp_path: Path) -> None:
+    """The README's quick start: a two-voice meeting, streamed with --enhance, and as a batch job."""
+    meeting = tmp_path / "meeting.wav"
+    subprocess.run([sys.executable, "-m", "benchmarks.conversations", str(meeting), "--voices", "2"], check=True,
+                   capture_output=True)
+    streamed = subprocess.run(
+        [sys.executable, "-m", "control_plane.cli", "stream", str(meeting), "--url", hybrid_server.ws_url,
+         "--speed", "0", "--enhance"],
+        capture_output=True, text=True, timeout=300, check=True,
+    ).stdout
+    assert "enhancement job:" in streamed and "Enhanced transcript" in streamed
+    enhanced_lines = streamed.split("Enhanced transcript", 1)[1].splitlines()
+    for speaker in ("SPEAKER_00:", "SPEAKER_01:"):
+        assert any(speaker in line for line in enhanced_lines), streamed
+
+    batch = subprocess.run(
+        [sys.executable, "-m", "control_plane.cli", "transcribe", str(meeting), "--url", hybrid_server.http_url],
+        capture_output=True, text=True, timeout=300, check=True,
+    ).stdout
+    assert batch.startswith("job ") and "SPEAKER_00:" in batch and "SPEAKER_01:" in batch
+
+
+@pytest.fixture(scope="module")
+def postgres_s3_server(triton, s3_server, tmp_path_factory) -> Iterator[RunningServer]:
+    """The production storage pair: PostgreSQL for the rows, S3 (moto_server) for audio and results."""
+    with fresh_postgres_schema() as database_url:
+        server = start_server(
+            tmp_path_factory.mktemp("hybrid-pg-s3"), triton.endpoints,
+            TANDEM_DATABASE_URL=database_url, TANDEM_S3_ENDPOINT_URL=s3_server,
+            TANDEM_STORAGE_URL=f"s3://tandem-{uuid.uuid4().hex[:8]}/deploy",
+        )
+        worker = start_worker(server)
+        yield server
+        worker.stop()
+        server.stop()
+
+
+async def test_hybrid_flow_on_postgres_and_s3(postgres_s3_server, speech) -> None:
+    result = await _stream(postgres_s3_server, speech.audio, store_audio=True, enhance_on_end=True,
+                           enhance_wait=True)
+    end = result.session_end
+    assert end.audio_uri.startswith("s3://") and end.audio_uri.endswith(f"sessions/{end.session_id}/audio.wav")
+    enhanced = result.of_type(EnhancementCompleted)[0].transcript
+    assert len(enhanced.speakers) == 2 and word_error_rate(speech.text, enhanced.text) <= 0.1
+    job = _get(postgres_s3_server, f"{JOBS}/{end.enhancement_job_id}")
+    assert job["session_id"] == end.session_id and job["status"] == "completed"
+    enhancement = _get(postgres_s3_server, f"{SESSIONS}/{end.session_id}/enhancement")
+    assert enhancement["transcript"]["text"] == enhanced.text
+
+
+async def test_sigterm_mid_session_is_still_enhanced(triton, tmp_path: Path, speech) -> None:
+    server = start_server(tmp_path / "server", triton.endpoints)
+    worker = start_worker(server)
+    url = stream_url(server.ws_url, {"store_audio": True, "enhance_on_end": True})
+    audio = encode_audio(speech.audio[: 16000 * 8], AudioEncoding.PCM_S16LE)
+    try:
+        with pytest.raises(websockets.ConnectionClosed):
+            async with websockets.connect(url) as socket:
+                session_id = decode_server_message(await socket.recv()).session_id
+                for offset in range(0, len(audio), 3200):
+                    await socket.send(audio[offset : offset + 3200])
+                await socket.send(encode_message(FlushMessage()))
+                while not isinstance(decode_server_message(await socket.recv()), TranscriptFinal):
+                    pass
+                server.process.send_signal(signal.SIGTERM)
+                while True:
+                    message = decode_server_message(await asyncio.wait_for(socket.recv(), 30))
+                    if isinstance(message, SessionEnd):
+                        assert message.enhancement_job_id == first_enhancement_job_id(session_id)
+        assert server.stop() == 0
+        restarted = start_server(server.data_dir, triton.endpoints,
+                                 TANDEM_QUEUE_NAME=server.environment["TANDEM_QUEUE_NAME"])
+        try:
+            job = wait_for_status(restarted.http_url, first_enhancement_job_id(session_id))
+            assert job["status"] == "completed" and job["text"]
+            assert _get(restarted, f"{SESSIONS}/{session_id}")["status"] == "interrupted"
+        finally:
+            restarted.stop()
+    finally:
+        worker.stop()
+        server.stop()
+
+
+async def test_hybrid_session_with_cleanup_and_emotions(triton, llm_endpoint, tmp_path: Path, speech) -> None:
+    server = start_server(tmp_path / "server", triton.endpoints, TANDEM_LLM_URL=llm_endpoint,
+                          TANDEM_LLM_TIMEOUT_S="60")
+    worker = start_worker(server)
+    try:
+        result = await _stream(server, speech.audio, store_audio=True, enhance_on_end=True, enhance_wait=True,
+                               enhance_llm_cleanup=True, enhance_emotions=True)
+    finally:
+        worker.stop()
+        server.stop()
+    enhanced = result.of_type(EnhancementCompleted)[0].transcript
+    assert all(segment.emotion is not None for segment in enhanced.segments)
+    assert {speaker.name for speaker in enhanced.speakers} == {None, "Alice"}
+    assert word_error_rate(speech.text, enhanced.text) <= 0.15
