@@ -82,7 +82,7 @@ class JobsController(Controller):
         status: FromQuery[JobStatus | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
         cursor: FromQuery[str | None] = None,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
     ) -> JobListResponse:
         """Jobs newest first (``cursor`` from the previous page, or ``offset``)."""
         try:
