@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from control_plane.child_process import stop_process
 from control_plane.settings import Settings
 from control_plane.triton_server import free_port
 
@@ -143,13 +144,7 @@ class LlmServer:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process(process, 10, kill_group=True)
 
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import httpx
 import pytriton
+
+from control_plane.child_process import stop_process
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,13 +101,7 @@ class TritonServer:
     def stop(self) -> None:
         """SIGTERM, wait for the clean exit, kill if it hangs; always remove shared memory."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process(process, 15, kill_group=True)
         for leftover in Path("/dev/shm").glob(f"{self._shm_prefix}*"):
             leftover.unlink(missing_ok=True)
 

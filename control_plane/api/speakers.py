@@ -9,13 +9,12 @@ from litestar.exceptions import ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath
 
+from control_plane.api import app_state
 from control_plane.api.errors import ApiError, api_error_handler, validation_error_handler
 from control_plane.api.schemas import ErrorResponse, SpeakerListResponse, SpeakerResponse
 from control_plane.audio_file import InvalidAudioFile, decode_audio, probe_audio
 from control_plane.inference import InferenceClient, InferenceFailed, InferenceUnavailable
 from control_plane.persistence import speakers as repository
-from control_plane.persistence.database import Database
-from control_plane.storage.base import ObjectStore
 from control_plane.storage.keys import speaker_prefix, speaker_sample_key
 from control_plane.voiceprints import SampleTooShort, voiceprint
 
@@ -73,11 +72,11 @@ class SpeakersController(Controller):
         speaker_id = repository.new_speaker_id()
         sample_key = speaker_sample_key(speaker_id, info.extension)
         await upload.seek(0)
-        await anyio.to_thread.run_sync(_store(state).put_file, sample_key, upload.file)
+        await anyio.to_thread.run_sync(app_state.store(state).put_file, sample_key, upload.file)
         await upload.close()
         return await anyio.to_thread.run_sync(
             lambda: repository.create_speaker(
-                _database(state),
+                app_state.database(state),
                 speaker_id=speaker_id,
                 name=name,
                 embedding=[float(value) for value in sample_print.embedding],
@@ -90,12 +89,12 @@ class SpeakersController(Controller):
     @get("", sync_to_thread=True)
     def list_speakers(self, state: State) -> SpeakerListResponse:
         """Every enrolled speaker, oldest first."""
-        return SpeakerListResponse(speakers=repository.list_speakers(_database(state)))
+        return SpeakerListResponse(speakers=repository.list_speakers(app_state.database(state)))
 
     @get("/{speaker_id:str}", sync_to_thread=True, responses=_NOT_FOUND)
     def get_speaker(self, state: State, speaker_id: FromPath[str]) -> SpeakerResponse:
         """One enrolled speaker."""
-        view = repository.get_speaker(_database(state), speaker_id)
+        view = repository.get_speaker(app_state.database(state), speaker_id)
         if view is None:
             raise ApiError(404, "speaker_not_found", f"no speaker {speaker_id}")
         return view
@@ -104,18 +103,12 @@ class SpeakersController(Controller):
     def delete_speaker(self, state: State, speaker_id: FromPath[str]) -> None:
         """Forget the speaker: its voiceprint and its stored sample."""
         try:
-            repository.delete_speaker(_database(state), speaker_id)
+            repository.delete_speaker(app_state.database(state), speaker_id)
         except repository.SpeakerNotFoundError as exc:
             raise ApiError(404, "speaker_not_found", f"no speaker {speaker_id}") from exc
-        _store(state).delete_prefix(speaker_prefix(speaker_id))
+        app_state.store(state).delete_prefix(speaker_prefix(speaker_id))
 
 
-def _database(state: State) -> Database:
-    return state.database  # type: ignore[no-any-return]
-
-
-def _store(state: State) -> ObjectStore:
-    return state.store  # type: ignore[no-any-return]
 
 
 def _inference(state: State) -> InferenceClient:
