@@ -19,12 +19,9 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
-import httpx
-
-from control_plane.child_process import stop_process
+from control_plane.child_process import stop_process, wait_until_healthy
 from control_plane.settings import Settings
 from control_plane.triton_server import free_port
 
@@ -157,21 +154,11 @@ class LlmServer:
 
     def _wait_ready(self, health_url: str) -> None:
         assert self._process is not None
-        deadline = time.monotonic() + self.start_timeout_s
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                code = self._process.returncode
-                self.stop()
-                raise LlmStartError(f"the llama.cpp server exited with {code}:\n{self.log_tail()}")
-            try:
-                if httpx.get(health_url, timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        tail = self.log_tail()
-        self.stop()
-        raise LlmStartError(f"the llama.cpp server was not ready after {self.start_timeout_s:.0f} s:\n{tail}")
+        failure = wait_until_healthy(self._process, health_url, self.start_timeout_s)
+        if failure is not None:
+            tail = self.log_tail()
+            self.stop()
+            raise LlmStartError(f"the llama.cpp server {failure}:\n{tail}")
 
 
 def _serve(arguments: list[str]) -> None:

@@ -14,15 +14,13 @@ import socket
 import subprocess
 import sys
 import sysconfig
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytriton
 
-from control_plane.child_process import stop_process
+from control_plane.child_process import stop_process, wait_until_healthy
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,21 +114,11 @@ class TritonServer:
 
     def _wait_ready(self) -> None:
         assert self.endpoints is not None and self._process is not None
-        deadline = time.monotonic() + self.start_timeout_s
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                code = self._process.returncode
-                self.stop()
-                raise TritonStartError(f"tritonserver exited with {code}:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.endpoints.http_url}/v2/health/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        tail = self.log_tail()
-        self.stop()
-        raise TritonStartError(f"tritonserver not ready after {self.start_timeout_s:.0f} s:\n{tail}")
+        failure = wait_until_healthy(self._process, f"{self.endpoints.http_url}/v2/health/ready", self.start_timeout_s)
+        if failure is not None:
+            tail = self.log_tail()
+            self.stop()
+            raise TritonStartError(f"tritonserver {failure}:\n{tail}")
 
     def _backend_directory(self) -> Path:
         """``<work>/backends/python`` holding the backend library, its utils and the 3.11 stub."""
