@@ -31,7 +31,9 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -228,23 +230,32 @@ def run_jobs(stack: Stack, meeting: Meeting, count: int, **fields: str) -> dict:
         "jobs_per_minute": round(jobs_per_minute(count, wall_s), 3),
         "rtf_end_to_end_mean": round(statistics.fmean(end_to_end), 4),
         "rtf_stage_mean": {
-            name: round(statistics.fmean(r.get(name, 0.0) for r in rtfs), 4) for name in STAGES if any(name in r for r in rtfs)
+            name: round(statistics.fmean(r.get(name, 0.0) for r in rtfs), 4)
+            for name in STAGES
+            if any(name in r for r in rtfs)
         },
-        "wer_mean": round(statistics.fmean(word_error_rate(meeting.text, b.get("text", "")) for b in bodies.values()), 4),
+        "wer_mean": round(
+            statistics.fmean(word_error_rate(meeting.text, b.get("text", "")) for b in bodies.values()), 4
+        ),
         "speakers": [len(b.get("speakers") or []) for b in bodies.values()],
+        "text_of_first_job": bodies[job_ids[0]].get("text", ""),
         "peak_rss_mb": {name: round(value, 1) for name, value in memory.peak_mb.items()},
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
 
 
-def faster_whisper_baseline(meeting: Meeting, model_path: str, *, cpu_threads: int = 2, compute_type: str = "int8") -> dict:
+def faster_whisper_baseline(
+    meeting: Meeting, model_path: str, *, cpu_threads: int = 2, compute_type: str = "int8"
+) -> dict:
     """Plain faster-whisper on the whole recording: load excluded, decode + word timestamps timed."""
     from faster_whisper import WhisperModel
 
     from triton_models.backend_config import resolve_model_path
 
-    model = WhisperModel(resolve_model_path(model_path), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads)
+    model = WhisperModel(
+        resolve_model_path(model_path), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads
+    )
     load_before = os.getloadavg()
     started = time.monotonic()
     segments, _ = model.transcribe(meeting.audio, word_timestamps=True, beam_size=5)
@@ -413,11 +424,14 @@ def main(
     jobs: Annotated[str, typer.Option(help="Concurrent jobs per level, comma-separated.")] = "1,4",
     quick: Annotated[bool, typer.Option(help="Smoke run: 0.5 min × 1, 2 jobs; gain and baseline on 0.5 min.")] = False,
     gain_minutes: Annotated[float, typer.Option(help="Meeting length of the batching on/off comparison.")] = 1.0,
-    compare_models: Annotated[bool, typer.Option("--compare-asr", help="Run the tiny.en / base comparison only.")] = False,
+    compare_models: Annotated[
+        bool, typer.Option("--compare-asr", help="Run the tiny.en / base comparison only.")
+    ] = False,
     live: Annotated[bool, typer.Option(help="With --compare-asr: also the live WER (real-time pace).")] = True,
     output_dir: Annotated[Path, typer.Option()] = DEFAULT_OUTPUT_DIR,
 ) -> None:
     """Measure batch jobs through the real stack."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the stack on `kill` too
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tandem-batch-bench-") as work:
         work_dir = Path(work)
@@ -468,16 +482,25 @@ def main(
         print("plain faster-whisper …", flush=True)
         baseline_length = lengths[0]
         report["faster_whisper"] = faster_whisper_baseline(meetings[baseline_length], model_path)
-        single = next(lv for lv in report["levels"] if lv["jobs"] == 1 and lv["audio_s"] == report["faster_whisper"]["audio_s"])
+        single = next(
+            lv for lv in report["levels"] if lv["jobs"] == 1 and lv["audio_s"] == report["faster_whisper"]["audio_s"]
+        )
         report["pipeline_over_faster_whisper"] = {
             "end_to_end": round(single["rtf_end_to_end_mean"] / report["faster_whisper"]["rtf"], 3),
-            "transcribe_stage_only": round(single["rtf_stage_mean"].get("transcribe", 0) / report["faster_whisper"]["rtf"], 3),
+            "transcribe_stage_only": round(
+                single["rtf_stage_mean"].get("transcribe", 0) / report["faster_whisper"]["rtf"], 3
+            ),
         }
         name = "batch_quick" if quick else "batch"
         (output_dir / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
         plot(report, output_dir / f"{name}.png")
         print(markdown_table(report))
-        print(json.dumps({k: report[k] for k in ("pipeline_over_faster_whisper",)} | {"gain": report["batching_gain"]["jobs_per_minute_ratio_on_off"]}))
+        print(
+            json.dumps(
+                {k: report[k] for k in ("pipeline_over_faster_whisper",)}
+                | {"gain": report["batching_gain"]["jobs_per_minute_ratio_on_off"]}
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ import pytest
 
 from benchmarks.batch import (
     MODEL_REPOSITORY,
-    join_meetings,
     jobs_per_minute,
+    join_meetings,
     stage_rtfs,
     with_parameter,
     without_dynamic_batching,
@@ -16,7 +16,9 @@ from benchmarks.batch import (
 
 
 def test_join_meetings_puts_silence_between_parts() -> None:
-    meeting = join_meetings([(np.ones(16000, np.float32), "hello there"), (np.ones(8000, np.float32), "bye")], gap_s=0.5)
+    meeting = join_meetings(
+        [(np.ones(16000, np.float32), "hello there"), (np.ones(8000, np.float32), "bye")], gap_s=0.5
+    )
     assert meeting.duration_s == pytest.approx(2.0)
     assert meeting.text == "hello there bye"
     assert meeting.audio[16000:24000].max() == 0
