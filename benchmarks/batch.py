@@ -115,6 +115,11 @@ def stage_rtfs(job: dict, audio_s: float) -> dict[str, float]:
     }
 
 
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """``numerator / denominator`` rounded to 3 digits; ``None`` when either is missing or zero."""
+    return round(numerator / denominator, 3) if numerator and denominator else None
+
+
 def jobs_per_minute(jobs: int, wall_s: float) -> float:
     return 60.0 * jobs / wall_s if wall_s > 0 else float("nan")
 
@@ -218,27 +223,30 @@ def run_jobs(stack: Stack, meeting: Meeting, count: int, **fields: str) -> dict:
                     finished[job_id] = time.monotonic() - started
                     bodies[job_id] = body
         wall_s = max(finished.values())
-    failed = [b for b in bodies.values() if b["status"] != "completed"]
-    if failed:
-        raise RuntimeError(f"{len(failed)} job(s) did not complete: {failed[0]}")
-    rtfs = [stage_rtfs(body, meeting.duration_s) for body in bodies.values()]
-    end_to_end = [finished[j] / meeting.duration_s for j in job_ids]
+    completed = {j: b for j, b in bodies.items() if b["status"] == "completed"}
+    errors = sorted({b.get("error") or b["status"] for b in bodies.values() if b["status"] != "completed"})
+    rtfs = [stage_rtfs(body, meeting.duration_s) for body in completed.values()]
+    end_to_end = [finished[j] / meeting.duration_s for j in completed]
+
+    def mean(values: list[float]) -> float | None:
+        return round(statistics.fmean(values), 4) if values else None
+
     return {
         "audio_s": round(meeting.duration_s, 1),
         "jobs": count,
+        "failed": count - len(completed),
+        "errors": errors,
         "wall_s": round(wall_s, 2),
-        "jobs_per_minute": round(jobs_per_minute(count, wall_s), 3),
-        "rtf_end_to_end_mean": round(statistics.fmean(end_to_end), 4),
+        "jobs_per_minute": round(jobs_per_minute(len(completed), wall_s), 3),
+        "rtf_end_to_end_mean": mean(end_to_end),
         "rtf_stage_mean": {
             name: round(statistics.fmean(r.get(name, 0.0) for r in rtfs), 4)
             for name in STAGES
             if any(name in r for r in rtfs)
         },
-        "wer_mean": round(
-            statistics.fmean(word_error_rate(meeting.text, b.get("text", "")) for b in bodies.values()), 4
-        ),
-        "speakers": [len(b.get("speakers") or []) for b in bodies.values()],
-        "text_of_first_job": bodies[job_ids[0]].get("text", ""),
+        "wer_mean": mean([word_error_rate(meeting.text, b.get("text", "")) for b in completed.values()]),
+        "speakers": [len(b.get("speakers") or []) for b in completed.values()],
+        "text_of_first_job": next(iter(completed.values()), {}).get("text", ""),
         "peak_rss_mb": {name: round(value, 1) for name, value in memory.peak_mb.items()},
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
@@ -371,7 +379,7 @@ def plot(report: dict, path: Path) -> None:
         values = np.array([lv["rtf_stage_mean"].get(stage, 0.0) for lv in levels])
         left.bar(labels, values, bottom=bottom, label=stage)
         bottom += values
-    left.plot(labels, [lv["rtf_end_to_end_mean"] for lv in levels], "k^", label="end to end (wall)")
+    left.plot(labels, [lv["rtf_end_to_end_mean"] or np.nan for lv in levels], "k^", label="end to end (wall)")
     baseline = report.get("faster_whisper")
     if baseline:
         left.axhline(baseline["rtf"], color="gray", linestyle="--", label="plain faster-whisper")
@@ -395,18 +403,27 @@ def plot(report: dict, path: Path) -> None:
     plt.close(figure)
 
 
+def number(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def failed_note(level: dict) -> str:
+    return f" ({level['failed']} failed)" if level.get("failed") else ""
+
+
 def markdown_table(report: dict) -> str:
     rows = [
-        "| audio | jobs | RTF end to end | transcribe | diarize | other stages | jobs/min | WER | peak RSS Triton / workers (MB) | load avg (1 min) |",
+        "| audio | jobs | RTF end to end | transcribe | diarize | other stages | jobs/min | WER "
+        "| peak RSS Triton / workers (MB) | load avg (1 min) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for lv in report["levels"]:
         stages = lv["rtf_stage_mean"]
         other = sum(v for k, v in stages.items() if k not in ("transcribe", "diarize"))
         rows.append(
-            f"| {lv['audio_s'] / 60:.1f} min | {lv['jobs']} | {lv['rtf_end_to_end_mean']:.3f} | "
+            f"| {lv['audio_s'] / 60:.1f} min | {lv['jobs']}{failed_note(lv)} | {number(lv['rtf_end_to_end_mean'])} | "
             f"{stages.get('transcribe', 0):.3f} | {stages.get('diarize', 0):.3f} | {other:.3f} | "
-            f"{lv['jobs_per_minute']:.2f} | {lv['wer_mean']:.3f} | "
+            f"{lv['jobs_per_minute']:.2f} | {number(lv['wer_mean'])} | "
             f"{lv['peak_rss_mb']['triton']:.0f} / {lv['peak_rss_mb']['workers']:.0f} | "
             f"{lv['load_average_before'][0]:.1f} → {lv['load_average_after'][0]:.1f} |"
         )
@@ -477,7 +494,7 @@ def main(
             "jobs": gain_on["jobs"],
             "on": gain_on,
             "off": gain_off,
-            "jobs_per_minute_ratio_on_off": round(gain_on["jobs_per_minute"] / gain_off["jobs_per_minute"], 3),
+            "jobs_per_minute_ratio_on_off": ratio(gain_on["jobs_per_minute"], gain_off["jobs_per_minute"]),
         }
         print("plain faster-whisper …", flush=True)
         baseline_length = lengths[0]
@@ -486,10 +503,8 @@ def main(
             lv for lv in report["levels"] if lv["jobs"] == 1 and lv["audio_s"] == report["faster_whisper"]["audio_s"]
         )
         report["pipeline_over_faster_whisper"] = {
-            "end_to_end": round(single["rtf_end_to_end_mean"] / report["faster_whisper"]["rtf"], 3),
-            "transcribe_stage_only": round(
-                single["rtf_stage_mean"].get("transcribe", 0) / report["faster_whisper"]["rtf"], 3
-            ),
+            "end_to_end": ratio(single["rtf_end_to_end_mean"], report["faster_whisper"]["rtf"]),
+            "transcribe_stage_only": ratio(single["rtf_stage_mean"].get("transcribe"), report["faster_whisper"]["rtf"]),
         }
         name = "batch_quick" if quick else "batch"
         (output_dir / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")

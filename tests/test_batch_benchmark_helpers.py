@@ -8,6 +8,7 @@ import pytest
 from benchmarks.batch import (
     MODEL_REPOSITORY,
     jobs_per_minute,
+    ratio,
     join_meetings,
     stage_rtfs,
     with_parameter,
@@ -45,3 +46,9 @@ def test_stage_rtfs_and_throughput() -> None:
     job = {"stages": [{"name": "transcribe", "duration_ms": 6000}, {"name": "merge", "duration_ms": None}]}
     assert stage_rtfs(job, 60.0) == {"transcribe": pytest.approx(0.1)}
     assert jobs_per_minute(4, 120.0) == pytest.approx(2.0)
+
+
+def test_ratio_is_missing_without_both_figures() -> None:
+    assert ratio(3.0, 2.0) == 1.5
+    assert ratio(None, 2.0) is None
+    assert ratio(1.0, 0.0) is None
