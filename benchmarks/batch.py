@@ -446,8 +446,14 @@ def main(
     ] = False,
     live: Annotated[bool, typer.Option(help="With --compare-asr: also the live WER (real-time pace).")] = True,
     output_dir: Annotated[Path, typer.Option()] = DEFAULT_OUTPUT_DIR,
+    from_json: Annotated[Path | None, typer.Option(help="Do not run: redraw the PNG and table from this JSON.")] = None,
 ) -> None:
     """Measure batch jobs through the real stack."""
+    if from_json is not None:
+        report = json.loads(from_json.read_text())
+        plot(report, from_json.with_suffix(".png"))
+        print(markdown_table(report))
+        return
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the stack on `kill` too
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tandem-batch-bench-") as work:
@@ -471,6 +477,8 @@ def main(
             "settings": {"batch_asr_model": model_name, "batch_asr_model_path": model_path, "workers": workers},
             "levels": [],
         }
+        name = "batch_quick" if quick else "batch"
+        json_path = output_dir / f"{name}.json"
         stack = Stack(model_repository_copy(work_dir / "repo-on"), work_dir / "stack-on", workers)
         try:
             run_jobs(stack, meetings[gain_minutes], 1)  # warm-up: model loads, first requests
@@ -479,6 +487,7 @@ def main(
                     print(f"{length} min × {count} job(s) …", flush=True)
                     report["levels"].append(run_jobs(stack, meetings[length], count))
                     print(json.dumps(report["levels"][-1]), flush=True)
+                    json_path.write_text(json.dumps(report, indent=2) + "\n")  # partial results survive a stop
             gain_on = run_jobs(stack, meetings[gain_minutes], max(concurrency))
         finally:
             stack.close()
@@ -506,8 +515,7 @@ def main(
             "end_to_end": ratio(single["rtf_end_to_end_mean"], report["faster_whisper"]["rtf"]),
             "transcribe_stage_only": ratio(single["rtf_stage_mean"].get("transcribe"), report["faster_whisper"]["rtf"]),
         }
-        name = "batch_quick" if quick else "batch"
-        (output_dir / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
         plot(report, output_dir / f"{name}.png")
         print(markdown_table(report))
         print(
