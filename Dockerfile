@@ -18,7 +18,8 @@ WORKDIR /app
 # Sources only (.dockerignore leaves out the venv, caches, data and git). torch comes from the CPU
 # index: only the Triton image runs models, on the GPU; this image needs torch importable, no more.
 COPY . .
-RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu .
+RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu . \
+    && python -c "from triton_models.whisper_base import get_model_path; get_model_path()"
 
 RUN useradd --create-home --uid 10001 tandem \
     && mkdir -p /var/lib/tandem && chown tandem /var/lib/tandem

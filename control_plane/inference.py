@@ -95,9 +95,13 @@ _emotion_decoder = msgspec.json.Decoder(Emotion)
 class InferenceClient:
     """Async gRPC client over ``tritonclient.grpc.aio``; safe to share between sessions."""
 
-    def __init__(self, grpc_url: str, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, grpc_url: str, *, timeout_s: float = 30.0, batch_timeout_s: float = 900.0) -> None:
+        """``batch_timeout_s`` bounds ``batch_asr``/``speaker_embedding`` requests: a job sends all its
+        chunks and windows at once, so with several jobs a request can wait minutes in Triton's queue
+        (measured: a 5-minute diarized job failed its embeddings after 30 s under load)."""
         self._client = grpcclient.InferenceServerClient(grpc_url)
         self._timeout_s = timeout_s
+        self._batch_timeout_s = batch_timeout_s
 
     async def close(self) -> None:
         await self._client.close()
@@ -171,7 +175,7 @@ class InferenceClient:
             _tensor("LANGUAGE", np.array([[language.encode()]], dtype=np.object_), "BYTES"),
             _tensor("PROMPT", np.array([[prompt.encode()]], dtype=np.object_), "BYTES"),
         ]
-        result = await self._infer(BATCH_ASR_MODEL, inputs)
+        result = await self._infer(BATCH_ASR_MODEL, inputs, timeout_s=self._batch_timeout_s)
         return _chunk_decoder.decode(result.as_numpy("SEGMENTS").reshape(-1)[0])
 
     async def embed_speakers(self, windows: np.ndarray) -> np.ndarray:
@@ -180,7 +184,10 @@ class InferenceClient:
         size = SPEAKER_EMBEDDING_MAX_WINDOWS
         chunks = [windows[i : i + size] for i in range(0, len(windows), size)]
         results = await asyncio.gather(
-            *(self._infer(SPEAKER_EMBEDDING_MODEL, [_tensor("AUDIO", chunk, "FP32")]) for chunk in chunks)
+            *(
+                self._infer(SPEAKER_EMBEDDING_MODEL, [_tensor("AUDIO", chunk, "FP32")], timeout_s=self._batch_timeout_s)
+                for chunk in chunks
+            )
         )
         embeddings = [result.as_numpy("EMBEDDING") for result in results]
         return np.concatenate(embeddings) if embeddings else np.zeros((0, 0), dtype=np.float32)
@@ -195,10 +202,12 @@ class InferenceClient:
         return _emotion_decoder.decode(result.as_numpy("EMOTION").reshape(-1)[0])
 
     async def _infer(
-        self, model: str, inputs: list[grpcclient.InferInput], *, priority: int = 0
+        self, model: str, inputs: list[grpcclient.InferInput], *, priority: int = 0, timeout_s: float | None = None
     ) -> grpcclient.InferResult:
         try:
-            return await self._client.infer(model, inputs, priority=priority, client_timeout=self._timeout_s)
+            return await self._client.infer(
+                model, inputs, priority=priority, client_timeout=timeout_s or self._timeout_s
+            )
         except InferenceServerException as exc:
             status = exc.status() or ""
             if "UNAVAILABLE" in status or "DEADLINE_EXCEEDED" in status:

@@ -28,3 +28,5 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+# Join the two-part Whisper base of batch_asr once (checked by size and SHA-256; no network).
+.venv/bin/python -c "from triton_models.whisper_base import get_model_path; print('batch_asr model:', get_model_path())"

@@ -161,4 +161,4 @@ def test_named_volumes_are_declared(compose: dict, services: dict) -> None:
 def test_control_plane_image_installs_the_project() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
-    assert re.search(r"^RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu \.$", dockerfile, re.M)
+    assert re.search(r"^RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu \. ", dockerfile, re.M)
