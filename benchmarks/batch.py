@@ -278,6 +278,33 @@ def faster_whisper_baseline(
     }
 
 
+def pipeline_vs_baseline(level: dict, baseline: dict) -> dict:
+    """Where a single job's time goes, as ratios to plain faster-whisper's RTF on the same audio."""
+    stages = level["rtf_stage_mean"]
+    end_to_end = level["rtf_end_to_end_mean"]
+    return {
+        "audio_s": level["audio_s"],
+        "end_to_end": ratio(end_to_end, baseline["rtf"]),
+        "transcribe_stage": ratio(stages.get("transcribe"), baseline["rtf"]),
+        "diarize_stage": ratio(stages.get("diarize"), baseline["rtf"]),
+        "queue_and_other": ratio(end_to_end - sum(stages.values()), baseline["rtf"]) if end_to_end else None,
+    }
+
+
+def add_baselines(report: dict, meetings: dict[float, Meeting], model_path: str) -> None:
+    """Plain faster-whisper on each single-job level's audio, and the pipeline / faster-whisper ratios."""
+    report["faster_whisper_by_length"] = []
+    report["pipeline_over_faster_whisper"] = []
+    for level in report["levels"]:
+        if level["jobs"] != 1:
+            continue
+        meeting = meetings[min(meetings, key=lambda s: abs(s - level["audio_s"]))]
+        baseline = faster_whisper_baseline(meeting, model_path)
+        report["faster_whisper_by_length"].append(baseline)
+        report["pipeline_over_faster_whisper"].append(pipeline_vs_baseline(level, baseline))
+    report["faster_whisper"] = report["faster_whisper_by_length"][-1]
+
+
 def model_repository_copy(
     target: Path, *, batching: bool = True, batch_asr_model: str | None = None, **batch_asr_parameters: str
 ) -> Path:
@@ -506,21 +533,13 @@ def main(
             "jobs_per_minute_ratio_on_off": ratio(gain_on["jobs_per_minute"], gain_off["jobs_per_minute"]),
         }
         print("plain faster-whisper …", flush=True)
-        baseline_length = lengths[0]
-        report["faster_whisper"] = faster_whisper_baseline(meetings[baseline_length], model_path)
-        single = next(
-            lv for lv in report["levels"] if lv["jobs"] == 1 and lv["audio_s"] == report["faster_whisper"]["audio_s"]
-        )
-        report["pipeline_over_faster_whisper"] = {
-            "end_to_end": ratio(single["rtf_end_to_end_mean"], report["faster_whisper"]["rtf"]),
-            "transcribe_stage_only": ratio(single["rtf_stage_mean"].get("transcribe"), report["faster_whisper"]["rtf"]),
-        }
+        add_baselines(report, {meetings[length].duration_s: meetings[length] for length in lengths}, model_path)
         json_path.write_text(json.dumps(report, indent=2) + "\n")
         plot(report, output_dir / f"{name}.png")
         print(markdown_table(report))
         print(
             json.dumps(
-                {k: report[k] for k in ("pipeline_over_faster_whisper",)}
+                {"pipeline_over_faster_whisper": report["pipeline_over_faster_whisper"]}
                 | {"gain": report["batching_gain"]["jobs_per_minute_ratio_on_off"]}
             )
         )

@@ -8,8 +8,9 @@ import pytest
 from benchmarks.batch import (
     MODEL_REPOSITORY,
     jobs_per_minute,
-    ratio,
     join_meetings,
+    pipeline_vs_baseline,
+    ratio,
     stage_rtfs,
     with_parameter,
     without_dynamic_batching,
@@ -52,3 +53,15 @@ def test_ratio_is_missing_without_both_figures() -> None:
     assert ratio(3.0, 2.0) == 1.5
     assert ratio(None, 2.0) is None
     assert ratio(1.0, 0.0) is None
+
+
+def test_pipeline_vs_baseline_splits_the_time() -> None:
+    level = {"audio_s": 60.0, "rtf_end_to_end_mean": 0.3, "rtf_stage_mean": {"transcribe": 0.1, "diarize": 0.15}}
+    split = pipeline_vs_baseline(level, {"rtf": 0.1})
+    assert split == {
+        "audio_s": 60.0,
+        "end_to_end": 3.0,
+        "transcribe_stage": 1.0,
+        "diarize_stage": 1.5,
+        "queue_and_other": 0.5,
+    }
