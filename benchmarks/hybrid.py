@@ -60,12 +60,20 @@ async def measure_clip(ws_url: str, name: str, audio, reference_text: str, refer
     }
 
 
-async def time_to_enhanced(ws_url: str, audio) -> float:
-    """Stream ``audio`` as fast as the server reads it, ``end``; seconds from ``session.end`` to the result."""
+async def time_to_enhanced(ws_url: str, audio, ended: asyncio.Event | None = None) -> float:
+    """Stream ``audio`` as fast as the server reads it, ``end``; seconds from ``session.end`` to the result.
+
+    ``ended`` is set when ``session.end`` arrives (the enhancement job is queued then).
+    """
     query = {"store_audio": True, "enhance_on_end": True, "enhance_wait": True}
+
+    def on_message(message) -> None:
+        if ended is not None and isinstance(message, SessionEnd):
+            ended.set()
+
     result = await stream_audio(
         stream_url(ws_url, query), encode_audio(audio, AudioEncoding.PCM_S16LE),
-        bytes_per_second=SAMPLE_RATE * 2, speed=0.0, reply_timeout_s=3600,
+        bytes_per_second=SAMPLE_RATE * 2, speed=0.0, reply_timeout_s=3600, on_message=on_message,
     )
     ended = next(m.received_at for m in result.messages if isinstance(m.message, SessionEnd))
     completed = next(m.received_at for m in result.messages if isinstance(m.message, EnhancementCompleted))
@@ -86,10 +94,12 @@ async def live_latencies(ws_url: str, sessions: int = 4) -> dict:
 async def under_live_load(ws_url: str, audio) -> tuple[float, dict]:
     """The enhancement of ``audio`` while 4 live sessions stream; (time to enhanced, their latencies).
 
-    The live sessions start once the long session has been sent, so they overlap its enhancement.
+    The live sessions start when the long session has ended (its own live decoding is over), so
+    they overlap its enhancement job and nothing else.
     """
-    enhancement = asyncio.create_task(time_to_enhanced(ws_url, audio))
-    await asyncio.sleep(min(20.0, len(audio) / SAMPLE_RATE / 30))
+    ended = asyncio.Event()
+    enhancement = asyncio.create_task(time_to_enhanced(ws_url, audio, ended))
+    await ended.wait()
     live = await live_latencies(ws_url)
     return await enhancement, live
 

@@ -44,6 +44,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """An utterance longer than this is finalized and a new one starts."""
     workers: int = 2
     """RQ worker processes ``tandem serve`` starts (0: run ``tandem worker`` elsewhere)."""
+    worker_nice: int = 10
+    """CPU niceness of a worker process: job work (decoding, clustering) yields the cores to live sessions."""
     max_upload_mb: float = 1024.0
     """Larger uploads are refused with 413."""
     job_timeout_s: int = 3600

@@ -10,13 +10,14 @@ from dataclasses import asdict
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from triton_models.backend_config import model_parameters
+from triton_models.backend_config import lower_cpu_priority, model_parameters
 from triton_models.emotion import DEFAULT_IMPLEMENTATION, load_emotion_model
 
 
 class TritonPythonModel:
     def initialize(self, args):
         parameters = model_parameters(args)
+        lower_cpu_priority(parameters)
         self._model = load_emotion_model(
             parameters.get("implementation") or DEFAULT_IMPLEMENTATION,
             parameters.get("model_path", ""),
