@@ -48,7 +48,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks.speech import SAMPLE_RATE, SpeechClip, SpokenUtterance, conversation, word_error_rate
+from benchmarks.speech import (
+    CONVERSATION,
+    HELD_OUT_CONVERSATION,
+    SAMPLE_RATE,
+    SpeechClip,
+    SpokenUtterance,
+    conversation,
+    word_error_rate,
+)
 from control_plane.protocol import (
     AudioEncoding,
     ErrorMessage,
@@ -127,6 +135,67 @@ def completing_final(messages: Sequence[ReceivedMessage], utterance: SpokenUtter
         if received.message.start <= utterance.speech_end_s <= received.message.end:
             return received
     return None
+
+
+def _common_prefix(earlier: list[str], later: list[str]) -> int:
+    count = 0
+    for a, b in zip(earlier, later):
+        if a != b:
+            break
+        count += 1
+    return count
+
+
+@dataclass(frozen=True)
+class Revisions:
+    """What a reader saw flicker over one or more utterances (ANCHORS.md's "revisions per final word")."""
+
+    revised_words: int = 0
+    """For consecutive partials of an utterance (and the final after them): the words of the earlier
+    that are not a prefix of the later, summed."""
+    final_words: int = 0
+    stable_words_revised: int = 0
+    """Words of a partial's ``stable_text`` that a later partial or the final did not start with (must be 0)."""
+
+    def __add__(self, other: Revisions) -> Revisions:
+        return Revisions(
+            self.revised_words + other.revised_words,
+            self.final_words + other.final_words,
+            self.stable_words_revised + other.stable_words_revised,
+        )
+
+    @property
+    def per_final_word(self) -> float | None:
+        return round(self.revised_words / self.final_words, 3) if self.final_words else None
+
+
+def utterance_revisions(messages: Sequence[ReceivedMessage], utterance: SpokenUtterance) -> Revisions:
+    """Revisions of one utterance: its partials in arrival order, then the first final over it
+    (words normalised as :func:`normalize_words`)."""
+    own = [m.message for m in _transcripts(messages) if _overlaps(m.message, utterance)]
+    final_index = next((i for i, m in enumerate(own) if isinstance(m, TranscriptFinal)), None)
+    sequence = own if final_index is None else own[: final_index + 1]
+    sequence = [m for m in sequence if isinstance(m, TranscriptPartial)] + (
+        [] if final_index is None else [own[final_index]]
+    )
+    revised = 0
+    for earlier, later in zip(sequence, sequence[1:]):
+        words = normalize_words(earlier.text)
+        revised += len(words) - _common_prefix(words, normalize_words(later.text))
+    stable_revised = 0
+    for index, message in enumerate(sequence):
+        stable = getattr(message, "stable_text", None)
+        if not stable:
+            continue
+        stable_words = stable.split()
+        for later in sequence[index + 1 :]:
+            stable_revised += len(stable_words) - _common_prefix(stable_words, later.text.split())
+    final_words = 0 if final_index is None else len(normalize_words(own[final_index].text))
+    return Revisions(revised, final_words, stable_revised)
+
+
+def session_revisions(result: StreamResult, utterances: Sequence[SpokenUtterance]) -> Revisions:
+    return sum((utterance_revisions(result.messages, u) for u in utterances), Revisions())
 
 
 @dataclass(frozen=True)
@@ -381,9 +450,13 @@ class ControlPlane:
 # --- one level --------------------------------------------------------------------------------------
 
 
-def benchmark_clip(repeat: int) -> SpeechClip:
-    """The espeak conversation repeated ``repeat`` times, with utterance times shifted accordingly."""
-    clip = conversation()
+AUDIO_SETS = {"tests": CONVERSATION, "held-out": HELD_OUT_CONVERSATION}
+"""``tests``: the conversation the tests use; ``held-out``: voices and sentences no test uses."""
+
+
+def benchmark_clip(repeat: int, audio: str = "tests") -> SpeechClip:
+    """An espeak conversation repeated ``repeat`` times, with utterance times shifted accordingly."""
+    clip = conversation(AUDIO_SETS[audio])
     audio = np.concatenate([clip.audio] * repeat)
     utterances = tuple(
         SpokenUtterance(u.text, u.voice, u.speech_start_s + k * clip.duration_s, u.speech_end_s + k * clip.duration_s)
@@ -420,6 +493,7 @@ def summarize_level(
     for result in results:
         hypothesis = " ".join(f.text for f in result.of_type(TranscriptFinal))
         wers.append(word_error_rate(clip.text, hypothesis))
+    revisions = sum((session_revisions(result, clip.utterances) for result in results), Revisions())
     return {
         "sessions": sessions,
         "utterances": len(latencies),
@@ -429,6 +503,8 @@ def summarize_level(
         "vad_speech_start_s": percentiles(lat.speech_start_event_s for lat in latencies),
         "vad_speech_end_s": percentiles(lat.speech_end_event_s for lat in latencies),
         "wer_mean": round(float(np.mean(wers)), 4),
+        "revisions_per_final_word": revisions.per_final_word,
+        "stable_words_revised": revisions.stable_words_revised,
         "wer_max": round(float(np.max(wers)), 4),
         "warnings": sum(len(r.of_type(WarningMessage)) for r in results),
         "errors": sum(len(r.of_type(ErrorMessage)) for r in results),
@@ -531,9 +607,9 @@ def markdown_table(report: dict) -> str:
     """The README table: one row per concurrency level."""
     lines = [
         "| sessions | first partial p50 / p95 (s) | final p50 / p95 (s) | final − silence window p50 / p95 (s) "
-        "| WER | avg batch ASR / VAD | ASR queue + compute per request (ms) "
+        "| WER | revisions per final word | avg batch ASR / VAD | ASR queue + compute per request (ms) "
         "| CPU system % (cores: Triton / control plane / other) |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for level in report["levels"]:
         asr, vad = level["triton"]["streaming_asr"], level["triton"]["vad"]
@@ -541,6 +617,7 @@ def markdown_table(report: dict) -> str:
         lines.append(
             f"| {level['sessions']} | {_pair(level['first_partial_s'])} | {_pair(level['final_s'])} "
             f"| {_pair(level['final_minus_silence_window_s'])} | {level['wer_mean']:.2f} "
+            f"| {level.get('revisions_per_final_word')} "
             f"| {asr['avg_batch']} / {vad['avg_batch']} "
             f"| {asr['queue_ms_per_request']} + {asr['compute_ms_per_request']} "
             f"| {cpu['system_percent']:.0f} ({cpu['triton_cpu_s_per_s']:.2f} / {cpu['control_plane_cpu_s_per_s']:.2f}"
@@ -557,6 +634,7 @@ def rich_table(report: dict) -> Table:
         "final p50/p95",
         "final−silence p50/p95",
         "WER",
+        "revisions/final word",
         "batch ASR/VAD",
         "ASR queue+compute ms",
         "CPU %",
@@ -570,6 +648,7 @@ def rich_table(report: dict) -> Table:
             _pair(level["final_s"]),
             _pair(level["final_minus_silence_window_s"]),
             f"{level['wer_mean']:.2f}",
+            str(level.get("revisions_per_final_word")),
             f"{asr['avg_batch']} / {vad['avg_batch']}",
             f"{asr['queue_ms_per_request']} + {asr['compute_ms_per_request']}",
             f"{level['cpu']['system_percent']:.0f}",
@@ -680,6 +759,7 @@ def _parse_levels(text: str) -> list[int]:
 def main(
     sessions: Annotated[str, typer.Option(help="Concurrency levels, comma-separated.")] = "1,2,4,8",
     repeat: Annotated[int, typer.Option(min=1, help="Times the 4-line conversation is repeated per stream.")] = 2,
+    audio: Annotated[str, typer.Option(help="Conversation: tests (the tests' voices) or held-out.")] = "tests",
     output_dir: Annotated[Path, typer.Option(help="Where realtime.json and realtime.png go.")] = DEFAULT_OUTPUT_DIR,
     markdown: Annotated[bool, typer.Option(help="Print the README table (markdown) at the end.")] = False,
     quiet_below: Annotated[
@@ -698,7 +778,9 @@ def main(
         print(markdown_table(report))
         return
     levels = _parse_levels(sessions)
-    clip = benchmark_clip(repeat)
+    if audio not in AUDIO_SETS:
+        raise typer.BadParameter(f"--audio must be one of {', '.join(AUDIO_SETS)}")
+    clip = benchmark_clip(repeat, audio)
     settings = load_settings()
     silence_window_s = settings.vad_min_silence_s
     report: dict = {
@@ -713,6 +795,8 @@ def main(
         },
         "settings": {
             "partial_interval_s": settings.partial_interval_s,
+            "stable_partials": settings.stable_partials,
+            "context_words": settings.context_words,
             "vad_min_silence_s": silence_window_s,
             "vad_threshold": settings.vad_threshold,
             "frame_s": FRAME_S,
@@ -720,6 +804,7 @@ def main(
         "clip": {
             "duration_s": round(clip.duration_s, 2),
             "repeat": repeat,
+            "audio": audio,
             "utterances_per_session": len(clip.utterances),
             "text": clip.text,
         },

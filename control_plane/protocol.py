@@ -138,10 +138,12 @@ class SpeechEnd(msgspec.Struct, tag="vad.speech_end", tag_field="type", kw_only=
     timestamp: float
 
 
-class TranscriptPartial(msgspec.Struct, tag="transcript.partial", tag_field="type", kw_only=True):
+class TranscriptPartial(msgspec.Struct, tag="transcript.partial", tag_field="type", kw_only=True, omit_defaults=True):
     text: str
     start: float
     end: float
+    stable_text: str | None = None
+    """The committed prefix of ``text``: later partials of the utterance and its final keep it."""
 
 
 class TranscriptFinal(msgspec.Struct, tag="transcript.final", tag_field="type", kw_only=True, omit_defaults=True):
