@@ -7,10 +7,13 @@ decoded speculatively as soon as the VAD sees silence, so when the silence windo
 end of speech the text is usually ready; speech that resumes discards the speculation.
 
 Stable partials (local agreement): the words two consecutive partial decodes of an utterance agree
-on — all but the newest decode's last word, which may be cut at the audio's edge — are committed.
-Later decodes of the utterance, its final included, are forced to start with the committed words
+on — all but the newest decode's last word, which may be cut at the audio's edge — are committed
+(from the decodes of at least ``min_commit_audio_s`` of audio on: the first ones guess). Later
+decodes of the utterance, its final included, are forced to start with the committed words
 (Whisper's decoding prefix), so a committed word is never taken back and the text stops flipping
-between unrelated hypotheses. Context: the session's previous finals (their last
+between unrelated hypotheses. A partial shows the committed words and the decode's next words up
+to a repeated pair of words (a greedy loop), without its last word (often cut at the audio's edge)
+unless that word is all it has. Context: the session's previous finals (their last
 ``context_words`` words) are the prompt of every decode, as Whisper does across its windows.
 """
 
@@ -70,6 +73,10 @@ class LiveTuning:
     """Received, unprocessed audio beyond which a ``processing_lag`` warning is sent."""
     stable_partials: bool = True
     """Commit the words consecutive partials agree on and decode on from them (``stable_text``)."""
+    agreement_decodes: int = 2
+    """Consecutive partial decodes that must agree on a word before it is committed."""
+    min_commit_audio_s: float = 1.0
+    """No word is committed from decodes of less audio than this (an utterance's first decodes guess)."""
     context_words: int = 0
     """Words of the session's previous finals given as the prompt of each decode (0: none)."""
 
@@ -77,6 +84,21 @@ class LiveTuning:
 def _normalized(word: str) -> str:
     """A word for agreement: case and punctuation do not count."""
     return "".join(c for c in word.lower() if c.isalnum() or c == "'")
+
+
+def _first_repetition(words: list[str], start: int) -> int:
+    """Index (from ``start`` on) where a pair of words said before comes again, else ``len(words)``.
+
+    Greedy decoding of a short window loops ("Thanks for coming in. Thanks for ..."); the loop is
+    cut from partials (finals are beam-searched, with their own loop check in the decoder).
+    """
+    seen: set[tuple[str, str]] = set()
+    for index in range(len(words) - 1):
+        pair = (_normalized(words[index]), _normalized(words[index + 1]))
+        if pair in seen and index >= start:
+            return index
+        seen.add(pair)
+    return len(words)
 
 
 class _SpeechState(Enum):
@@ -128,23 +150,26 @@ class _Utterance:
     finalized: bool = False
     committed: list[str] = field(default_factory=list)
     """Words every later partial and the final start with."""
-    last_hypothesis: list[str] = field(default_factory=list)
-    """Words of the latest partial decode, for agreement with the next."""
+    hypotheses: list[list[str]] = field(default_factory=list)
+    """Words of the latest partial decodes, for agreement with the next."""
 
     @property
     def prefix(self) -> str:
         return " ".join(self.committed)
 
-    def commit_agreement(self, words: list[str]) -> None:
-        """Commit the words ``words`` shares with the previous hypothesis, except its last word."""
+    def commit_agreement(self, words: list[str], decodes: int) -> None:
+        """Commit the words ``words`` shares with the ``decodes - 1`` previous hypotheses, except
+        its last word (it may be cut at the audio's edge)."""
+        self.hypotheses = [*self.hypotheses, words][-decodes:]
+        if len(self.hypotheses) < decodes:
+            return
         agreed = 0
-        for previous, current in zip(self.last_hypothesis, words[:-1]):
-            if _normalized(previous) != _normalized(current):
+        for column in zip(*(h[:-1] if h is words else h for h in self.hypotheses)):
+            if len({_normalized(word) for word in column}) != 1:
                 break
             agreed += 1
         if agreed > len(self.committed):
             self.committed = words[:agreed]
-        self.last_hypothesis = words
 
     def keeps_committed(self, words: list[str]) -> bool:
         return words[: len(self.committed)] == self.committed
@@ -333,17 +358,21 @@ class LiveSession:
         result = await self._transcribe(audio, word_timestamps=False, final=False, prefix=utterance.prefix)
         if result is None or not result.text or utterance.finalized or utterance is not self._utterance:
             return
-        stable_text = None
+        text, stable_text = result.text, None
         if self._tuning.stable_partials:
             words = result.text.split()
             if not utterance.keeps_committed(words):
                 return  # a decode that glued a token onto a committed word; the next one will do
-            if utterance.speculative_final is None:  # the final in flight starts with today's words
-                utterance.commit_agreement(words)
-            stable_text = utterance.prefix
+            words = words[: _first_repetition(words, len(utterance.committed))]
+            committing = (end - utterance.start) >= self._tuning.min_commit_audio_s * MODEL_SAMPLE_RATE
+            if committing and utterance.speculative_final is None:  # a final in flight keeps today's words
+                utterance.commit_agreement(words, self._tuning.agreement_decodes)
+            if len(words) > max(1, len(utterance.committed)):
+                words = words[:-1]  # the word at the audio's edge is often cut: shown from the next decode
+            text, stable_text = " ".join(words), utterance.prefix
         self._emit(
             TranscriptPartial(
-                text=result.text,
+                text=text,
                 start=round(utterance.start / MODEL_SAMPLE_RATE, 3),
                 end=round(end / MODEL_SAMPLE_RATE, 3),
                 stable_text=stable_text,
