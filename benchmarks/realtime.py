@@ -479,6 +479,22 @@ async def run_sessions(ws_url: str, clip: SpeechClip, sessions: int, *, speed: f
     )
 
 
+def quality_summary(results: Sequence[StreamResult], clip: SpeechClip) -> dict:
+    """First partial, final, WER and revisions of one level: how Tandem and its peer are both scored."""
+    latencies = [lat for result in results for lat in utterance_latencies(result, clip.utterances)]
+    wers = [word_error_rate(clip.text, " ".join(f.text for f in r.of_type(TranscriptFinal))) for r in results]
+    revisions = sum((session_revisions(result, clip.utterances) for result in results), Revisions())
+    return {
+        "utterances": len(latencies),
+        "first_partial_s": percentiles(lat.first_partial_s for lat in latencies),
+        "final_s": percentiles(lat.final_s for lat in latencies),
+        "wer_mean": round(float(np.mean(wers)), 4),
+        "wer_max": round(float(np.max(wers)), 4),
+        "revisions_per_final_word": revisions.per_final_word,
+        "stable_words_revised": revisions.stable_words_revised,
+    }
+
+
 def summarize_level(
     sessions: int,
     results: Sequence[StreamResult],
@@ -489,23 +505,12 @@ def summarize_level(
 ) -> dict:
     latencies = [lat for result in results for lat in utterance_latencies(result, clip.utterances)]
     finals = [lat.final_s for lat in latencies]
-    wers = []
-    for result in results:
-        hypothesis = " ".join(f.text for f in result.of_type(TranscriptFinal))
-        wers.append(word_error_rate(clip.text, hypothesis))
-    revisions = sum((session_revisions(result, clip.utterances) for result in results), Revisions())
     return {
         "sessions": sessions,
-        "utterances": len(latencies),
-        "first_partial_s": percentiles(lat.first_partial_s for lat in latencies),
-        "final_s": percentiles(finals),
+        **quality_summary(results, clip),
         "final_minus_silence_window_s": percentiles(None if f is None else f - silence_window_s for f in finals),
         "vad_speech_start_s": percentiles(lat.speech_start_event_s for lat in latencies),
         "vad_speech_end_s": percentiles(lat.speech_end_event_s for lat in latencies),
-        "wer_mean": round(float(np.mean(wers)), 4),
-        "revisions_per_final_word": revisions.per_final_word,
-        "stable_words_revised": revisions.stable_words_revised,
-        "wer_max": round(float(np.max(wers)), 4),
         "warnings": sum(len(r.of_type(WarningMessage)) for r in results),
         "errors": sum(len(r.of_type(ErrorMessage)) for r in results),
         "close_codes": sorted({r.close_code for r in results if r.close_code is not None}),
@@ -769,6 +774,12 @@ def main(
     from_json: Annotated[
         Path | None, typer.Option(help="Do not run: redraw the PNG and print the table from this JSON.")
     ] = None,
+    peer: Annotated[
+        str, typer.Option(help="Also run each level against a peer on the same audio: whisperlive (or empty).")
+    ] = "",
+    peer_venv: Annotated[
+        Path, typer.Option(help="The peer's own virtualenv (created and filled on first use).")
+    ] = PROJECT_ROOT / "var" / "peers" / "whisperlive",
 ) -> None:
     """Measure live latency, batching and CPU at each concurrency level."""
     if from_json is not None:
@@ -776,7 +787,11 @@ def main(
         plot(report, output_dir / "realtime.png")
         console.print(rich_table(report))
         print(markdown_table(report))
+        if any("peer" in level for level in report["levels"]):
+            print(side_by_side_table(report))
         return
+    if peer not in ("", "whisperlive"):
+        raise typer.BadParameter("--peer must be whisperlive (or empty)")
     levels = _parse_levels(sessions)
     if audio not in AUDIO_SETS:
         raise typer.BadParameter(f"--audio must be one of {', '.join(AUDIO_SETS)}")
@@ -824,7 +839,19 @@ def main(
         with TritonServer(MODEL_REPOSITORY, work_dir / "triton") as triton:
             assert triton.endpoints is not None
             control_plane = ControlPlane(work_dir / "server", triton.endpoints)
+            peer_server = None
             try:
+                if peer:
+                    from benchmarks import peer_whisperlive
+                    from triton_models.backend_config import resolve_model_path
+
+                    console.print("starting WhisperLive …")
+                    peer_server = peer_whisperlive.WhisperLiveServer(
+                        peer_whisperlive.ensure_virtualenv(peer_venv),
+                        resolve_model_path(_streaming_model_path()),
+                        work_dir / "whisperlive.log",
+                    )
+                    report["peer"] = {"name": f"WhisperLive {peer_whisperlive.VERSION}", "max_clients": 4}
                 triton_pid = triton._process.pid  # noqa: SLF001 - the launcher keeps its Popen private
                 meter = CpuMeter({"triton": triton_pid, "control_plane": control_plane.process.pid})
                 console.print("warm-up session …")
@@ -849,13 +876,18 @@ def main(
                         triton_report = triton_deltas(before, read_triton_metrics(triton.endpoints.metrics_url))
                         summary = summarize_level(level, results, clip, silence_window_s, triton_report, cpu)
                         summary["cpu"]["system_percent_before_level"] = idle_before
+                        summary["load_average"] = os.getloadavg()
                         summary["breakdown"] = where_the_time_goes(results, clip, triton_report, silence_window_s)
                         if level == min(levels):
                             report["where_the_time_goes"] = {"sessions": level, **summary["breakdown"]}
+                        if peer_server is not None:
+                            summary["peer"] = _peer_level(peer_server.url, clip, level, quiet_below, quiet_wait_s)
                         report["levels"].append(summary)
                         progress.advance(task)
             finally:
                 control_plane.stop()
+                if peer_server is not None:
+                    peer_server.stop()
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "realtime.json").write_text(json.dumps(report, indent=2) + "\n")
     plot(report, output_dir / "realtime.png")
@@ -864,6 +896,53 @@ def main(
     console.print(f"wrote {output_dir / 'realtime.json'} and {output_dir / 'realtime.png'}")
     if markdown:
         print(markdown_table(report))
+    if peer:
+        console.print(side_by_side_table(report))
+
+
+def _streaming_model_path() -> str:
+    """``model_path`` of ``streaming_asr``'s config: the peer serves the same weights."""
+    config = (MODEL_REPOSITORY / "streaming_asr" / "config.pbtxt").read_text()
+    match = re.search(r'key: "model_path" value: \{ string_value: "([^"]+)" \}', config)
+    assert match, "streaming_asr/config.pbtxt has no model_path"
+    return match.group(1)
+
+
+def _peer_level(url: str, clip: SpeechClip, sessions: int, quiet_below: float, quiet_wait_s: float) -> dict:
+    from benchmarks.peer_whisperlive import run_peer_sessions
+
+    idle_before = wait_for_quiet(quiet_below, quiet_wait_s) if quiet_wait_s > 0 else None
+    results = asyncio.run(run_peer_sessions(url, clip, sessions))
+    served = [r for r in results if r.close_code != -1]
+    summary = quality_summary(served, clip) if served else {}
+    return {
+        **summary,
+        "refused_sessions": len(results) - len(served),
+        "system_percent_before_level": idle_before,
+        "load_average": os.getloadavg(),
+    }
+
+
+def side_by_side_table(report: dict) -> str:
+    """Tandem and its peer on the same audio in one sitting (the README's comparison table)."""
+    name = report.get("peer", {}).get("name", "peer")
+    lines = [
+        f"| sessions | first partial p50 / p95 (s): {name} / Tandem | final p50 / p95 (s): {name} / Tandem "
+        f"| WER: {name} / Tandem | revisions per final word: {name} / Tandem | load average (1 min) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for level in report["levels"]:
+        other = level.get("peer", {})
+        refused = f" ({other['refused_sessions']} refused)" if other.get("refused_sessions") else ""
+        peer_wer = f"{other['wer_mean']:.2f}" if "wer_mean" in other else "–"
+        lines.append(
+            f"| {level['sessions']} | {_pair(other.get('first_partial_s', {}))}{refused} / {_pair(level['first_partial_s'])} "
+            f"| {_pair(other.get('final_s', {}))} / {_pair(level['final_s'])} "
+            f"| {peer_wer} / {level['wer_mean']:.2f} "
+            f"| {other.get('revisions_per_final_word', '–')} / {level['revisions_per_final_word']} "
+            f"| {level.get('load_average', ['?'])[0]} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ decodes of the utterance, its final included, are forced to start with the commi
 (Whisper's decoding prefix), so a committed word is never taken back and the text stops flipping
 between unrelated hypotheses. A partial shows the committed words and the decode's next words up
 to a repeated pair of words (a greedy loop), without its last word (often cut at the audio's edge)
-unless that word is all it has. Context: the session's previous finals (their last
-``context_words`` words) are the prompt of every decode, as Whisper does across its windows.
+unless that word is all it has. Context (off by default): the session's previous finals (their
+last ``context_words`` words) are the prompt of each final decode, as Whisper does across its
+windows; prompted partials are not used, they delayed the first correct words by 0.5-1 s.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class LiveTuning:
     min_commit_audio_s: float = 1.0
     """No word is committed from decodes of less audio than this (an utterance's first decodes guess)."""
     context_words: int = 0
-    """Words of the session's previous finals given as the prompt of each decode (0: none)."""
+    """Words of the session's previous finals given as the prompt of each final decode (0: none)."""
 
 
 def _normalized(word: str) -> str:
@@ -462,7 +463,7 @@ class LiveSession:
                 word_timestamps=word_timestamps,
                 language=self.params.language,
                 final=final,
-                prompt=self._context(),
+                prompt=self._context() if final else "",
                 prefix=prefix if self._tuning.stable_partials else "",
             )
         except InferenceUnavailable as exc:

@@ -178,3 +178,15 @@ def test_stable_text_taken_back_is_counted() -> None:
         final("Hello everyone.", 0.4, 3.95, 4.3),
     ]
     assert utterance_revisions(messages, HELLO).stable_words_revised == 1
+
+
+def test_whisperlive_segments_become_partials_and_first_time_finals() -> None:
+    from benchmarks.peer_whisperlive import as_tandem_messages
+
+    finished: set = set()
+    done = {"start": "0.300", "end": "4.300", "text": " Thanks for coming.", "completed": True}
+    open_segment = {"start": "5.300", "end": "7.900", "text": " No problem", "completed": False}
+    first = as_tandem_messages([done, open_segment], finished)
+    assert [type(m) for m in first] == [TranscriptFinal, TranscriptPartial]
+    assert (first[0].text, first[0].start, first[0].end) == ("Thanks for coming.", 0.3, 4.3)
+    assert [type(m) for m in as_tandem_messages([done, open_segment], finished)] == [TranscriptPartial]
