@@ -897,7 +897,7 @@ def main(
     if markdown:
         print(markdown_table(report))
     if peer:
-        console.print(side_by_side_table(report))
+        print(side_by_side_table(report))
 
 
 def _streaming_model_path() -> str:
@@ -925,22 +925,23 @@ def _peer_level(url: str, clip: SpeechClip, sessions: int, quiet_below: float, q
 
 def side_by_side_table(report: dict) -> str:
     """Tandem and its peer on the same audio in one sitting (the README's comparison table)."""
-    name = report.get("peer", {}).get("name", "peer")
+    name = report.get("peer", {}).get("name", "peer").split(" ")[0]
     lines = [
-        f"| sessions | first partial p50 / p95 (s): {name} / Tandem | final p50 / p95 (s): {name} / Tandem "
-        f"| WER: {name} / Tandem | revisions per final word: {name} / Tandem | load average (1 min) |",
-        "|---|---|---|---|---|---|",
+        f"| sessions | first partial p50 / p95 (s), {name} | Tandem | final p50 / p95 (s), {name} | Tandem "
+        f"| WER {name} / Tandem | revisions per final word {name} / Tandem | load average (1 min) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for level in report["levels"]:
         other = level.get("peer", {})
         refused = f" ({other['refused_sessions']} refused)" if other.get("refused_sessions") else ""
         peer_wer = f"{other['wer_mean']:.2f}" if "wer_mean" in other else "–"
+        load = level.get("load_average")
         lines.append(
-            f"| {level['sessions']} | {_pair(other.get('first_partial_s', {}))}{refused} / {_pair(level['first_partial_s'])} "
-            f"| {_pair(other.get('final_s', {}))} / {_pair(level['final_s'])} "
+            f"| {level['sessions']} | {_pair(other.get('first_partial_s', {}))}{refused} | {_pair(level['first_partial_s'])} "
+            f"| {_pair(other.get('final_s', {}))} | {_pair(level['final_s'])} "
             f"| {peer_wer} / {level['wer_mean']:.2f} "
             f"| {other.get('revisions_per_final_word', '–')} / {level['revisions_per_final_word']} "
-            f"| {level.get('load_average', ['?'])[0]} |"
+            f"| {'?' if load is None else f'{load[0]:.1f}'} |"
         )
     return "\n".join(lines)
 
