@@ -8,7 +8,7 @@ end of speech the text is usually ready; speech that resumes discards the specul
 
 Stable partials (local agreement): the words two consecutive partial decodes of an utterance agree
 on — all but the newest decode's last word, which may be cut at the audio's edge — are committed
-(from the decodes of at least ``min_commit_audio_s`` of audio on: the first ones guess). Later
+(only from confident decodes of at least ``min_commit_audio_s`` of audio: the first ones guess). Later
 decodes of the utterance, its final included, are forced to start with the committed words
 (Whisper's decoding prefix), so a committed word is never taken back and the text stops flipping
 between unrelated hypotheses. A partial shows the committed words and the decode's next words up
@@ -77,6 +77,9 @@ class LiveTuning:
     agreement_decodes: int = 2
     """Consecutive partial decodes that must agree on a word before it is committed."""
     min_commit_audio_s: float = 1.0
+    min_commit_confidence: float = 0.5
+    """A partial decode whose mean token probability is below this commits nothing (the guesses
+    that agree by chance: "But when there is" for "The weather is", probability 0.43)."""
     """No word is committed from decodes of less audio than this (an utterance's first decodes guess)."""
     context_words: int = 0
     """Words of the session's previous finals given as the prompt of each final decode (0: none)."""
@@ -158,11 +161,12 @@ class _Utterance:
     def prefix(self) -> str:
         return " ".join(self.committed)
 
-    def commit_agreement(self, words: list[str], decodes: int) -> None:
+    def commit_agreement(self, words: list[str], confident: bool, decodes: int) -> None:
         """Commit the words ``words`` shares with the ``decodes - 1`` previous hypotheses, except
-        its last word (it may be cut at the audio's edge)."""
-        self.hypotheses = [*self.hypotheses, words][-decodes:]
-        if len(self.hypotheses) < decodes:
+        its last word (it may be cut at the audio's edge); a decode that is not ``confident``
+        commits nothing, neither now nor as the previous hypothesis of the next."""
+        self.hypotheses = [*self.hypotheses, words if confident else []][-decodes:]
+        if len(self.hypotheses) < decodes or not all(self.hypotheses):
             return
         agreed = 0
         for column in zip(*(h[:-1] if h is words else h for h in self.hypotheses)):
@@ -367,7 +371,8 @@ class LiveSession:
             words = words[: _first_repetition(words, len(utterance.committed))]
             committing = (end - utterance.start) >= self._tuning.min_commit_audio_s * MODEL_SAMPLE_RATE
             if committing and utterance.speculative_final is None:  # a final in flight keeps today's words
-                utterance.commit_agreement(words, self._tuning.agreement_decodes)
+                confident = result.confidence >= self._tuning.min_commit_confidence
+                utterance.commit_agreement(words, confident, self._tuning.agreement_decodes)
             if len(words) > max(1, len(utterance.committed)):
                 words = words[:-1]  # the word at the audio's edge is often cut: shown from the next decode
             text, stable_text = " ".join(words), utterance.prefix
