@@ -90,7 +90,9 @@ class WhisperLiveServer:
                 self.process.wait()
 
 
-def as_tandem_messages(segments: list[dict], finished: set[tuple[str, str]]) -> list[TranscriptPartial | TranscriptFinal]:
+def as_tandem_messages(
+    segments: list[dict], finished: set[tuple[str, str]]
+) -> list[TranscriptPartial | TranscriptFinal]:
     """One WhisperLive message as Tandem messages: a final for each segment completed for the first
     time (``finished`` remembers them), a partial for an open last segment."""
     messages: list[TranscriptPartial | TranscriptFinal] = []
@@ -161,14 +163,15 @@ async def stream_to_whisperlive(
             await connection.send(END_OF_AUDIO)
         try:
             await asyncio.wait_for(receiver, timeout=reply_timeout_s)
-        except (asyncio.TimeoutError, websockets.ConnectionClosed):
+        except (TimeoutError, websockets.ConnectionClosed):
             receiver.cancel()
         result.close_code = result.close_code or connection.close_code
     return result
 
 
 def _finished(result: StreamResult, last_speech_end_s: float) -> bool:
-    return any(m.message.end >= last_speech_end_s - 0.5 for m in result.messages if isinstance(m.message, TranscriptFinal))
+    finals = [m.message for m in result.messages if isinstance(m.message, TranscriptFinal)]
+    return any(final.end >= last_speech_end_s - 0.5 for final in finals)
 
 
 async def run_peer_sessions(url: str, clip: SpeechClip, sessions: int) -> list[StreamResult]:

@@ -937,7 +937,8 @@ def side_by_side_table(report: dict) -> str:
         peer_wer = f"{other['wer_mean']:.2f}" if "wer_mean" in other else "–"
         load = level.get("load_average")
         lines.append(
-            f"| {level['sessions']} | {_pair(other.get('first_partial_s', {}))}{refused} | {_pair(level['first_partial_s'])} "
+            f"| {level['sessions']} | {_pair(other.get('first_partial_s', {}))}{refused} "
+            f"| {_pair(level['first_partial_s'])} "
             f"| {_pair(other.get('final_s', {}))} | {_pair(level['final_s'])} "
             f"| {peer_wer} / {level['wer_mean']:.2f} "
             f"| {other.get('revisions_per_final_word', '–')} / {level['revisions_per_final_word']} "
