@@ -1,7 +1,7 @@
-# Control plane and (later) RQ worker image: the project installed into python:3.11-slim.
+# Control plane and RQ worker image: the project installed into python:3.11-slim.
 #   docker build -t tandem .
-#   docker run tandem tandem serve            (control plane)
-#   docker run tandem rq worker ... enhancement   (workers, later milestone)
+#   docker run tandem tandem serve      (control plane; TANDEM_WORKERS=0 when workers run apart)
+#   docker run tandem tandem worker     (workers: TANDEM_TRITON_GRPC_URL, same database/store/queue)
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -15,10 +15,11 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-# Sources only (.dockerignore leaves out the venv, caches, data and git); pipelines/ joins the
-# image through the same copy once it has code.
+# Sources only (.dockerignore leaves out the venv, caches, data and git). torch comes from the CPU
+# index: only the Triton image runs models, on the GPU; this image needs torch importable, no more.
 COPY . .
-RUN pip install .
+RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu . \
+    && python -c "from triton_models.whisper_base import get_model_path; get_model_path()"
 
 RUN useradd --create-home --uid 10001 tandem \
     && mkdir -p /var/lib/tandem && chown tandem /var/lib/tandem

@@ -6,9 +6,12 @@ A word ends at the last loud 10 ms frame before the next word (or the utterance 
 are laid out one after another with short gaps, and back-channels ("yeah", "mm-hmm", "right") of
 another voice are dropped between turns, so turns are short and speaker changes are quick.
 
-The voices were chosen by CAM++ embedding similarity (``voice_similarity``): espeak's ``+f2`` and
-``+f5`` variants share formant tables and sound like one voice to every model, so the set keeps
-each pair's cosine below ~0.8 and includes a same-gender (male/male) pair.
+The voices were chosen by CAM++ embedding similarity (``voice_similarity``, cosine of per-voice mean
+embeddings): espeak's ``+f2`` and ``+f5`` variants share formant tables and sound like one voice to
+every model, so the set keeps each pair below ~0.8 and holds same-gender pairs. Measured 29 Nov:
+en-us/en+f3 0.56, en-us/en+m7 0.66 (male/male), en-us/en+f1 0.69, en+f3/en+m7 0.63,
+en+f3/en+f1 0.64 (female/female), en+m7/en+f1 0.56. Rejected: en+m3, en-gb-scotland (0.93, 0.97
+against en-us), en+f4 and en-gb-x-rp+Annie (0.89, 0.84 against en+f3).
 """
 
 from __future__ import annotations
@@ -217,13 +220,15 @@ def _loud_frames(audio: np.ndarray, threshold_db: float = -40.0) -> np.ndarray:
     return 10 * np.log10(energy / energy.max()) > threshold_db
 
 
-def make_conversation(voices: int, seed: int = 0, *, sentences: int | None = None) -> Conversation:
-    """A meeting of ``voices`` espeak voices: short turns, quick changes, back-channels between turns.
+def make_conversation(
+    voices: int, seed: int = 0, *, sentences: int | None = None, voice_names: tuple[str, ...] = VOICES
+) -> Conversation:
+    """A meeting of the first ``voices`` of ``voice_names``: short turns, quick changes, back-channels between turns.
 
     ``sentences`` defaults to 3 per voice plus 3 (about 30 s for two voices, 50 s for four).
     """
-    if not 1 <= voices <= len(VOICES):
-        raise ValueError(f"voices must be 1..{len(VOICES)}")
+    if not 1 <= voices <= len(voice_names):
+        raise ValueError(f"voices must be 1..{len(voice_names)}")
     rng = random.Random(seed)
     count = sentences if sentences is not None else 3 * voices + 3
     pieces: list[np.ndarray] = [np.zeros(int(0.5 * SAMPLE_RATE), np.float32)]
@@ -236,7 +241,7 @@ def make_conversation(voices: int, seed: int = 0, *, sentences: int | None = Non
         silence = np.zeros(int(gap_s * SAMPLE_RATE), np.float32)
         pieces.append(silence)
         position += len(silence)
-        audio, timed = synthesize_words(text, VOICES[speaker])
+        audio, timed = synthesize_words(text, voice_names[speaker])
         base = position / SAMPLE_RATE
         words.extend(SpokenWord(w, speaker, round(base + s, 3), round(base + e, 3)) for w, s, e in timed)
         turns.append(Turn(speaker, round(base, 3), round(base + len(audio) / SAMPLE_RATE, 3)))
@@ -253,7 +258,7 @@ def make_conversation(voices: int, seed: int = 0, *, sentences: int | None = Non
             listener = rng.choice([v for v in range(voices) if v != speaker])
             say(rng.choice(BACK_CHANNELS), listener, rng.uniform(0.3, 0.5))
     pieces.append(np.zeros(int(0.5 * SAMPLE_RATE), np.float32))
-    return Conversation(np.concatenate(pieces), tuple(words), tuple(turns), VOICES[:voices])
+    return Conversation(np.concatenate(pieces), tuple(words), tuple(turns), voice_names[:voices])
 
 
 def der(reference: list[Turn] | tuple[Turn, ...], hypothesis, *, collar_s: float = 0.25) -> float:
@@ -290,3 +295,23 @@ def voice_similarity(voices: tuple[str, ...], embed) -> np.ndarray:
         centroids.append(mean / np.linalg.norm(mean))
     centroids = np.stack(centroids)
     return centroids @ centroids.T
+
+
+def main() -> None:
+    """``python -m benchmarks.conversations OUT.wav [--voices N] [--seed S]``: write a test meeting."""
+    import argparse
+
+    import soundfile
+
+    parser = argparse.ArgumentParser(description="Write an espeak-ng meeting of several voices as a WAV file.")
+    parser.add_argument("output")
+    parser.add_argument("--voices", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    arguments = parser.parse_args()
+    meeting = make_conversation(arguments.voices, arguments.seed)
+    soundfile.write(arguments.output, meeting.audio, SAMPLE_RATE, subtype="PCM_16")
+    print(f"{arguments.output}: {meeting.duration_s:.1f} s, {len(meeting.turns)} turns, voices {', '.join(meeting.voices)}")
+
+
+if __name__ == "__main__":
+    main()

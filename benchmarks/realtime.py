@@ -401,7 +401,7 @@ def _own_cpu_seconds() -> float:
 class ControlPlane:
     """``python -m control_plane.cli serve`` on a running Triton (as ``tests/stack_fixtures`` does)."""
 
-    def __init__(self, data_dir: Path, triton: TritonEndpoints) -> None:
+    def __init__(self, data_dir: Path, triton: TritonEndpoints, **environment: str) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         env = dict(os.environ)
@@ -409,8 +409,10 @@ class ControlPlane:
             TANDEM_PORT=str(self.port),
             TANDEM_DATA_DIR=str(data_dir),
             TANDEM_TRITON_GRPC_URL=triton.grpc_url,
+            TANDEM_WORKERS="0",
             PYTHONUNBUFFERED="1",
         )
+        env.update(environment)
         self.log_path = data_dir / "server.log"
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(

@@ -75,10 +75,13 @@ def espeak_available() -> bool:
 
 
 @functools.lru_cache(maxsize=64)
-def synthesize(text: str, voice: str = "en-us", words_per_minute: int = 165) -> np.ndarray:
-    """``text`` spoken by espeak-ng, trimmed to its speech, as 16 kHz float32."""
+def synthesize(
+    text: str, voice: str = "en-us", words_per_minute: int = 165, *, amplitude: int = 100, pitch: int = 50
+) -> np.ndarray:
+    """``text`` spoken by espeak-ng, trimmed to its speech, as 16 kHz float32 (amplitude 0–200, pitch 0–99)."""
     wav = subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "--stdout", text],
+        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-a", str(amplitude), "-p", str(pitch), "--stdout",
+         text],
         check=True,
         capture_output=True,
     ).stdout

@@ -16,9 +16,10 @@ from litestar.exceptions import HTTPException
 from control_plane.api.errors import http_error_handler, internal_error_handler
 from control_plane.api.jobs import JobsController
 from control_plane.api.sessions import SessionsController
+from control_plane.api.speakers import SpeakersController
 from control_plane.enhancement import enhance_repaired_sessions
 from control_plane.gateway import SessionSlots, transcription_stream
-from control_plane.inference import InferenceClient
+from control_plane.inference import ALL_MODELS, InferenceClient
 from control_plane.job_queue import JobQueue
 from control_plane.log_config import configure_logging
 from control_plane.persistence.database import Database
@@ -46,7 +47,7 @@ async def health_ready(state: State) -> Response[ReadinessReport]:
     """200 only when Triton, Redis, the database and the store answer (503 with the checks otherwise)."""
     settings: Settings = state.settings
     checks = {
-        "triton": await state.inference.ready(),
+        "triton": await state.inference.models_ready(ALL_MODELS),
         "redis": await anyio.to_thread.run_sync(redis_answers, settings.redis_url),
         "database": await anyio.to_thread.run_sync(_answers, state.database.ping),
         "store": await anyio.to_thread.run_sync(_answers, state.store.ping),
@@ -93,7 +94,10 @@ def create_app(settings: Settings, triton_grpc_url: str) -> Litestar:
             database.close()
 
     return Litestar(
-        route_handlers=[transcription_stream, SessionsController, JobsController, health_live, health_ready, metrics],
+        route_handlers=[
+            transcription_stream, SessionsController, JobsController, SpeakersController, health_live, health_ready,
+            metrics,
+        ],
         lifespan=[lifespan],
         state=State({"settings": settings, "session_slots": SessionSlots(settings.max_sessions)}),
         exception_handlers={HTTPException: http_error_handler, 500: internal_error_handler},

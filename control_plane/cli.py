@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from contextlib import ExitStack
 from pathlib import Path
@@ -13,6 +14,7 @@ import uvicorn
 from rich.console import Console
 
 from control_plane.app import create_app
+from control_plane.llm_server import ensure_llm
 from control_plane.redis_server import ensure_redis
 from control_plane.settings import load_settings
 from control_plane.triton_server import TritonServer
@@ -43,8 +45,14 @@ def serve(
             stack.enter_context(triton)
             grpc_url = triton.endpoints.grpc_url
             console.print(f"started tritonserver (gRPC {grpc_url}, metrics {triton.endpoints.metrics_url})")
+        llm_url, llm_server = ensure_llm(settings)
+        if llm_server is not None:
+            stack.callback(llm_server.stop)
+            console.print(f"started llama.cpp server for LLM cleanup at {llm_url}")
+        worker_environment = dict(os.environ, TANDEM_LLM_URL=llm_url)
         for index in range(settings.workers):
-            worker = WorkerProcess(grpc_url, settings.data_dir / "workers" / f"worker-{index}.log")
+            log_path = settings.data_dir / "workers" / f"worker-{index}.log"
+            worker = WorkerProcess(grpc_url, log_path, worker_environment)
             stack.callback(worker.stop)
         if settings.workers:
             console.print(f"started {settings.workers} worker(s), logs in {settings.data_dir / 'workers'}")
@@ -100,6 +108,34 @@ def stream(
     if enhance:
         query.update(enhance_on_end=True, enhance_wait=True, num_speakers=num_speakers)
     asyncio.run(stream_file(audio_file, url, speed=speed, query=query, console=Console()))
+
+
+@app.command()
+def transcribe(
+    audio_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="wav, flac, mp3, ogg, webm, m4a...")],
+    url: Annotated[str, typer.Option(help="Server base URL.")] = "http://127.0.0.1:8000",
+    diarize: Annotated[bool, typer.Option(help="Label the speakers.")] = True,
+    num_speakers: Annotated[int | None, typer.Option(help="Speakers in the audio, when known.")] = None,
+    language: Annotated[str, typer.Option(help="Language code, or auto.")] = "auto",
+    llm_cleanup: Annotated[bool, typer.Option(help="Clean the text with the configured LLM.")] = False,
+    emotions: Annotated[bool, typer.Option(help="Add an emotion to every segment.")] = False,
+) -> None:
+    """Transcribe a file as a batch job: a progress bar, then the speaker-labelled transcript."""
+    from control_plane.jobs_client import JobFailed, transcribe_file
+
+    fields = {
+        "speaker_detection": "diarize" if diarize else "none",
+        "language": language,
+        "llm_cleanup": str(llm_cleanup).lower(),
+        "emotions": str(emotions).lower(),
+    }
+    if num_speakers is not None:
+        fields["num_speakers"] = str(num_speakers)
+    try:
+        transcribe_file(audio_file, url, fields, Console())
+    except JobFailed as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ killed server left behind.
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
 
 import msgspec
@@ -25,6 +26,8 @@ from control_plane.storage.base import ObjectStore
 from control_plane.storage.keys import session_audio_key
 
 log = structlog.get_logger(__name__)
+
+_ENHANCEMENT_NAMESPACE = uuid.UUID("5f0c8a52-7a55-4a43-9a4e-2f1f6a9a8d31")
 
 
 class EnhancementStatus(StrEnum):
@@ -63,9 +66,16 @@ def enhancement_params(session_params: dict) -> JobParams:
     )
 
 
-def enhance_session(
-    database: Database, store: ObjectStore, queue: JobQueue, session: SessionView, *, job_id: str | None = None
-) -> JobView:
+def first_enhancement_job_id(session_id: str) -> str:
+    """The id of a session's first enhancement job, known before the job exists.
+
+    Derived from the session id, so the id ``session.end`` announces is the one the job gets even
+    when the job is only created later (by the start-up repair after a server failure).
+    """
+    return str(uuid.uuid5(_ENHANCEMENT_NAMESPACE, session_id))
+
+
+def enhance_session(database: Database, store: ObjectStore, queue: JobQueue, session: SessionView) -> JobView:
     """Create the enhancement job of a finished session from its stored recording, and queue it.
 
     Raises :class:`EnhancementUnavailable` when the session is active, has no recording or already
@@ -77,13 +87,15 @@ def enhance_session(
     audio_key = session_audio_key(session.id)
     if not store.exists(audio_key):
         raise EnhancementUnavailable(f"session {session.id} has no stored audio (it needs store_audio=true)")
-    if session.enhancement_job_id:
-        existing = job_repository.get_job(database, session.enhancement_job_id)
+    job_id = first_enhancement_job_id(session.id)
+    if session.enhancement_job_id or job_repository.get_job(database, job_id) is not None:
+        existing = job_repository.get_job(database, session.enhancement_job_id or job_id)
         if existing is not None and existing.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
             raise EnhancementUnavailable(f"session {session.id} already has enhancement job {existing.id}")
+        job_id = job_repository.new_job_id()
     view = job_repository.create_job(
         database,
-        job_id=job_id or job_repository.new_job_id(),
+        job_id=job_id,
         source=JobSource.SESSION,
         params=msgspec.to_builtins(enhancement_params(session.params)),
         input_key=audio_key,
@@ -97,6 +109,22 @@ def enhance_session(
         raise EnhancementNotQueued(view.id, reason) from exc
     log.info("enhancement.queued", session_id=session.id, job_id=view.id)
     return view
+
+
+def record_failed_enhancement(database: Database, session: SessionView, reason: str) -> JobView:
+    """A session that asked for enhancement but cannot have it (its recording failed): the job
+    exists, ``failed`` with the reason, so the id announced in ``session.end`` explains itself."""
+    job_id = first_enhancement_job_id(session.id)
+    if job_repository.get_job(database, job_id) is None:
+        job_repository.create_job(
+            database,
+            job_id=job_id,
+            source=JobSource.SESSION,
+            params=msgspec.to_builtins(enhancement_params(session.params)),
+            input_key=session_audio_key(session.id),
+            session_id=session.id,
+        )
+    return job_repository.finish_job(database, job_id, JobStatus.FAILED, error=reason)
 
 
 def enhancement_status(job: JobView | None) -> EnhancementStatus:

@@ -17,6 +17,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+import anyio
 import msgspec
 import numpy as np
 import structlog
@@ -28,16 +29,28 @@ from control_plane.audio_input import (
     FrameDecoder,
     InvalidAudio,
 )
+from control_plane.enhancement import (
+    EnhancementNotQueued,
+    EnhancementUnavailable,
+    enhance_session,
+    first_enhancement_job_id,
+    record_failed_enhancement,
+)
 from control_plane.inference import InferenceClient, StreamingModel
+from control_plane.job_events import watch_job
+from control_plane.job_result import load_transcript
 from control_plane.live_session import LiveSession, LiveTuning
 from control_plane.metrics import ACTIVE_SESSIONS, SESSIONS_TOTAL
 from control_plane.outbox import Outbox
-from control_plane.persistence.sessions import new_session_id
-from control_plane.persistence.states import SessionStatus
+from control_plane.persistence.sessions import get_session, new_session_id
+from control_plane.persistence.states import JobStatus, SessionStatus
 from control_plane.protocol import (
     CloseCode,
     ConfigMessage,
     EndMessage,
+    EnhancementCompleted,
+    EnhancementFailed,
+    EnhancementProgress,
     ErrorCode,
     ErrorMessage,
     FlushMessage,
@@ -331,7 +344,7 @@ async def _end(connection: _Connection, *, status: SessionStatus) -> None:
     total_audio_seconds = round(connection.input_samples / connection.params.sample_rate, 3)
     total_duration = round(time.monotonic() - connection.started_at, 3)
     outcome = await _close_archive(connection, status, total_audio_seconds, total_duration)
-    # Work that needs the finalized session (and may add to `session.end`) goes here.
+    enhancement_job_id = await _start_enhancement(connection, outcome) if connection.params.enhance_on_end else None
     finals = live.stats.finals
     connection.outbox.put(
         SessionEnd(
@@ -341,6 +354,7 @@ async def _end(connection: _Connection, *, status: SessionStatus) -> None:
             transcript=" ".join(f.text for f in finals),
             segments=live.segments(),
             audio_uri=outcome.audio_uri if outcome else None,
+            enhancement_job_id=enhancement_job_id,
         )
     )
     log.info(
@@ -349,7 +363,67 @@ async def _end(connection: _Connection, *, status: SessionStatus) -> None:
         status=outcome.status.value if outcome else "unrecorded",
         audio_seconds=total_audio_seconds,
         finals=len(finals),
+        enhancement_job_id=enhancement_job_id,
     )
+    if enhancement_job_id and connection.params.enhance_wait:
+        await _push_enhancement(connection, enhancement_job_id)
+
+
+async def _start_enhancement(connection: _Connection, outcome: SessionOutcome | None) -> str:
+    """Create and queue the session's enhancement job from its stored recording; its id.
+
+    The id is never missing: when the job cannot run, the reason is sent as an ``error`` and the
+    job (``failed``) says it too; when the record could not be written, the start-up repair
+    creates the job under the same id.
+    """
+    state = connection.socket.app.state
+    job_id = first_enhancement_job_id(connection.session_id)
+    if outcome is None:
+        connection.outbox.put(
+            WarningMessage(
+                code=WarningCode.ENHANCEMENT_DEFERRED,
+                message="the session could not be recorded as ended; its enhancement starts when the server recovers",
+            )
+        )
+        return job_id
+    try:
+        session = await anyio.to_thread.run_sync(get_session, state.database, connection.session_id)
+        try:
+            view = await anyio.to_thread.run_sync(
+                enhance_session, state.database, state.store, state.job_queue, session
+            )
+        except EnhancementUnavailable as exc:
+            await anyio.to_thread.run_sync(record_failed_enhancement, state.database, session, str(exc))
+            raise
+        return view.id
+    except EnhancementNotQueued as exc:
+        message, job_id = f"{exc}; request it again with POST .../{connection.session_id}/enhance", exc.job_id
+    except EnhancementUnavailable as exc:
+        message = f"the session cannot be enhanced: {exc}"
+    except Exception as exc:
+        log.exception("session.enhancement_failed", session_id=connection.session_id)
+        message = f"the enhancement job could not be created: {exc}"
+    connection.outbox.put(ErrorMessage(code=ErrorCode.ENHANCEMENT_FAILED, message=message, recoverable=False))
+    return job_id
+
+
+async def _push_enhancement(connection: _Connection, job_id: str) -> None:
+    """``enhance_wait``: the job's progress, then its transcript (or failure), while the client listens."""
+    state = connection.socket.app.state
+    outbox = connection.outbox
+    async for view in watch_job(state.database, job_id, stop_when=lambda: outbox.closed):
+        if view.status is JobStatus.COMPLETED:
+            transcript = await anyio.to_thread.run_sync(load_transcript, state.store, job_id)
+            if transcript is not None:
+                outbox.put(EnhancementCompleted(enhancement_job_id=job_id, transcript=transcript))
+                return
+            outbox.put(EnhancementFailed(enhancement_job_id=job_id, error="the enhanced transcript is missing"))
+        elif view.finished:
+            outbox.put(EnhancementFailed(enhancement_job_id=job_id, error=view.error or f"the job was {view.status}"))
+        else:
+            outbox.put(
+                EnhancementProgress(enhancement_job_id=job_id, progress=view.progress, current_stage=view.current_stage)
+            )
 
 
 async def _close_archive(

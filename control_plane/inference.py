@@ -10,12 +10,17 @@ import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
+from control_plane.transcript import Emotion
+
 VAD_MODEL = "vad"
 STREAMING_ASR_MODEL = "streaming_asr"
 BATCH_ASR_MODEL = "batch_asr"
 SPEAKER_EMBEDDING_MODEL = "speaker_embedding"
 SPEAKER_EMBEDDING_MAX_WINDOWS = 64
 """Windows per ``speaker_embedding`` request (the batcher joins requests up to its max batch)."""
+EMOTION_MODEL = "emotion"
+ALL_MODELS = (VAD_MODEL, STREAMING_ASR_MODEL, BATCH_ASR_MODEL, SPEAKER_EMBEDDING_MODEL, EMOTION_MODEL)
+"""Every model of the repository: readiness of the whole stack (live and enhancement)."""
 FINAL_PRIORITY = 1
 PARTIAL_PRIORITY = 2
 """Priority levels of ``streaming_asr``'s dynamic batcher (1 is served first)."""
@@ -84,14 +89,19 @@ class VadOutput:
 
 _asr_decoder = msgspec.json.Decoder(AsrResult)
 _chunk_decoder = msgspec.json.Decoder(ChunkTranscript)
+_emotion_decoder = msgspec.json.Decoder(Emotion)
 
 
 class InferenceClient:
     """Async gRPC client over ``tritonclient.grpc.aio``; safe to share between sessions."""
 
-    def __init__(self, grpc_url: str, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, grpc_url: str, *, timeout_s: float = 30.0, batch_timeout_s: float = 900.0) -> None:
+        """``batch_timeout_s`` bounds ``batch_asr``/``speaker_embedding`` requests: a job sends all its
+        chunks and windows at once, so with several jobs a request can wait minutes in Triton's queue
+        (measured: a 5-minute diarized job failed its embeddings after 30 s under load)."""
         self._client = grpcclient.InferenceServerClient(grpc_url)
         self._timeout_s = timeout_s
+        self._batch_timeout_s = batch_timeout_s
 
     async def close(self) -> None:
         await self._client.close()
@@ -124,6 +134,18 @@ class InferenceClient:
 
             languages = frozenset(_LANGUAGE_CODES)
         return StreamingModel(name=parameters["model_name"], language=language, languages=languages)
+
+    async def speaker_embedding_model(self) -> str:
+        """Which embedding model ``speaker_embedding`` serves (``architecture:model_path`` from its config).
+
+        Voiceprints are only comparable with embeddings of the same model.
+        """
+        try:
+            config = await self._client.get_model_config(SPEAKER_EMBEDDING_MODEL, as_json=True)
+        except InferenceServerException as exc:
+            raise InferenceUnavailable(str(exc)) from exc
+        parameters = {k: v["string_value"] for k, v in config["config"].get("parameters", {}).items()}
+        return f"{parameters.get('architecture', '')}:{parameters.get('model_path', '')}"[:128]
 
     async def vad(self, audio_with_context: np.ndarray, state: np.ndarray) -> VadOutput:
         """Speech probabilities of each 512-sample window; ``audio_with_context`` starts with 64 samples of context."""
@@ -167,7 +189,7 @@ class InferenceClient:
             _tensor("LANGUAGE", np.array([[language.encode()]], dtype=np.object_), "BYTES"),
             _tensor("PROMPT", np.array([[prompt.encode()]], dtype=np.object_), "BYTES"),
         ]
-        result = await self._infer(BATCH_ASR_MODEL, inputs)
+        result = await self._infer(BATCH_ASR_MODEL, inputs, timeout_s=self._batch_timeout_s)
         return _chunk_decoder.decode(result.as_numpy("SEGMENTS").reshape(-1)[0])
 
     async def embed_speakers(self, windows: np.ndarray) -> np.ndarray:
@@ -176,16 +198,30 @@ class InferenceClient:
         size = SPEAKER_EMBEDDING_MAX_WINDOWS
         chunks = [windows[i : i + size] for i in range(0, len(windows), size)]
         results = await asyncio.gather(
-            *(self._infer(SPEAKER_EMBEDDING_MODEL, [_tensor("AUDIO", chunk, "FP32")]) for chunk in chunks)
+            *(
+                self._infer(SPEAKER_EMBEDDING_MODEL, [_tensor("AUDIO", chunk, "FP32")], timeout_s=self._batch_timeout_s)
+                for chunk in chunks
+            )
         )
         embeddings = [result.as_numpy("EMBEDDING") for result in results]
         return np.concatenate(embeddings) if embeddings else np.zeros((0, 0), dtype=np.float32)
 
+    async def emotion(self, audio: np.ndarray, text: str) -> Emotion:
+        """Emotion of one segment from its 16 kHz mono float32 audio and its text."""
+        inputs = [
+            _tensor("AUDIO", audio.astype(np.float32)[None, :], "FP32"),
+            _tensor("TEXT", np.array([[text.encode()]], dtype=np.object_), "BYTES"),
+        ]
+        result = await self._infer(EMOTION_MODEL, inputs)
+        return _emotion_decoder.decode(result.as_numpy("EMOTION").reshape(-1)[0])
+
     async def _infer(
-        self, model: str, inputs: list[grpcclient.InferInput], *, priority: int = 0
+        self, model: str, inputs: list[grpcclient.InferInput], *, priority: int = 0, timeout_s: float | None = None
     ) -> grpcclient.InferResult:
         try:
-            return await self._client.infer(model, inputs, priority=priority, client_timeout=self._timeout_s)
+            return await self._client.infer(
+                model, inputs, priority=priority, client_timeout=timeout_s or self._timeout_s
+            )
         except InferenceServerException as exc:
             status = exc.status() or ""
             if "UNAVAILABLE" in status or "DEADLINE_EXCEEDED" in status:

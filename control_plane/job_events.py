@@ -7,7 +7,7 @@ read per interval). Used by the SSE endpoint and the live socket's ``enhance_wai
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import anyio
 
@@ -19,11 +19,15 @@ POLL_INTERVAL_S = 0.25
 
 
 async def watch_job(
-    database: Database, job_id: str, poll_interval_s: float = POLL_INTERVAL_S
+    database: Database,
+    job_id: str,
+    poll_interval_s: float = POLL_INTERVAL_S,
+    stop_when: Callable[[], bool] | None = None,
 ) -> AsyncIterator[JobView]:
-    """Yield the job's row when it changes; the last one yielded is finished (or the job is gone)."""
+    """Yield the job's row when it changes; the last one yielded is finished (or the job is gone,
+    or ``stop_when`` said so: it is asked before every read)."""
     seen = None
-    while True:
+    while stop_when is None or not stop_when():
         view = await anyio.to_thread.run_sync(repository.get_job, database, job_id)
         if view is None:
             return

@@ -25,6 +25,11 @@ class Outbox:
         self.close_code = CloseCode.NORMAL
         self.overflowed = asyncio.Event()
 
+    @property
+    def closed(self) -> bool:
+        """No more messages are accepted (closed, the client gone or too slow)."""
+        return self._closed
+
     def put(self, message: ServerMessage) -> None:
         """Queue ``message``; discarded once the outbox is closed."""
         if self._closed:

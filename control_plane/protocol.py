@@ -29,11 +29,15 @@ class ErrorCode(StrEnum):
     """The client fell too far behind reading its messages; the server closes with 1008."""
     CAPACITY = "capacity"
     """The server already serves its maximum of live sessions; it closes with 4503."""
+    ENHANCEMENT_FAILED = "enhancement_failed"
+    """The enhancement asked for could not be started (see the message); the session itself is kept."""
     INTERNAL_ERROR = "internal_error"
 
 
 class WarningCode(StrEnum):
     PROCESSING_LAG = "processing_lag"
+    ENHANCEMENT_DEFERRED = "enhancement_deferred"
+    """The enhancement job is created when the server recovers (its id is already the one announced)."""
     RECORDING_FAILED = "recording_failed"
     """The recording could not be stored; transcription goes on, the session ends ``failed``."""
 

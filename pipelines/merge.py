@@ -2,7 +2,8 @@
 
 Every word gets the speaker whose turns overlap it most (the nearest turn when none overlaps);
 ASR segments are split where the speaker changes; speakers are named ``SPEAKER_00``,
-``SPEAKER_01``... in order of first appearance.
+``SPEAKER_01``... in order of first appearance (:attr:`Merged.speaker_labels` keeps which cluster
+got which label, for matching enrolled voiceprints against the clusters' embeddings).
 """
 
 from __future__ import annotations
@@ -12,6 +13,13 @@ from dataclasses import dataclass, replace
 
 from control_plane.transcript import Segment, Speaker, Transcript, Word, make_word
 from pipelines.job_state import AsrSegment, AsrWord, SpeakerTurn, SpeechRegion
+
+
+@dataclass(frozen=True)
+class Merged:
+    transcript: Transcript
+    speaker_labels: dict[int, str]
+    """Diarization cluster index → speaker id (``SPEAKER_00``...) in the transcript."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,7 @@ def merge_transcript(
     duration_s: float,
     word_timestamps: bool = True,
     speech_regions: list[SpeechRegion] | None = None,
-) -> Transcript:
+) -> Merged:
     """The transcript of ``asr_segments`` labelled with ``turns`` (no speakers when ``turns`` is empty).
 
     With ``speech_regions``, word times are kept inside the speech the VAD found (Whisper's
@@ -52,7 +60,7 @@ def merge_transcript(
     for turn in turns:
         if turn.speaker in labels:
             speaking_s[labels[turn.speaker]] += turn.end - turn.start
-    return Transcript(
+    transcript = Transcript(
         language=language,
         duration=round(duration_s, 3),
         text=" ".join(segment.text for segment in segments if segment.text),
@@ -60,6 +68,7 @@ def merge_transcript(
         speakers=[Speaker(id=label, total_duration=round(speaking_s[label], 3)) for label in labels.values()],
         words=[word for segment in segments for word in segment.words],
     )
+    return Merged(transcript, labels)
 
 
 def _within_speech(segment: AsrSegment, regions: list[SpeechRegion]) -> AsrSegment:

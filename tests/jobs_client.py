@@ -28,12 +28,13 @@ def upload(base_url: str, data: bytes, filename: str = "audio.wav", **fields: An
 def wait_for_status(
     base_url: str, job_id: str, statuses: set[str] = FINAL, timeout_s: float = 180.0
 ) -> dict[str, Any]:
-    """Poll the job until its status is in ``statuses``; its body."""
+    """Poll the job (which may not exist yet) until its status is in ``statuses``; its body."""
     deadline = time.monotonic() + timeout_s
     while True:
-        body = httpx.get(f"{base_url}{JOBS}/{job_id}", timeout=10).json()
-        if body["status"] in statuses:
+        response = httpx.get(f"{base_url}{JOBS}/{job_id}", timeout=10)
+        body = response.json()
+        if response.status_code == 200 and body["status"] in statuses:
             return body
         if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} still {body['status']} after {timeout_s} s: {body}")
+            raise AssertionError(f"job {job_id} not finished after {timeout_s} s: {body}")
         time.sleep(0.2)

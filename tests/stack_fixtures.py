@@ -109,3 +109,16 @@ def speech():
     if not espeak_available():
         pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
     return conversation()
+
+
+@pytest.fixture(scope="session")
+def llm_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real llama.cpp server on loopback with the packaged Qwen 0.5B GGUF; yields its ``/v1`` base URL."""
+    from control_plane.llm_server import DEFAULT_CACHE_DIR, PACKAGED_QWEN, LlmServer, LlmStartError, resolve_gguf
+
+    try:
+        gguf = resolve_gguf(PACKAGED_QWEN, DEFAULT_CACHE_DIR)
+    except LlmStartError as exc:
+        pytest.skip(f"no test LLM: {exc}")
+    with LlmServer(gguf, tmp_path_factory.mktemp("llm")) as llm:
+        yield llm.base_url

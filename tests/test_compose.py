@@ -116,12 +116,13 @@ def test_settings_in_the_environment_parse(services: dict) -> None:
     assert settings.port == 8000
 
 
-def test_worker_listens_on_the_enhancement_queue(services: dict) -> None:
+def test_worker_runs_the_job_queue_of_the_control_plane(services: dict) -> None:
     worker = services["worker"]
     command = " ".join(worker["command"]) if isinstance(worker["command"], list) else worker["command"]
-    assert command.startswith("rq worker") and "redis://redis:6379/0" in command
-    assert command.split()[-1] == "enhancement"
-    assert set(_environment(worker)) & SETTING_NAMES
+    assert command == "tandem worker"
+    environment = _environment(worker)
+    assert environment == _environment(services["control-plane"])  # same queue, database, store, Triton
+    assert environment["TANDEM_QUEUE_NAME"] and environment["TANDEM_TRITON_GRPC_URL"] == "triton:8001"
 
 
 def test_bucket_is_created(services: dict) -> None:
@@ -160,4 +161,4 @@ def test_named_volumes_are_declared(compose: dict, services: dict) -> None:
 def test_control_plane_image_installs_the_project() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
-    assert re.search(r"^RUN pip install \.", dockerfile, re.M)
+    assert re.search(r"^RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu \. ", dockerfile, re.M)

@@ -195,3 +195,12 @@ async def test_silence_has_no_speaker_turns(inference) -> None:
     # A region the VAD got wrong (silence) is still one speaker, not several.
     result = await diarize(silence, [SpeechRegion(1.0, 6.0)], inference, SpeakerCountHint())
     assert result.num_speakers == 1
+
+
+async def test_long_audio_clusters_a_subset_and_assigns_the_rest(inference, conversations) -> None:
+    conversation = conversations[4]
+    regions = [SpeechRegion(t.start, t.end) for t in conversation.turns]
+    options = DiarizationOptions(max_clustered_windows=40)
+    result = await diarize(conversation.audio, regions, inference, SpeakerCountHint(), options)
+    assert result.num_speakers == 4
+    assert diarization_error_rate(conversation.turns, result.turns) <= 0.10

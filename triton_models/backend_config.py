@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 from pathlib import Path
 
 
@@ -19,3 +20,14 @@ def resolve_model_path(spec: str) -> str:
         module = importlib.import_module(spec.removeprefix("package:"))
         return str(module.get_model_path())
     return str(Path(spec).expanduser())
+
+
+def lower_cpu_priority(parameters: dict[str, str]) -> None:
+    """Apply the model's ``nice`` parameter to its process, before it starts any thread.
+
+    Enhancement models (batch ASR, speaker embeddings, emotion) run niced on a CPU host, so the
+    kernel gives the live models' threads the cores first: Triton's priority levels only order
+    one model's queue, not models against each other.
+    """
+    if int(parameters.get("nice", "0")):
+        os.nice(int(parameters["nice"]))

@@ -53,8 +53,11 @@ class BatchTranscriber:
         compute_type: str = "int8",
         cpu_threads: int = 2,
         beam_size: int = 5,
+        window_margin_s: float = 2.0,
         nice: int = 0,
     ) -> None:
+        """``window_margin_s``: silence after a batch's longest chunk in the encoded window (30 or
+        more: always the full 30 s window Whisper was trained on)."""
         if nice:
             # Before the model starts its threads, which inherit the thread's niceness.
             os.nice(nice)
@@ -63,7 +66,7 @@ class BatchTranscriber:
             device=device,
             compute_type=compute_type,
             cpu_threads=cpu_threads,
-            options=DecoderOptions(final_beam_size=beam_size),
+            options=DecoderOptions(final_beam_size=beam_size, window_margin_s=window_margin_s),
         )
 
     def transcribe(self, chunks: Sequence[ChunkRequest]) -> list[Transcription | Exception]:

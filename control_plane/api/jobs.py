@@ -14,13 +14,13 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from control_plane.api import app_state
 from control_plane.api.errors import ApiError, api_error_handler, validation_error_handler
 from control_plane.api.schemas import ErrorResponse, JobCancelled, JobCreated, JobListResponse, JobResponse
 from control_plane.audio_file import InvalidAudioFile, probe_audio
 from control_plane.exports import ExportFormat, SubtitleOptions, to_srt, to_text, to_vtt
 from control_plane.job_events import watch_job
 from control_plane.job_params import JobParams, parse_job_params
-from control_plane.job_queue import JobQueue
 from control_plane.job_result import completed_job_body, job_body, load_transcript
 from control_plane.persistence import jobs as repository
 from control_plane.persistence.database import Database
@@ -70,7 +70,7 @@ class JobsController(Controller):
             await upload.seek(0)
         job_id = repository.new_job_id()
         input_key = job_input_key(job_id, info.extension)
-        await anyio.to_thread.run_sync(_store(state).put_file, input_key, upload.file)
+        await anyio.to_thread.run_sync(app_state.store(state).put_file, input_key, upload.file)
         await upload.close()
         view = await anyio.to_thread.run_sync(lambda: _create_and_queue(state, job_id, params, input_key))
         return JobCreated(id=view.id, status=view.status, created_at=view.created_at)
@@ -82,11 +82,13 @@ class JobsController(Controller):
         status: FromQuery[JobStatus | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
         cursor: FromQuery[str | None] = None,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
     ) -> JobListResponse:
         """Jobs newest first (``cursor`` from the previous page, or ``offset``)."""
         try:
-            page = repository.list_jobs(_database(state), status=status, limit=limit, cursor=cursor, offset=offset)
+            page = repository.list_jobs(
+                app_state.database(state), status=status, limit=limit, cursor=cursor, offset=offset
+            )
         except InvalidCursorError as exc:
             raise ApiError(400, "invalid_parameters", "cursor: not a cursor this server issued") from exc
         return JobListResponse(
@@ -101,31 +103,31 @@ class JobsController(Controller):
     @get("/{job_id:str}", sync_to_thread=True, responses=_NOT_FOUND)
     def get_job(self, state: State, job_id: FromPath[str]) -> JobResponse:
         """The job's status and progress; its transcript once completed."""
-        return completed_job_body(_store(state), _existing_job(state, job_id))
+        return completed_job_body(app_state.store(state), _existing_job(state, job_id))
 
     @post("/{job_id:str}/cancel", status_code=200, sync_to_thread=True, responses=_NOT_FOUND | _CONFLICT)
     def cancel_job(self, state: State, job_id: FromPath[str]) -> JobCancelled:
         """Cancel: a pending job at once, a running one at its next stage boundary."""
         try:
-            view = repository.request_cancel(_database(state), job_id)
+            view = repository.request_cancel(app_state.database(state), job_id)
         except repository.JobNotFoundError as exc:
             raise ApiError(404, "job_not_found", f"no job {job_id}") from exc
         except repository.JobFinishedError as exc:
             raise ApiError(409, "job_finished", f"job {job_id} has already finished") from exc
         if view.status is JobStatus.CANCELLED and view.params.get("webhook_url"):
-            _queue(state).enqueue_webhook(job_id)
+            app_state.job_queue(state).enqueue_webhook(job_id)
         return JobCancelled(id=view.id, status=view.status)
 
     @delete("/{job_id:str}", sync_to_thread=True, responses=_NOT_FOUND | _CONFLICT)
     def delete_job(self, state: State, job_id: FromPath[str]) -> None:
         """Remove the job's row and everything stored under ``jobs/{id}/`` (409 while it runs: cancel it first)."""
         try:
-            repository.delete_job(_database(state), job_id)
+            repository.delete_job(app_state.database(state), job_id)
         except repository.JobNotFoundError as exc:
             raise ApiError(404, "job_not_found", f"no job {job_id}") from exc
         except repository.JobActiveError as exc:
             raise ApiError(409, "job_running", f"job {job_id} is running; cancel it first") from exc
-        _store(state).delete_prefix(job_prefix(job_id))
+        app_state.store(state).delete_prefix(job_prefix(job_id))
 
     @get("/{job_id:str}/export/{export_format:str}", sync_to_thread=True, responses=_NOT_FOUND | _CONFLICT | _INVALID)
     def export_job(
@@ -143,7 +145,7 @@ class JobsController(Controller):
         except ValueError as exc:
             raise ApiError(400, "invalid_parameters", "format must be one of txt, json, srt, vtt") from exc
         view = _existing_job(state, job_id)
-        transcript = load_transcript(_store(state), job_id) if view.status is JobStatus.COMPLETED else None
+        transcript = load_transcript(app_state.store(state), job_id) if view.status is JobStatus.COMPLETED else None
         if transcript is None:
             raise ApiError(409, "job_not_completed", f"job {job_id} is {view.status.value}, not completed")
         if fmt is ExportFormat.JSON:
@@ -161,7 +163,7 @@ class JobsController(Controller):
     async def job_events(self, state: State, job_id: FromPath[str]) -> ServerSentEvent:
         """Server-Sent Events: ``progress`` while the job runs, then one event named after its final status."""
         await anyio.to_thread.run_sync(_existing_job, state, job_id)
-        return ServerSentEvent(_job_event_stream(_database(state), _store(state), job_id))
+        return ServerSentEvent(_job_event_stream(app_state.database(state), app_state.store(state), job_id))
 
 
 async def _job_event_stream(
@@ -179,34 +181,23 @@ async def _job_event_stream(
 def _create_and_queue(state: State, job_id: str, params: JobParams, input_key: str) -> JobView:
     """The job row, then its queue message; a failure to queue leaves the job failed with the reason."""
     view = repository.create_job(
-        _database(state),
+        app_state.database(state),
         job_id=job_id,
         source=JobSource.UPLOAD,
         params=msgspec.to_builtins(params),
         input_key=input_key,
     )
     try:
-        _queue(state).enqueue_run(job_id)
+        app_state.job_queue(state).enqueue_run(job_id)
     except Exception as exc:
-        repository.finish_job(_database(state), job_id, JobStatus.FAILED, error=f"the job could not be queued: {exc}")
+        reason = f"the job could not be queued: {exc}"
+        repository.finish_job(app_state.database(state), job_id, JobStatus.FAILED, error=reason)
         raise ApiError(503, "queue_unavailable", "the job queue (Redis) is not available; try again") from exc
     return view
 
 
 def _existing_job(state: State, job_id: str) -> JobView:
-    view = repository.get_job(_database(state), job_id)
+    view = repository.get_job(app_state.database(state), job_id)
     if view is None:
         raise ApiError(404, "job_not_found", f"no job {job_id}")
     return view
-
-
-def _database(state: State) -> Database:
-    return state.database  # type: ignore[no-any-return]
-
-
-def _store(state: State) -> ObjectStore:
-    return state.store  # type: ignore[no-any-return]
-
-
-def _queue(state: State) -> JobQueue:
-    return state.job_queue  # type: ignore[no-any-return]

@@ -9,6 +9,7 @@ import msgspec
 from control_plane.enhancement import EnhancementStatus
 from control_plane.job_result import JobBody
 from control_plane.persistence.sessions import SessionView
+from control_plane.persistence.speakers import SpeakerView
 from control_plane.persistence.states import JobStatus
 from control_plane.transcript import Transcript
 
@@ -75,3 +76,13 @@ class EnhancementResponse(msgspec.Struct, frozen=True):
     status: EnhancementStatus
     transcript: Transcript | None
     error: str | None = None
+
+
+SpeakerResponse = SpeakerView
+"""An enrolled speaker (``POST /v1/speakers`` answers 201 with it)."""
+
+
+class SpeakerListResponse(msgspec.Struct, frozen=True):
+    """Every enrolled speaker, oldest first."""
+
+    speakers: list[SpeakerResponse]

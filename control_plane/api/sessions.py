@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Stream
 
+from control_plane.api import app_state
 from control_plane.api.errors import ApiError, api_error_handler, validation_error_handler
 from control_plane.api.schemas import (
     EnhancementResponse,
@@ -23,11 +25,10 @@ from control_plane.enhancement import EnhancementNotQueued, EnhancementUnavailab
 from control_plane.job_result import load_transcript
 from control_plane.persistence import jobs as job_repository
 from control_plane.persistence import sessions as repository
-from control_plane.persistence.database import Database
 from control_plane.persistence.pagination import InvalidCursorError
 from control_plane.persistence.sessions import SessionView
 from control_plane.persistence.states import SessionStatus
-from control_plane.storage.base import ObjectNotFoundError, ObjectStore
+from control_plane.storage.base import ObjectNotFoundError
 from control_plane.storage.keys import (
     session_audio_key,
     session_prefix,
@@ -59,7 +60,7 @@ class SessionsController(Controller):
     ) -> SessionListResponse:
         """Sessions newest first, optionally only those with ``status``."""
         try:
-            page = repository.list_sessions(_database(state), status=status, limit=limit, cursor=cursor)
+            page = repository.list_sessions(app_state.database(state), status=status, limit=limit, cursor=cursor)
         except InvalidCursorError as exc:
             raise ApiError(400, "invalid_parameters", "cursor: not a cursor this server issued") from exc
         return SessionListResponse(page.sessions, page.cursor, page.has_more)
@@ -74,7 +75,7 @@ class SessionsController(Controller):
         """The stored ``transcript.json`` (sessions started with ``store_transcript``)."""
         _existing_session(state, session_id)
         try:
-            content = _store(state).get_bytes(session_transcript_key(session_id))
+            content = app_state.store(state).get_bytes(session_transcript_key(session_id))
         except ObjectNotFoundError as exc:
             raise ApiError(404, "transcript_not_found", f"session {session_id} has no stored transcript") from exc
         return Response(content, media_type="application/json")
@@ -87,7 +88,7 @@ class SessionsController(Controller):
             raise ApiError(409, "session_active", f"session {session_id} is still recording")
         if view.audio_uri is None:  # none was kept, or it failed: whatever the store holds is not it
             raise ApiError(404, "audio_not_found", f"session {session_id} has no recorded audio")
-        store, key = _store(state), session_audio_key(session_id)
+        store, key = app_state.store(state), session_audio_key(session_id)
         try:
             size = store.size(key)
             chunks: Iterator[bytes] = store.open_read(key)
@@ -105,7 +106,7 @@ class SessionsController(Controller):
         """Enhance a finished session from its stored audio (409 if a job exists or nothing was recorded)."""
         session = _existing_session(state, session_id)
         try:
-            enhance_session(_database(state), _store(state), state.job_queue, session)
+            enhance_session(app_state.database(state), app_state.store(state), app_state.job_queue(state), session)
         except EnhancementUnavailable as exc:
             raise ApiError(409, "enhancement_unavailable", str(exc)) from exc
         except EnhancementNotQueued as exc:
@@ -118,17 +119,16 @@ class SessionsController(Controller):
         view = _existing_session(state, session_id)
         if view.status is SessionStatus.ACTIVE:
             raise ApiError(409, "session_active", f"session {session_id} is active; end it first")
-        _store(state).delete_prefix(session_prefix(session_id))
-        try:
-            repository.delete_session(_database(state), session_id)
-        except repository.SessionNotFoundError:
-            pass  # deleted concurrently: the outcome is the same
+        app_state.store(state).delete_prefix(session_prefix(session_id))
+        with contextlib.suppress(repository.SessionNotFoundError):  # deleted concurrently: the same outcome
+            repository.delete_session(app_state.database(state), session_id)
 
 
 def _enhancement(state: State, session: SessionView) -> EnhancementResponse:
-    job = job_repository.get_job(_database(state), session.enhancement_job_id) if session.enhancement_job_id else None
+    job_id = session.enhancement_job_id
+    job = job_repository.get_job(app_state.database(state), job_id) if job_id else None
     status = enhancement_status(job)
-    transcript = load_transcript(_store(state), job.id) if job is not None and status == "completed" else None
+    transcript = load_transcript(app_state.store(state), job.id) if job is not None and status == "completed" else None
     return EnhancementResponse(
         session_id=session.id,
         enhancement_job_id=session.enhancement_job_id,
@@ -139,15 +139,7 @@ def _enhancement(state: State, session: SessionView) -> EnhancementResponse:
 
 
 def _existing_session(state: State, session_id: str) -> SessionView:
-    view = repository.get_session(_database(state), session_id)
+    view = repository.get_session(app_state.database(state), session_id)
     if view is None:
         raise ApiError(404, "session_not_found", f"no session {session_id}")
     return view
-
-
-def _database(state: State) -> Database:
-    return state.database  # type: ignore[no-any-return]
-
-
-def _store(state: State) -> ObjectStore:
-    return state.store  # type: ignore[no-any-return]

@@ -31,3 +31,13 @@ def job_input_key(job_id: str, extension: str) -> str:
 def job_transcript_key(job_id: str) -> str:
     """A job's result transcript."""
     return f"{job_prefix(job_id)}transcript.json"
+
+
+def speaker_prefix(speaker_id: str) -> str:
+    """The folder holding an enrolled speaker's objects."""
+    return f"speakers/{speaker_id}/"
+
+
+def speaker_sample_key(speaker_id: str, extension: str) -> str:
+    """An enrolled speaker's voice sample as uploaded; ``extension`` without the dot."""
+    return f"{speaker_prefix(speaker_id)}sample.{extension}"

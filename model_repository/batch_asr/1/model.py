@@ -16,6 +16,7 @@ class TritonPythonModel:
             compute_type=parameters.get("compute_type", "int8"),
             cpu_threads=int(parameters.get("cpu_threads", "2")),
             beam_size=int(parameters.get("beam_size", "5")),
+            window_margin_s=float(parameters.get("window_margin_s", "2.0")),
             nice=int(parameters.get("nice", "0")),
         )
 

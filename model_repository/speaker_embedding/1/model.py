@@ -3,13 +3,14 @@
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from triton_models.backend_config import model_parameters, resolve_model_path
+from triton_models.backend_config import lower_cpu_priority, model_parameters, resolve_model_path
 from triton_models.speaker_embedding import SpeakerEmbedder
 
 
 class TritonPythonModel:
     def initialize(self, args):
         parameters = model_parameters(args)
+        lower_cpu_priority(parameters)
         self._embedder = SpeakerEmbedder(
             resolve_model_path(parameters["model_path"]),
             architecture=parameters.get("architecture", "campplus"),

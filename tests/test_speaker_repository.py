@@ -1,0 +1,47 @@
+"""The enrolled-speaker repository on SQLite and PostgreSQL: round trip, order, voiceprints, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from control_plane.persistence import speakers as repository
+from control_plane.persistence.database import Database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    sqlite = request.param == "sqlite"
+    url = f"sqlite:///{tmp_path / 'tandem.db'}" if sqlite else request.getfixturevalue("postgres_url")
+    database = Database.open(url)
+    yield database
+    database.close()
+
+
+def test_speakers_round_trip_in_enrollment_order(db: Database) -> None:
+    embedding = [0.6, 0.8, 0.0]
+    created = [
+        repository.create_speaker(
+            db,
+            speaker_id=repository.new_speaker_id(),
+            name=name,
+            embedding=embedding,
+            embedding_model="campplus:package:triton_models.speaker_embedding",
+            sample_key=None,
+            sample_seconds=4.5,
+        )
+        for name in ("Oliver", "Priya")
+    ]
+    assert repository.list_speakers(db) == created
+    assert repository.get_speaker(db, created[1].id) == created[1]
+    assert created[0].created_at.tzinfo is not None
+    prints = repository.voiceprints(db)
+    assert [(p.name, p.embedding) for p in prints] == [("Oliver", embedding), ("Priya", embedding)]
+
+    repository.delete_speaker(db, created[0].id)
+    assert repository.get_speaker(db, created[0].id) is None
+    with pytest.raises(repository.SpeakerNotFoundError):
+        repository.delete_speaker(db, created[0].id)
+    assert [p.name for p in repository.voiceprints(db)] == ["Priya"]
