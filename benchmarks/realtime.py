@@ -48,7 +48,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks.speech import SAMPLE_RATE, SpeechClip, SpokenUtterance, conversation, word_error_rate
+from benchmarks.speech import (
+    CONVERSATION,
+    HELD_OUT_CONVERSATION,
+    SAMPLE_RATE,
+    SpeechClip,
+    SpokenUtterance,
+    conversation,
+    word_error_rate,
+)
 from control_plane.protocol import (
     AudioEncoding,
     ErrorMessage,
@@ -127,6 +135,67 @@ def completing_final(messages: Sequence[ReceivedMessage], utterance: SpokenUtter
         if received.message.start <= utterance.speech_end_s <= received.message.end:
             return received
     return None
+
+
+def _common_prefix(earlier: list[str], later: list[str]) -> int:
+    count = 0
+    for a, b in zip(earlier, later):
+        if a != b:
+            break
+        count += 1
+    return count
+
+
+@dataclass(frozen=True)
+class Revisions:
+    """What a reader saw flicker over one or more utterances (ANCHORS.md's "revisions per final word")."""
+
+    revised_words: int = 0
+    """For consecutive partials of an utterance (and the final after them): the words of the earlier
+    that are not a prefix of the later, summed."""
+    final_words: int = 0
+    stable_words_revised: int = 0
+    """Words of a partial's ``stable_text`` that a later partial or the final did not start with (must be 0)."""
+
+    def __add__(self, other: Revisions) -> Revisions:
+        return Revisions(
+            self.revised_words + other.revised_words,
+            self.final_words + other.final_words,
+            self.stable_words_revised + other.stable_words_revised,
+        )
+
+    @property
+    def per_final_word(self) -> float | None:
+        return round(self.revised_words / self.final_words, 3) if self.final_words else None
+
+
+def utterance_revisions(messages: Sequence[ReceivedMessage], utterance: SpokenUtterance) -> Revisions:
+    """Revisions of one utterance: its partials in arrival order, then the first final over it
+    (words normalised as :func:`normalize_words`)."""
+    own = [m.message for m in _transcripts(messages) if _overlaps(m.message, utterance)]
+    final_index = next((i for i, m in enumerate(own) if isinstance(m, TranscriptFinal)), None)
+    sequence = own if final_index is None else own[: final_index + 1]
+    sequence = [m for m in sequence if isinstance(m, TranscriptPartial)] + (
+        [] if final_index is None else [own[final_index]]
+    )
+    revised = 0
+    for earlier, later in zip(sequence, sequence[1:]):
+        words = normalize_words(earlier.text)
+        revised += len(words) - _common_prefix(words, normalize_words(later.text))
+    stable_revised = 0
+    for index, message in enumerate(sequence):
+        stable = getattr(message, "stable_text", None)
+        if not stable:
+            continue
+        stable_words = stable.split()
+        for later in sequence[index + 1 :]:
+            stable_revised += len(stable_words) - _common_prefix(stable_words, later.text.split())
+    final_words = 0 if final_index is None else len(normalize_words(own[final_index].text))
+    return Revisions(revised, final_words, stable_revised)
+
+
+def session_revisions(result: StreamResult, utterances: Sequence[SpokenUtterance]) -> Revisions:
+    return sum((utterance_revisions(result.messages, u) for u in utterances), Revisions())
 
 
 @dataclass(frozen=True)
@@ -383,9 +452,13 @@ class ControlPlane:
 # --- one level --------------------------------------------------------------------------------------
 
 
-def benchmark_clip(repeat: int) -> SpeechClip:
-    """The espeak conversation repeated ``repeat`` times, with utterance times shifted accordingly."""
-    clip = conversation()
+AUDIO_SETS = {"tests": CONVERSATION, "held-out": HELD_OUT_CONVERSATION}
+"""``tests``: the conversation the tests use; ``held-out``: voices and sentences no test uses."""
+
+
+def benchmark_clip(repeat: int, audio: str = "tests") -> SpeechClip:
+    """An espeak conversation repeated ``repeat`` times, with utterance times shifted accordingly."""
+    clip = conversation(AUDIO_SETS[audio])
     audio = np.concatenate([clip.audio] * repeat)
     utterances = tuple(
         SpokenUtterance(u.text, u.voice, u.speech_start_s + k * clip.duration_s, u.speech_end_s + k * clip.duration_s)
@@ -408,6 +481,22 @@ async def run_sessions(ws_url: str, clip: SpeechClip, sessions: int, *, speed: f
     )
 
 
+def quality_summary(results: Sequence[StreamResult], clip: SpeechClip) -> dict:
+    """First partial, final, WER and revisions of one level: how Tandem and its peer are both scored."""
+    latencies = [lat for result in results for lat in utterance_latencies(result, clip.utterances)]
+    wers = [word_error_rate(clip.text, " ".join(f.text for f in r.of_type(TranscriptFinal))) for r in results]
+    revisions = sum((session_revisions(result, clip.utterances) for result in results), Revisions())
+    return {
+        "utterances": len(latencies),
+        "first_partial_s": percentiles(lat.first_partial_s for lat in latencies),
+        "final_s": percentiles(lat.final_s for lat in latencies),
+        "wer_mean": round(float(np.mean(wers)), 4),
+        "wer_max": round(float(np.max(wers)), 4),
+        "revisions_per_final_word": revisions.per_final_word,
+        "stable_words_revised": revisions.stable_words_revised,
+    }
+
+
 def summarize_level(
     sessions: int,
     results: Sequence[StreamResult],
@@ -418,20 +507,12 @@ def summarize_level(
 ) -> dict:
     latencies = [lat for result in results for lat in utterance_latencies(result, clip.utterances)]
     finals = [lat.final_s for lat in latencies]
-    wers = []
-    for result in results:
-        hypothesis = " ".join(f.text for f in result.of_type(TranscriptFinal))
-        wers.append(word_error_rate(clip.text, hypothesis))
     return {
         "sessions": sessions,
-        "utterances": len(latencies),
-        "first_partial_s": percentiles(lat.first_partial_s for lat in latencies),
-        "final_s": percentiles(finals),
+        **quality_summary(results, clip),
         "final_minus_silence_window_s": percentiles(None if f is None else f - silence_window_s for f in finals),
         "vad_speech_start_s": percentiles(lat.speech_start_event_s for lat in latencies),
         "vad_speech_end_s": percentiles(lat.speech_end_event_s for lat in latencies),
-        "wer_mean": round(float(np.mean(wers)), 4),
-        "wer_max": round(float(np.max(wers)), 4),
         "warnings": sum(len(r.of_type(WarningMessage)) for r in results),
         "errors": sum(len(r.of_type(ErrorMessage)) for r in results),
         "close_codes": sorted({r.close_code for r in results if r.close_code is not None}),
@@ -533,9 +614,9 @@ def markdown_table(report: dict) -> str:
     """The README table: one row per concurrency level."""
     lines = [
         "| sessions | first partial p50 / p95 (s) | final p50 / p95 (s) | final − silence window p50 / p95 (s) "
-        "| WER | avg batch ASR / VAD | ASR queue + compute per request (ms) "
+        "| WER | revisions per final word | avg batch ASR / VAD | ASR queue + compute per request (ms) "
         "| CPU system % (cores: Triton / control plane / other) |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for level in report["levels"]:
         asr, vad = level["triton"]["streaming_asr"], level["triton"]["vad"]
@@ -543,6 +624,7 @@ def markdown_table(report: dict) -> str:
         lines.append(
             f"| {level['sessions']} | {_pair(level['first_partial_s'])} | {_pair(level['final_s'])} "
             f"| {_pair(level['final_minus_silence_window_s'])} | {level['wer_mean']:.2f} "
+            f"| {level.get('revisions_per_final_word')} "
             f"| {asr['avg_batch']} / {vad['avg_batch']} "
             f"| {asr['queue_ms_per_request']} + {asr['compute_ms_per_request']} "
             f"| {cpu['system_percent']:.0f} ({cpu['triton_cpu_s_per_s']:.2f} / {cpu['control_plane_cpu_s_per_s']:.2f}"
@@ -559,6 +641,7 @@ def rich_table(report: dict) -> Table:
         "final p50/p95",
         "final−silence p50/p95",
         "WER",
+        "revisions/final word",
         "batch ASR/VAD",
         "ASR queue+compute ms",
         "CPU %",
@@ -572,6 +655,7 @@ def rich_table(report: dict) -> Table:
             _pair(level["final_s"]),
             _pair(level["final_minus_silence_window_s"]),
             f"{level['wer_mean']:.2f}",
+            str(level.get("revisions_per_final_word")),
             f"{asr['avg_batch']} / {vad['avg_batch']}",
             f"{asr['queue_ms_per_request']} + {asr['compute_ms_per_request']}",
             f"{level['cpu']['system_percent']:.0f}",
@@ -682,6 +766,7 @@ def _parse_levels(text: str) -> list[int]:
 def main(
     sessions: Annotated[str, typer.Option(help="Concurrency levels, comma-separated.")] = "1,2,4,8",
     repeat: Annotated[int, typer.Option(min=1, help="Times the 4-line conversation is repeated per stream.")] = 2,
+    audio: Annotated[str, typer.Option(help="Conversation: tests (the tests' voices) or held-out.")] = "tests",
     output_dir: Annotated[Path, typer.Option(help="Where realtime.json and realtime.png go.")] = DEFAULT_OUTPUT_DIR,
     markdown: Annotated[bool, typer.Option(help="Print the README table (markdown) at the end.")] = False,
     quiet_below: Annotated[
@@ -691,6 +776,12 @@ def main(
     from_json: Annotated[
         Path | None, typer.Option(help="Do not run: redraw the PNG and print the table from this JSON.")
     ] = None,
+    peer: Annotated[
+        str, typer.Option(help="Also run each level against a peer on the same audio: whisperlive (or empty).")
+    ] = "",
+    peer_venv: Annotated[
+        Path, typer.Option(help="The peer's own virtualenv (created and filled on first use).")
+    ] = PROJECT_ROOT / "var" / "peers" / "whisperlive",
 ) -> None:
     """Measure live latency, batching and CPU at each concurrency level."""
     if from_json is not None:
@@ -698,9 +789,15 @@ def main(
         plot(report, output_dir / "realtime.png")
         console.print(rich_table(report))
         print(markdown_table(report))
+        if any("peer" in level for level in report["levels"]):
+            print(side_by_side_table(report))
         return
+    if peer not in ("", "whisperlive"):
+        raise typer.BadParameter("--peer must be whisperlive (or empty)")
     levels = _parse_levels(sessions)
-    clip = benchmark_clip(repeat)
+    if audio not in AUDIO_SETS:
+        raise typer.BadParameter(f"--audio must be one of {', '.join(AUDIO_SETS)}")
+    clip = benchmark_clip(repeat, audio)
     settings = load_settings()
     silence_window_s = settings.vad_min_silence_s
     report: dict = {
@@ -715,6 +812,8 @@ def main(
         },
         "settings": {
             "partial_interval_s": settings.partial_interval_s,
+            "stable_partials": settings.stable_partials,
+            "context_words": settings.context_words,
             "vad_min_silence_s": silence_window_s,
             "vad_threshold": settings.vad_threshold,
             "frame_s": FRAME_S,
@@ -722,6 +821,7 @@ def main(
         "clip": {
             "duration_s": round(clip.duration_s, 2),
             "repeat": repeat,
+            "audio": audio,
             "utterances_per_session": len(clip.utterances),
             "text": clip.text,
         },
@@ -741,7 +841,19 @@ def main(
         with TritonServer(MODEL_REPOSITORY, work_dir / "triton") as triton:
             assert triton.endpoints is not None
             control_plane = ControlPlane(work_dir / "server", triton.endpoints)
+            peer_server = None
             try:
+                if peer:
+                    from benchmarks import peer_whisperlive
+                    from triton_models.backend_config import resolve_model_path
+
+                    console.print("starting WhisperLive …")
+                    peer_server = peer_whisperlive.WhisperLiveServer(
+                        peer_whisperlive.ensure_virtualenv(peer_venv),
+                        resolve_model_path(_streaming_model_path()),
+                        work_dir / "whisperlive.log",
+                    )
+                    report["peer"] = {"name": f"WhisperLive {peer_whisperlive.VERSION}", "max_clients": 4}
                 triton_pid = triton._process.pid  # noqa: SLF001 - the launcher keeps its Popen private
                 meter = CpuMeter({"triton": triton_pid, "control_plane": control_plane.process.pid})
                 console.print("warm-up session …")
@@ -766,13 +878,18 @@ def main(
                         triton_report = triton_deltas(before, read_triton_metrics(triton.endpoints.metrics_url))
                         summary = summarize_level(level, results, clip, silence_window_s, triton_report, cpu)
                         summary["cpu"]["system_percent_before_level"] = idle_before
+                        summary["load_average"] = os.getloadavg()
                         summary["breakdown"] = where_the_time_goes(results, clip, triton_report, silence_window_s)
                         if level == min(levels):
                             report["where_the_time_goes"] = {"sessions": level, **summary["breakdown"]}
+                        if peer_server is not None:
+                            summary["peer"] = _peer_level(peer_server.url, clip, level, quiet_below, quiet_wait_s)
                         report["levels"].append(summary)
                         progress.advance(task)
             finally:
                 control_plane.stop()
+                if peer_server is not None:
+                    peer_server.stop()
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "realtime.json").write_text(json.dumps(report, indent=2) + "\n")
     plot(report, output_dir / "realtime.png")
@@ -781,6 +898,55 @@ def main(
     console.print(f"wrote {output_dir / 'realtime.json'} and {output_dir / 'realtime.png'}")
     if markdown:
         print(markdown_table(report))
+    if peer:
+        print(side_by_side_table(report))
+
+
+def _streaming_model_path() -> str:
+    """``model_path`` of ``streaming_asr``'s config: the peer serves the same weights."""
+    config = (MODEL_REPOSITORY / "streaming_asr" / "config.pbtxt").read_text()
+    match = re.search(r'key: "model_path" value: \{ string_value: "([^"]+)" \}', config)
+    assert match, "streaming_asr/config.pbtxt has no model_path"
+    return match.group(1)
+
+
+def _peer_level(url: str, clip: SpeechClip, sessions: int, quiet_below: float, quiet_wait_s: float) -> dict:
+    from benchmarks.peer_whisperlive import run_peer_sessions
+
+    idle_before = wait_for_quiet(quiet_below, quiet_wait_s) if quiet_wait_s > 0 else None
+    results = asyncio.run(run_peer_sessions(url, clip, sessions))
+    served = [r for r in results if r.close_code != -1]
+    summary = quality_summary(served, clip) if served else {}
+    return {
+        **summary,
+        "refused_sessions": len(results) - len(served),
+        "system_percent_before_level": idle_before,
+        "load_average": os.getloadavg(),
+    }
+
+
+def side_by_side_table(report: dict) -> str:
+    """Tandem and its peer on the same audio in one sitting (the README's comparison table)."""
+    name = report.get("peer", {}).get("name", "peer").split(" ")[0]
+    lines = [
+        f"| sessions | first partial p50 / p95 (s), {name} | Tandem | final p50 / p95 (s), {name} | Tandem "
+        f"| WER {name} / Tandem | revisions per final word {name} / Tandem | load average (1 min) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for level in report["levels"]:
+        other = level.get("peer", {})
+        refused = f" ({other['refused_sessions']} refused)" if other.get("refused_sessions") else ""
+        peer_wer = f"{other['wer_mean']:.2f}" if "wer_mean" in other else "–"
+        load = level.get("load_average")
+        lines.append(
+            f"| {level['sessions']} | {_pair(other.get('first_partial_s', {}))}{refused} "
+            f"| {_pair(level['first_partial_s'])} "
+            f"| {_pair(other.get('final_s', {}))} | {_pair(level['final_s'])} "
+            f"| {peer_wer} / {level['wer_mean']:.2f} "
+            f"| {other.get('revisions_per_final_word', '–')} / {level['revisions_per_final_word']} "
+            f"| {'?' if load is None else f'{load[0]:.1f}'} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,14 @@ MEETING: tuple[tuple[str, str], ...] = CONVERSATION + (
     ("en+f3", "I will prepare a short presentation about the new product."),
 )
 
+# Held out from every test (voices and sentences): what a new user's audio is to the live path.
+HELD_OUT_CONVERSATION: tuple[tuple[str, str], ...] = (
+    ("en-gb", "Thanks for coming in early, I know the traffic was terrible this morning."),
+    ("en-us+f4", "No problem at all, I wanted to hear about the new hiring plan anyway."),
+    ("en-gb", "Right, so we are opening two positions in the support team next month."),
+    ("en-us+f4", "That makes sense, customers have been waiting far too long for answers."),
+)
+
 
 @dataclass(frozen=True)
 class SpokenUtterance:

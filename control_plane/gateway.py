@@ -483,4 +483,6 @@ def _tuning(settings: Settings) -> LiveTuning:
         vad_threshold=settings.vad_threshold,
         vad_min_silence_s=settings.vad_min_silence_s,
         max_utterance_s=settings.max_utterance_s,
+        stable_partials=settings.stable_partials,
+        context_words=settings.context_words,
     )

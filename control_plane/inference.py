@@ -156,13 +156,27 @@ class InferenceClient:
         result = await self._infer(VAD_MODEL, inputs)
         return VadOutput(result.as_numpy("SPEECH_PROBS").reshape(-1), result.as_numpy("STATE_OUT").reshape(-1))
 
-    async def transcribe(self, audio: np.ndarray, *, word_timestamps: bool, language: str, final: bool) -> AsrResult:
-        """Transcribe 16 kHz mono float32 audio of one utterance (``final``: the best decode, not a quick partial)."""
+    async def transcribe(
+        self,
+        audio: np.ndarray,
+        *,
+        word_timestamps: bool,
+        language: str,
+        final: bool,
+        prompt: str = "",
+        prefix: str = "",
+    ) -> AsrResult:
+        """Transcribe 16 kHz mono float32 audio of one utterance (``final``: the best decode, not a quick partial).
+
+        ``prompt``: text said before it (context); ``prefix``: text its transcript must start with.
+        """
         inputs = [
             _tensor("AUDIO", audio.astype(np.float32)[None, :], "FP32"),
             _tensor("WORD_TIMESTAMPS", np.array([[word_timestamps]], dtype=bool), "BOOL"),
             _tensor("LANGUAGE", np.array([[language.encode()]], dtype=np.object_), "BYTES"),
             _tensor("FINAL", np.array([[final]], dtype=bool), "BOOL"),
+            _tensor("PROMPT", np.array([[prompt.encode()]], dtype=np.object_), "BYTES"),
+            _tensor("PREFIX", np.array([[prefix.encode()]], dtype=np.object_), "BYTES"),
         ]
         result = await self._infer(STREAMING_ASR_MODEL, inputs, priority=FINAL_PRIORITY if final else PARTIAL_PRIORITY)
         return _asr_decoder.decode(result.as_numpy("TRANSCRIPT").reshape(-1)[0])

@@ -5,6 +5,17 @@ cadence); each Triton request carries only audio and options. Partials re-decode
 utterance every ``partial_interval_s`` of audio (never more than one in flight). A final is
 decoded speculatively as soon as the VAD sees silence, so when the silence window confirms the
 end of speech the text is usually ready; speech that resumes discards the speculation.
+
+Stable partials (local agreement): the words two consecutive partial decodes of an utterance agree
+on — all but the newest decode's last word, which may be cut at the audio's edge — are committed
+(only from confident decodes of at least ``min_commit_audio_s`` of audio: the first ones guess). Later
+decodes of the utterance, its final included, are forced to start with the committed words
+(Whisper's decoding prefix), so a committed word is never taken back and the text stops flipping
+between unrelated hypotheses. A partial shows the committed words and the decode's next words up
+to a repeated pair of words (a greedy loop), without its last word (often cut at the audio's edge)
+unless that word is all it has. Context (off by default): the session's previous finals (their
+last ``context_words`` words) are the prompt of each final decode, as Whisper does across its
+windows; prompted partials are not used, they delayed the first correct words by 0.5-1 s.
 """
 
 from __future__ import annotations
@@ -61,6 +72,37 @@ class LiveTuning:
     max_utterance_s: float = 20.0
     lag_warning_s: float = 1.0
     """Received, unprocessed audio beyond which a ``processing_lag`` warning is sent."""
+    stable_partials: bool = True
+    """Commit the words consecutive partials agree on and decode on from them (``stable_text``)."""
+    agreement_decodes: int = 2
+    """Consecutive partial decodes that must agree on a word before it is committed."""
+    min_commit_audio_s: float = 1.0
+    min_commit_confidence: float = 0.5
+    """A partial decode whose mean token probability is below this commits nothing (the guesses
+    that agree by chance: "But when there is" for "The weather is", probability 0.43)."""
+    """No word is committed from decodes of less audio than this (an utterance's first decodes guess)."""
+    context_words: int = 0
+    """Words of the session's previous finals given as the prompt of each final decode (0: none)."""
+
+
+def _normalized(word: str) -> str:
+    """A word for agreement: case and punctuation do not count."""
+    return "".join(c for c in word.lower() if c.isalnum() or c == "'")
+
+
+def _first_repetition(words: list[str], start: int) -> int:
+    """Index (from ``start`` on) where a pair of words said before comes again, else ``len(words)``.
+
+    Greedy decoding of a short window loops ("Thanks for coming in. Thanks for ..."); the loop is
+    cut from partials (finals are beam-searched, with their own loop check in the decoder).
+    """
+    seen: set[tuple[str, str]] = set()
+    for index in range(len(words) - 1):
+        pair = (_normalized(words[index]), _normalized(words[index + 1]))
+        if pair in seen and index >= start:
+            return index
+        seen.add(pair)
+    return len(words)
 
 
 class _SpeechState(Enum):
@@ -110,6 +152,32 @@ class _Utterance:
     speculative_final: asyncio.Task[AsrResult] | None = None
     speculative_end: int = 0
     finalized: bool = False
+    committed: list[str] = field(default_factory=list)
+    """Words every later partial and the final start with."""
+    hypotheses: list[list[str]] = field(default_factory=list)
+    """Words of the latest partial decodes, for agreement with the next."""
+
+    @property
+    def prefix(self) -> str:
+        return " ".join(self.committed)
+
+    def commit_agreement(self, words: list[str], confident: bool, decodes: int) -> None:
+        """Commit the words ``words`` shares with the ``decodes - 1`` previous hypotheses, except
+        its last word (it may be cut at the audio's edge); a decode that is not ``confident``
+        commits nothing, neither now nor as the previous hypothesis of the next."""
+        self.hypotheses = [*self.hypotheses, words if confident else []][-decodes:]
+        if len(self.hypotheses) < decodes or not all(self.hypotheses):
+            return
+        agreed = 0
+        for column in zip(*(h[:-1] if h is words else h for h in self.hypotheses)):
+            if len({_normalized(word) for word in column}) != 1:
+                break
+            agreed += 1
+        if agreed > len(self.committed):
+            self.committed = words[:agreed]
+
+    def keeps_committed(self, words: list[str]) -> bool:
+        return words[: len(self.committed)] == self.committed
 
 
 @dataclass
@@ -277,6 +345,8 @@ class LiveSession:
             return
         if self._partial_task is not None and not self._partial_task.done():
             return
+        if utterance.speculative_final is not None:
+            return  # silence after the speech: the final is on its way
         end = self._audio.end
         tuning = self._tuning
         if (end - utterance.start) < tuning.min_partial_audio_s * MODEL_SAMPLE_RATE:
@@ -290,23 +360,41 @@ class LiveSession:
         self._partial_task = self._spawn(self._partial(utterance, audio, end))
 
     async def _partial(self, utterance: _Utterance, audio: np.ndarray, end: int) -> None:
-        result = await self._transcribe(audio, word_timestamps=False, final=False)
+        result = await self._transcribe(audio, word_timestamps=False, final=False, prefix=utterance.prefix)
         if result is None or not result.text or utterance.finalized or utterance is not self._utterance:
             return
+        text, stable_text = result.text, None
+        if self._tuning.stable_partials:
+            words = result.text.split()
+            if not utterance.keeps_committed(words):
+                return  # a decode that glued a token onto a committed word; the next one will do
+            words = words[: _first_repetition(words, len(utterance.committed))]
+            committing = (end - utterance.start) >= self._tuning.min_commit_audio_s * MODEL_SAMPLE_RATE
+            if committing and utterance.speculative_final is None:  # a final in flight keeps today's words
+                confident = result.confidence >= self._tuning.min_commit_confidence
+                utterance.commit_agreement(words, confident, self._tuning.agreement_decodes)
+            if len(words) > max(1, len(utterance.committed)):
+                words = words[:-1]  # the word at the audio's edge is often cut: shown from the next decode
+            text, stable_text = " ".join(words), utterance.prefix
         self._emit(
             TranscriptPartial(
-                text=result.text,
+                text=text,
                 start=round(utterance.start / MODEL_SAMPLE_RATE, 3),
                 end=round(end / MODEL_SAMPLE_RATE, 3),
+                stable_text=stable_text,
             )
         )
 
     def _start_speculative_final(self, utterance: _Utterance, end: int) -> None:
         utterance.speculative_end = end
-        utterance.speculative_final = self._spawn(
-            self._transcribe(
-                self._audio.slice(utterance.start, end), word_timestamps=self.params.word_timestamps, final=True
-            )
+        utterance.speculative_final = self._spawn(self._final_decode(utterance, end))
+
+    def _final_decode(self, utterance: _Utterance, end: int):
+        return self._transcribe(
+            self._audio.slice(utterance.start, end),
+            word_timestamps=self.params.word_timestamps,
+            final=True,
+            prefix=utterance.prefix,
         )
 
     @staticmethod
@@ -327,11 +415,7 @@ class LiveSession:
             decode = utterance.speculative_final
         else:
             self._discard_speculation(utterance)
-            decode = self._spawn(
-                self._transcribe(
-                self._audio.slice(utterance.start, end), word_timestamps=self.params.word_timestamps, final=True
-            )
-            )
+            decode = self._spawn(self._final_decode(utterance, end))
         self._final_chain = self._spawn(self._emit_final(self._final_chain, utterance.start, end, decode))
 
     async def _emit_final(
@@ -375,16 +459,34 @@ class LiveSession:
         self.stats.finals.append(final)
         self._emit(final)
 
-    async def _transcribe(self, audio: np.ndarray, *, word_timestamps: bool, final: bool) -> AsrResult | None:
+    async def _transcribe(
+        self, audio: np.ndarray, *, word_timestamps: bool, final: bool, prefix: str = ""
+    ) -> AsrResult | None:
         try:
             return await self._inference.transcribe(
-                audio, word_timestamps=word_timestamps, language=self.params.language, final=final
+                audio,
+                word_timestamps=word_timestamps,
+                language=self.params.language,
+                final=final,
+                prompt=self._context() if final else "",
+                prefix=prefix if self._tuning.stable_partials else "",
             )
         except InferenceUnavailable as exc:
             self._report_error(ErrorCode.MODEL_UNAVAILABLE, f"speech recognition unavailable: {exc}")
         except InferenceFailed as exc:
             self._report_error(ErrorCode.INFERENCE_FAILED, f"speech recognition failed: {exc}")
         return None
+
+    def _context(self) -> str:
+        """The last ``context_words`` words of the session's finals."""
+        if not self._tuning.context_words:
+            return ""
+        words: list[str] = []
+        for final in reversed(self.stats.finals):
+            words[:0] = final.text.split()
+            if len(words) >= self._tuning.context_words:
+                break
+        return " ".join(words[-self._tuning.context_words :])
 
     # --- plumbing ------------------------------------------------------------------------------
 

@@ -142,10 +142,12 @@ class SpeechEnd(msgspec.Struct, tag="vad.speech_end", tag_field="type", kw_only=
     timestamp: float
 
 
-class TranscriptPartial(msgspec.Struct, tag="transcript.partial", tag_field="type", kw_only=True):
+class TranscriptPartial(msgspec.Struct, tag="transcript.partial", tag_field="type", kw_only=True, omit_defaults=True):
     text: str
     start: float
     end: float
+    stable_text: str | None = None
+    """The committed prefix of ``text``: later partials of the utterance and its final keep it."""
 
 
 class TranscriptFinal(msgspec.Struct, tag="transcript.final", tag_field="type", kw_only=True, omit_defaults=True):
@@ -231,6 +233,8 @@ def encode_message(message: ServerMessage | ClientMessage) -> str:
 
 
 QUERY_PARAMS = frozenset(f.name for f in msgspec.structs.fields(SessionParams))
+MODEL_ALIASES = frozenset({"fast", "accurate"})
+"""``model`` values that mean "the served live model" (Dalston's SDK sends ``model=fast`` by default)."""
 
 
 def parse_session_params(query: dict[str, str], *, default_model: str) -> SessionParams:
@@ -243,7 +247,7 @@ def parse_session_params(query: dict[str, str], *, default_model: str) -> Sessio
         params = msgspec.convert(known, SessionParams, strict=False)
     except msgspec.ValidationError as exc:
         raise ValueError(str(exc)) from None
-    if not params.model:
+    if not params.model or params.model in MODEL_ALIASES:
         params.model = default_model
     if not 8000 <= params.sample_rate <= 48000:
         raise ValueError("sample_rate must be between 8000 and 48000")

@@ -42,6 +42,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Silence that ends an utterance (the VAD silence window)."""
     max_utterance_s: float = 20.0
     """An utterance longer than this is finalized and a new one starts."""
+    stable_partials: bool = True
+    """Commit the words consecutive partials agree on (``stable_text``); later decodes keep them."""
+    context_words: int = 0
+    """Words of a session's previous finals given to Whisper as context for the next utterance (0: none)."""
     workers: int = 2
     """RQ worker processes ``tandem serve`` starts (0: run ``tandem worker`` elsewhere)."""
     worker_nice: int = 10

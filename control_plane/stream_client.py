@@ -131,15 +131,15 @@ async def stream_file(path: Path, base_url: str, *, speed: float, query: dict[st
     speaker-labelled transcript.
     """
     audio = load_audio(path)
-    partial = ""
+    partial = Text("")
     with Live(Text(""), console=console, refresh_per_second=10, transient=True) as live:
 
         def show(message: ServerMessage) -> None:
             nonlocal partial
             if isinstance(message, TranscriptPartial):
-                partial = message.text
+                partial = _partial_text(message)
             elif isinstance(message, TranscriptFinal):
-                partial = ""
+                partial = Text("")
                 console.print(f"[bold][{message.start:7.2f} → {message.end:7.2f}][/bold] {message.text}", soft_wrap=True)
             elif isinstance(message, SessionEnd):
                 _print_session_end(console, message)
@@ -153,7 +153,7 @@ async def stream_file(path: Path, base_url: str, *, speed: float, query: dict[st
                 return
             elif isinstance(message, EnhancementFailed):
                 console.print(f"[red]enhancement failed[/red]: {message.error}")
-            live.update(Text(partial, style="dim italic"))
+            live.update(partial)
 
         result = await stream_audio(
             stream_url(base_url, query), encode_audio(audio, AudioEncoding.PCM_S16LE),
@@ -162,6 +162,16 @@ async def stream_file(path: Path, base_url: str, *, speed: float, query: dict[st
         )
     for error in result.of_type(ErrorMessage):
         console.print(f"[red]error[/red] {error.code}: {error.message}")
+
+
+def _partial_text(message: TranscriptPartial) -> Text:
+    """A partial as shown live: its committed words plain, the tentative rest dim and italic."""
+    stable = message.stable_text or ""
+    if not message.text.startswith(stable):
+        stable = ""
+    text = Text(stable)
+    text.append(message.text[len(stable) :], style="dim italic")
+    return text
 
 
 def _print_session_end(console: Console, end: SessionEnd) -> None:

@@ -12,6 +12,7 @@ from benchmarks.realtime import (
     percentiles,
     triton_deltas,
     utterance_latencies,
+    utterance_revisions,
 )
 from benchmarks.speech import SpokenUtterance
 from control_plane.protocol import SpeechEnd, SpeechStart, TranscriptFinal, TranscriptPartial
@@ -155,3 +156,37 @@ def test_triton_metric_deltas() -> None:
     assert asr["queue_ms_per_request"] == 2.0
     assert asr["compute_ms_per_request"] == 100.0
     assert report["vad"]["avg_batch"] is None and report["vad"]["requests"] == 0
+
+
+def test_revisions_count_words_of_the_earlier_text_not_kept_by_the_later() -> None:
+    messages = [
+        partial("Hello all", 0.4, 1.5, 1.6),  # "all" is revised by the next
+        partial("Hello everyone, thank", 0.4, 2.0, 2.1),  # "thank" is revised ("thanks")
+        partial("Hello everyone thanks for", 0.4, 2.5, 2.6),  # "for" is dropped by the final
+        final("Hello everyone, thanks.", 0.4, 3.95, 4.3),
+        partial("Good morning", 4.75, 6.0, 6.1),  # another utterance
+        partial("Hello", 0.4, 3.0, 4.5),  # after the final: not counted
+    ]
+    revisions = utterance_revisions(messages, HELLO)
+    assert (revisions.revised_words, revisions.final_words, revisions.stable_words_revised) == (3, 3, 0)
+    assert revisions.per_final_word == 1.0
+
+
+def test_stable_text_taken_back_is_counted() -> None:
+    messages = [
+        ReceivedMessage(TranscriptPartial(text="Hello all in", start=0.4, end=1.5, stable_text="Hello all"), T0 + 1.6),
+        final("Hello everyone.", 0.4, 3.95, 4.3),
+    ]
+    assert utterance_revisions(messages, HELLO).stable_words_revised == 1
+
+
+def test_whisperlive_segments_become_partials_and_first_time_finals() -> None:
+    from benchmarks.peer_whisperlive import as_tandem_messages
+
+    finished: set = set()
+    done = {"start": "0.300", "end": "4.300", "text": " Thanks for coming.", "completed": True}
+    open_segment = {"start": "5.300", "end": "7.900", "text": " No problem", "completed": False}
+    first = as_tandem_messages([done, open_segment], finished)
+    assert [type(m) for m in first] == [TranscriptFinal, TranscriptPartial]
+    assert (first[0].text, first[0].start, first[0].end) == ("Thanks for coming.", 0.3, 4.3)
+    assert [type(m) for m in as_tandem_messages([done, open_segment], finished)] == [TranscriptPartial]

@@ -56,3 +56,18 @@ def test_batched_short_window_decoding_with_word_times(whisper, clip) -> None:
 def test_silence_gives_an_empty_transcript(whisper) -> None:
     result = whisper.transcribe_batch([DecodeRequest(audio=np.zeros(32000, np.float32), final=True)])[0]
     assert result.text == "" and result.confidence == 0.0
+
+
+def test_prefix_is_forced_and_kept_in_a_batch_of_different_prefixes(whisper, clip) -> None:
+    pieces = [clip.audio[int((u.speech_start_s - 0.2) * 16000) : int((u.speech_end_s + 0.2) * 16000)]
+              for u in clip.utterances[:2]]
+    prefixes = ["Hello everyone, thank you", "Good"]
+    requests = [DecodeRequest(audio=p, prefix=prefix) for p, prefix in zip(pieces, prefixes)]
+    requests.append(DecodeRequest(audio=pieces[0], prefix="Yellow everyone,", final=True, word_timestamps=True))
+    results = whisper.transcribe_batch(requests)
+    for utterance, prefix, result in zip(clip.utterances, prefixes, results):
+        assert result.text.startswith(prefix), result.text
+        assert word_error_rate(utterance.text, result.text) <= 0.2, result.text
+    # A forced prefix is kept even where the audio says otherwise; the decode continues after it.
+    assert results[-1].text.startswith("Yellow everyone,") and "meeting" in results[-1].text
+    assert [w.word for w in results[-1].words][:2] == ["Yellow", "everyone,"]

@@ -8,6 +8,7 @@ from control_plane.protocol import (
     ConfigMessage,
     EndMessage,
     TranscriptFinal,
+    TranscriptPartial,
     Word,
     decode_client_message,
     decode_server_message,
@@ -66,3 +67,19 @@ def test_every_word_carries_its_text_as_word_and_text() -> None:
     decoded = decode_server_message('{"type":"transcript.final","text":"hi","start":0,"end":1,"confidence":1,'
                                     '"words":[{"word":"hi","start":0,"end":1,"confidence":1}]}')
     assert decoded.words[0].text == "hi"
+
+
+@pytest.mark.parametrize("alias", ["fast", "accurate"])
+def test_dalston_model_aliases_mean_the_served_model(alias) -> None:
+    params = parse_session_params({"model": alias, "language": "auto"}, default_model="tiny.en")
+    assert params.model == "tiny.en"
+    # Any other name stays as asked (the gateway refuses it with invalid_parameters).
+    assert parse_session_params({"model": "large-v3"}, default_model="tiny.en").model == "large-v3"
+
+
+def test_partial_stable_text_is_optional() -> None:
+    partial = TranscriptPartial(text="Hello every", start=0.0, end=1.2, stable_text="Hello")
+    assert decode_server_message(encode_message(partial)) == partial
+    old = decode_server_message('{"type":"transcript.partial","text":"Hi","start":0,"end":1}')
+    assert old.stable_text is None
+    assert "stable_text" not in msgspec.json.decode(encode_message(old))

@@ -83,6 +83,15 @@ async def test_realtime_conversation_partials_finals_and_words(server, speech) -
         assert partials_before, f"no partial before the final of {utterance.text!r}"
         for partial in partials_before:
             assert partial.start <= partial.end and partial.text
+        # Committed words are never taken back: each partial's stable_text starts every later
+        # partial of the utterance and its final.
+        later_texts = [p.text.split() for p in partials_before] + [messages[first_final_index].text.split()]
+        for index, partial in enumerate(partials_before):
+            assert partial.stable_text is not None and partial.text.startswith(partial.stable_text)
+            stable = partial.stable_text.split()
+            for text in later_texts[index + 1 :]:
+                assert text[: len(stable)] == stable, (partial.stable_text, " ".join(text))
+    assert any(m.stable_text for m in messages if isinstance(m, TranscriptPartial)), "no partial committed a word"
 
     for final in finals:
         assert final.words, final
@@ -99,6 +108,15 @@ async def test_realtime_conversation_partials_finals_and_words(server, speech) -
     assert end.transcript == transcript
     assert [(s.start, s.end, s.text) for s in end.segments] == [(f.start, f.end, f.text) for f in finals]
     assert end.total_audio_seconds == pytest.approx(speech.duration_s, abs=0.02)
+
+
+@pytest.mark.parametrize("alias", ["fast", "accurate"])
+async def test_dalston_model_aliases_get_the_served_model(server, alias) -> None:
+    clip = conversation(CONVERSATION[:1])
+    result = await _stream(server, clip.audio, model=alias, language="auto")
+    begin = result.messages[0].message
+    assert isinstance(begin, SessionBegin) and begin.model == "tiny.en" and begin.config.model == "tiny.en"
+    assert word_error_rate(clip.text, result.session_end.transcript) <= WER_THRESHOLD
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,9 @@ class DecodeRequest:
     """Finals are decoded with :attr:`DecoderOptions.final_beam_size`, partials greedily."""
     prompt: str = ""
     """Text said before this audio (e.g. the previous chunk's), given to Whisper as context."""
+    prefix: str = ""
+    """Text this audio's transcript must start with (e.g. the words a live partial already
+    committed): forced as the decoder's first tokens, which the result keeps."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,8 @@ class DecoderOptions:
     """Requests are batched together only if the longest is at most this times the shortest (+1 s)."""
     max_prompt_tokens: int = 96
     """Tokens kept from the end of a request's prompt."""
+    max_prefix_tokens: int = 120
+    """Tokens kept from the start of a request's prefix."""
 
 
 class ShortWindowWhisper:
@@ -199,16 +204,26 @@ class ShortWindowWhisper:
 
     def _prompts(self, requests: list[DecodeRequest], tokenizers: list[Tokenizer]) -> list[list[int]]:
         """Start-of-transcript sequences, after the requests' prompts cut to one common length
-        (CTranslate2 needs ``<|startoftranscript|>`` at the same position in the whole batch)."""
+        (CTranslate2 needs ``<|startoftranscript|>`` at the same position in the whole batch), and
+        before each request's prefix (any length: CTranslate2 forces each item's own tokens)."""
         previous = [
             t.encode(" " + r.prompt.strip())[-self._options.max_prompt_tokens :] if r.prompt.strip() else []
             for r, t in zip(requests, tokenizers)
         ]
         length = min(len(p) for p in previous)
         return [
-            ([t.sot_prev, *p[len(p) - length :]] if length else []) + list(t.sot_sequence)
-            for p, t in zip(previous, tokenizers)
+            ([t.sot_prev, *p[len(p) - length :]] if length else [])
+            + list(t.sot_sequence)
+            + self._prefix_tokens(r, t)
+            for p, r, t in zip(previous, requests, tokenizers)
         ]
+
+    def _prefix_tokens(self, request: DecodeRequest, tokenizer: Tokenizer) -> list[int]:
+        """The prefix after the first timestamp token (timestamps stay on; see the module docstring)."""
+        if not request.prefix.strip():
+            return []
+        tokens = tokenizer.encode(" " + request.prefix.strip())[: self._options.max_prefix_tokens]
+        return [tokenizer.timestamp_begin, *tokens]
 
     def _word_timings(
         self,

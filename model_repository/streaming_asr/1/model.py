@@ -75,8 +75,21 @@ class TritonPythonModel:
             raise ValueError(f"unsupported language {language!r}")
         final = bool(pb_utils.get_input_tensor_by_name(request, "FINAL").as_numpy().reshape(-1)[0])
         return DecodeRequest(
-            audio=audio.astype(np.float32), word_timestamps=word_timestamps, language=language or None, final=final
+            audio=audio.astype(np.float32),
+            word_timestamps=word_timestamps,
+            language=language or None,
+            final=final,
+            prompt=_optional_text(request, "PROMPT"),
+            prefix=_optional_text(request, "PREFIX"),
         )
+
+
+def _optional_text(request, name: str) -> str:
+    tensor = pb_utils.get_input_tensor_by_name(request, name)
+    if tensor is None:
+        return ""
+    value = tensor.as_numpy().reshape(-1)[0]
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _send_result(request, result) -> None:
