@@ -31,3 +31,11 @@ def lower_cpu_priority(parameters: dict[str, str]) -> None:
     """
     if int(parameters.get("nice", "0")):
         os.nice(int(parameters["nice"]))
+
+
+def text_value(tensor) -> str:
+    """The string of a one-element BYTES input tensor (``""`` when the optional input was not sent)."""
+    if tensor is None:
+        return ""
+    value = tensor.as_numpy().reshape(-1)[0]
+    return value.decode() if isinstance(value, bytes) else str(value)

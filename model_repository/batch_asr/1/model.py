@@ -3,7 +3,7 @@
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from triton_models.backend_config import model_parameters, resolve_model_path
+from triton_models.backend_config import model_parameters, resolve_model_path, text_value
 from triton_models.batch_transcription import BatchTranscriber, ChunkRequest, segments_json
 
 
@@ -36,14 +36,7 @@ def _chunk_request(request) -> ChunkRequest:
     audio = pb_utils.get_input_tensor_by_name(request, "AUDIO").as_numpy().reshape(-1)
     return ChunkRequest(
         audio=audio.astype(np.float32),
-        language=_text(request, "LANGUAGE") or "auto",
-        prompt=_text(request, "PROMPT"),
+        language=text_value(pb_utils.get_input_tensor_by_name(request, "LANGUAGE")) or "auto",
+        prompt=text_value(pb_utils.get_input_tensor_by_name(request, "PROMPT")),
     )
 
-
-def _text(request, name: str) -> str:
-    tensor = pb_utils.get_input_tensor_by_name(request, name)
-    if tensor is None:
-        return ""
-    value = tensor.as_numpy().reshape(-1)[0]
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -12,7 +12,7 @@ from dataclasses import asdict
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from triton_models.backend_config import model_parameters, resolve_model_path
+from triton_models.backend_config import model_parameters, resolve_model_path, text_value
 from triton_models.whisper_decoding import DecodeRequest, DecoderOptions, ShortWindowWhisper
 
 
@@ -69,8 +69,7 @@ class TritonPythonModel:
         word_timestamps = bool(
             pb_utils.get_input_tensor_by_name(request, "WORD_TIMESTAMPS").as_numpy().reshape(-1)[0]
         )
-        language = pb_utils.get_input_tensor_by_name(request, "LANGUAGE").as_numpy().reshape(-1)[0]
-        language = language.decode() if isinstance(language, bytes) else str(language)
+        language = text_value(pb_utils.get_input_tensor_by_name(request, "LANGUAGE"))
         if language not in ("", "auto") and language not in self._languages:
             raise ValueError(f"unsupported language {language!r}")
         final = bool(pb_utils.get_input_tensor_by_name(request, "FINAL").as_numpy().reshape(-1)[0])
@@ -79,17 +78,10 @@ class TritonPythonModel:
             word_timestamps=word_timestamps,
             language=language or None,
             final=final,
-            prompt=_optional_text(request, "PROMPT"),
-            prefix=_optional_text(request, "PREFIX"),
+            prompt=text_value(pb_utils.get_input_tensor_by_name(request, "PROMPT")),
+            prefix=text_value(pb_utils.get_input_tensor_by_name(request, "PREFIX")),
         )
 
-
-def _optional_text(request, name: str) -> str:
-    tensor = pb_utils.get_input_tensor_by_name(request, name)
-    if tensor is None:
-        return ""
-    value = tensor.as_numpy().reshape(-1)[0]
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _send_result(request, result) -> None:
