@@ -87,20 +87,12 @@ def enhance_session(database: Database, store: ObjectStore, queue: JobQueue, ses
     audio_key = session_audio_key(session.id)
     if not store.exists(audio_key):
         raise EnhancementUnavailable(f"session {session.id} has no stored audio (it needs store_audio=true)")
-    job_id = first_enhancement_job_id(session.id)
-    if session.enhancement_job_id or job_repository.get_job(database, job_id) is not None:
-        existing = job_repository.get_job(database, session.enhancement_job_id or job_id)
-        if existing is not None and existing.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
-            raise EnhancementUnavailable(f"session {session.id} already has enhancement job {existing.id}")
-        job_id = job_repository.new_job_id()
-    view = job_repository.create_job(
-        database,
-        job_id=job_id,
-        source=JobSource.SESSION,
-        params=msgspec.to_builtins(enhancement_params(session.params)),
-        input_key=audio_key,
-        session_id=session.id,
-    )
+    first_job_id = first_enhancement_job_id(session.id)
+    current = job_repository.get_job(database, session.enhancement_job_id or first_job_id)
+    if current is not None and current.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+        raise EnhancementUnavailable(f"session {session.id} already has enhancement job {current.id}")
+    fresh = current is None and session.enhancement_job_id is None
+    view = _create_session_job(database, session, first_job_id if fresh else job_repository.new_job_id())
     try:
         queue.enqueue_run(view.id)
     except Exception as exc:
@@ -116,15 +108,20 @@ def record_failed_enhancement(database: Database, session: SessionView, reason: 
     exists, ``failed`` with the reason, so the id announced in ``session.end`` explains itself."""
     job_id = first_enhancement_job_id(session.id)
     if job_repository.get_job(database, job_id) is None:
-        job_repository.create_job(
-            database,
-            job_id=job_id,
-            source=JobSource.SESSION,
-            params=msgspec.to_builtins(enhancement_params(session.params)),
-            input_key=session_audio_key(session.id),
-            session_id=session.id,
-        )
+        _create_session_job(database, session, job_id)
     return job_repository.finish_job(database, job_id, JobStatus.FAILED, error=reason)
+
+
+def _create_session_job(database: Database, session: SessionView, job_id: str) -> JobView:
+    """The ``pending`` enhancement job of ``session``, reading its stored recording; the session links to it."""
+    return job_repository.create_job(
+        database,
+        job_id=job_id,
+        source=JobSource.SESSION,
+        params=msgspec.to_builtins(enhancement_params(session.params)),
+        input_key=session_audio_key(session.id),
+        session_id=session.id,
+    )
 
 
 def enhancement_status(job: JobView | None) -> EnhancementStatus:

@@ -1,5 +1,5 @@
-"""RQ job functions run by the workers against Triton (the enhancement and batch pipeline).
+"""What the workers run: RQ job functions for batch transcription and session enhancement.
 
-The workers arrive with the batch-pipeline milestone; they will share
-``control_plane.persistence`` (the jobs table exists already) and ``control_plane.storage``.
+They share the core (``control_plane.persistence``, ``control_plane.storage``, the inference client)
+and never import the web app; see ``runner.py`` (stages in order) and ``stages.py`` (the list).
 """

@@ -40,6 +40,8 @@ class AsrSegment:
     text: str
     confidence: float
     words: list[AsrWord] = field(default_factory=list)
+    language: str = ""
+    """The language the ASR model decoded the segment's chunk in."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ retries and cancels around them. Adding a stage adds a function and a line in :f
 from __future__ import annotations
 
 import io
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -79,8 +80,9 @@ async def transcribe(context: StageContext, state: JobState) -> None:
     state.asr_segments = await transcribe_audio(
         state.audio, context.inference, language=language, speech_regions=state.speech_regions
     )
-    if language == "auto":
-        language = (await context.inference.streaming_model()).language or "en"
+    if language == "auto":  # what the batch model detected, the language of most of the speech
+        detected = Counter(segment.language for segment in state.asr_segments if segment.language)
+        language = detected.most_common(1)[0][0] if detected else "en"
     state.language = language
 
 

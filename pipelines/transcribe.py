@@ -19,6 +19,7 @@ starts at the region's onset.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import numpy as np
 
@@ -56,7 +57,8 @@ async def transcribe_audio(
     for _ in range(1 + MAX_CONTINUATIONS):
         transcripts = await _transcribe_spans(audio, spans, inference, language=language, use_prompt=use_prompt)
         heard = [
-            [_file_segment(s, start_s, end_s) for s in t.segments] for (start_s, end_s), t in zip(spans, transcripts)
+            [_file_segment(s, start_s, end_s, t.language) for s in t.segments]
+            for (start_s, end_s), t in zip(spans, transcripts)
         ]
         segments.extend(segment for span_segments in heard for segment in span_segments)
         rests = [_unheard_rest(span, span_segments, speech_regions) for span, span_segments in zip(spans, heard)]
@@ -120,11 +122,11 @@ def _words_from_onsets(
             AsrWord(w.word, first_words.get((i, j), w.start), w.end, w.confidence) for j, w in enumerate(segment.words)
         ]
         start = new_words[0].start if new_words else segment.start
-        snapped.append(AsrSegment(start, segment.end, segment.text, segment.confidence, new_words))
+        snapped.append(replace(segment, start=start, words=new_words))
     return snapped
 
 
-def _file_segment(segment, chunk_start_s: float, chunk_end_s: float) -> AsrSegment:
+def _file_segment(segment, chunk_start_s: float, chunk_end_s: float, language: str) -> AsrSegment:
     """A chunk's segment with times moved to the file (and kept inside the chunk)."""
 
     def at(time_s: float) -> float:
@@ -136,4 +138,5 @@ def _file_segment(segment, chunk_start_s: float, chunk_end_s: float) -> AsrSegme
         text=segment.text,
         confidence=segment.confidence,
         words=[AsrWord(w.word, at(w.start), at(w.end), w.confidence) for w in segment.words],
+        language=language,
     )
