@@ -77,10 +77,10 @@ class LiveTuning:
     agreement_decodes: int = 2
     """Consecutive partial decodes that must agree on a word before it is committed."""
     min_commit_audio_s: float = 1.0
+    """No word is committed from decodes of less audio than this (an utterance's first decodes guess)."""
     min_commit_confidence: float = 0.5
     """A partial decode whose mean token probability is below this commits nothing (the guesses
     that agree by chance: "But when there is" for "The weather is", probability 0.43)."""
-    """No word is committed from decodes of less audio than this (an utterance's first decodes guess)."""
     context_words: int = 0
     """Words of the session's previous finals given as the prompt of each final decode (0: none)."""
 
