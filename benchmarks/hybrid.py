@@ -27,8 +27,9 @@ import numpy as np
 import typer
 
 from benchmarks.conversations import Turn, der, make_conversation
-from benchmarks.realtime import ControlPlane, benchmark_clip, percentiles, run_sessions, utterance_latencies
-from benchmarks.speech import SAMPLE_RATE, word_error_rate
+from benchmarks.live_scoring import percentiles, utterance_latencies
+from benchmarks.realtime import ControlPlane, run_sessions
+from benchmarks.speech import SAMPLE_RATE, benchmark_clip, word_error_rate
 from control_plane.protocol import AudioEncoding, EnhancementCompleted, SessionEnd, TranscriptFinal
 from control_plane.stream_client import encode_audio, stream_audio, stream_url
 from control_plane.triton_server import TritonServer

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.speech import CONVERSATION, MEETING, conversation
-from control_plane.inference import InferenceClient
+from control_plane.inference import STREAMING_ASR_MODEL, InferenceClient
 from control_plane.triton_server import TritonServer
 from pipelines.transcribe import transcribe_audio
 
@@ -36,7 +36,7 @@ async def _live_latencies_s(client: InferenceClient, audio: np.ndarray, count: i
     latencies = []
     for _ in range(count):
         started = time.monotonic()
-        await client.transcribe(audio, word_timestamps=True, language="en", final=True)
+        await client.transcribe(audio, word_timestamps=True, language="en", final=True, model=STREAMING_ASR_MODEL)
         latencies.append(time.monotonic() - started)
         await asyncio.sleep(0.2)
     return latencies

@@ -6,7 +6,7 @@ serves it on loopback with Tandem's live model (``model_repository/streaming_asr
 own ``run_server.py`` would (one shared model, VAD on, ``OMP_NUM_THREADS=1``), and streams the same
 audio at the same pace. Its messages are turned into Tandem's (``transcript.partial`` for the open
 segment, ``transcript.final`` when a segment first arrives completed), so both sides are scored by
-the same functions of ``benchmarks/realtime.py``. WhisperLive serves at most ``max_clients`` (4 by
+the same functions (``benchmarks/live_scoring.py``). WhisperLive serves at most ``max_clients`` (4 by
 default) at once; further clients get ``WAIT`` and are reported as refused.
 """
 

@@ -2,19 +2,11 @@
 
 Starts the bundled Triton on ``model_repository/`` and one ``tandem serve`` on top of it, then for
 each concurrency level streams the espeak conversation (``benchmarks.speech``) from N clients in
-lockstep, as 100 ms frames at real-time pace, and measures per utterance (ANCHORS.md definitions):
-
-- first partial = arrival of the first ``transcript.partial``/``transcript.final`` whose text holds a
-  correctly recognised word of the utterance (lower-cased, punctuation stripped) − its speech start;
-- final = arrival of the ``transcript.final`` in which the utterance's last reference word first
-  appears − its speech end (falling back to the final covering the speech end when that word is
-  misrecognised; missing when there is none). ``final − silence window`` subtracts the VAD silence
-  window (``Settings.vad_min_silence_s``), which SPEC reports separately.
-
-Messages are attributed to an utterance by time: a message counts only when its ``[start, end]``
-(session audio seconds) overlaps the utterance's speech, so repeated sentences never match each
-other. Speech start/end on the wall clock are ``audio_started_at + speech_{start,end}_s``: the
-client sends frame *k* at ``k × 100 ms``, i.e. when its first sample would be spoken.
+lockstep, as 100 ms frames at real-time pace, and measures per utterance (ANCHORS.md definitions)
+first partial, final, WER (overall and per voice) and revisions per final word, as defined in
+``benchmarks/live_scoring.py`` (which scores the peer of ``--peer whisperlive`` the same way);
+``final − silence window`` subtracts the VAD silence window (``Settings.vad_min_silence_s``),
+which SPEC reports separately. ``--model`` chooses the live profile (``model=`` of each session).
 
 Also reported per level: WER of each session's joined finals, Triton's average batch size and
 queue/compute time per request (deltas of its Prometheus metrics), and CPU use (system-wide and
@@ -36,7 +28,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -48,34 +39,23 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks.speech import (
-    CONVERSATION,
-    HELD_OUT_CONVERSATION,
-    SAMPLE_RATE,
-    SpeechClip,
-    SpokenUtterance,
-    conversation,
-    word_error_rate,
-)
+from benchmarks.live_scoring import percentiles, quality_summary, utterance_latencies
+from benchmarks.speech import AUDIO_SETS, SAMPLE_RATE, SpeechClip, benchmark_clip, conversation
 from control_plane.protocol import (
     AudioEncoding,
     ErrorMessage,
     SessionBegin,
-    SpeechEnd,
-    SpeechStart,
-    TranscriptFinal,
-    TranscriptPartial,
     WarningMessage,
 )
 from control_plane.settings import load_settings
-from control_plane.stream_client import ReceivedMessage, StreamResult, encode_audio, stream_audio, stream_url
+from control_plane.stream_client import StreamResult, encode_audio, stream_audio, stream_url
 from control_plane.triton_server import TritonEndpoints, TritonServer, free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODEL_REPOSITORY = PROJECT_ROOT / "model_repository"
 DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent / "results"
 FRAME_S = 0.1
-TRITON_MODELS = ("streaming_asr", "vad")
+DEFAULT_PROFILE = "tiny.en"
 FIRST_PARTIAL_TARGET_S = 0.5
 FINAL_TARGET_S = 0.5
 """SPEC: final ≤ 0.5 s after speech end, plus the VAD silence window (reported separately)."""
@@ -89,192 +69,6 @@ PEER_WHISPERLIVE = {
 }
 
 console = Console()
-
-# --- latency matching (pure functions, unit-tested) ------------------------------------------------
-
-_PUNCTUATION = re.compile(r"[^\w\s']|(?<!\w)'|'(?!\w)")
-
-
-def normalize_words(text: str) -> list[str]:
-    """Lower-case words with punctuation stripped (``"Hello, everyone!"`` → ``["hello", "everyone"]``)."""
-    return _PUNCTUATION.sub(" ", text.lower()).split()
-
-
-def _overlaps(message: TranscriptPartial | TranscriptFinal, utterance: SpokenUtterance) -> bool:
-    return message.start < utterance.speech_end_s and message.end > utterance.speech_start_s
-
-
-def _transcripts(messages: Iterable[ReceivedMessage]) -> list[ReceivedMessage]:
-    """Partials and finals in arrival order."""
-    chosen = [m for m in messages if isinstance(m.message, (TranscriptPartial, TranscriptFinal))]
-    return sorted(chosen, key=lambda m: m.received_at)
-
-
-def first_recognised_message(messages: Sequence[ReceivedMessage], utterance: SpokenUtterance) -> ReceivedMessage | None:
-    """The first partial or final over the utterance's speech holding one of its reference words."""
-    reference = set(normalize_words(utterance.text))
-    for received in _transcripts(messages):
-        if _overlaps(received.message, utterance) and reference & set(normalize_words(received.message.text)):
-            return received
-    return None
-
-
-def completing_final(messages: Sequence[ReceivedMessage], utterance: SpokenUtterance) -> ReceivedMessage | None:
-    """The final in which the utterance's last reference word first appears.
-
-    Falls back to the first final covering the speech end when that word never appears (a
-    misrecognised last word); ``None`` when no final covers the utterance at all.
-    """
-    finals = [m for m in _transcripts(messages) if isinstance(m.message, TranscriptFinal)]
-    finals = [m for m in finals if _overlaps(m.message, utterance)]
-    last_word = normalize_words(utterance.text)[-1]
-    for received in finals:
-        if last_word in normalize_words(received.message.text):
-            return received
-    for received in finals:
-        if received.message.start <= utterance.speech_end_s <= received.message.end:
-            return received
-    return None
-
-
-def _common_prefix(earlier: list[str], later: list[str]) -> int:
-    count = 0
-    for a, b in zip(earlier, later):
-        if a != b:
-            break
-        count += 1
-    return count
-
-
-@dataclass(frozen=True)
-class Revisions:
-    """What a reader saw flicker over one or more utterances (ANCHORS.md's "revisions per final word")."""
-
-    revised_words: int = 0
-    """For consecutive partials of an utterance (and the final after them): the words of the earlier
-    that are not a prefix of the later, summed."""
-    final_words: int = 0
-    stable_words_revised: int = 0
-    """Words of a partial's ``stable_text`` that a later partial or the final did not start with (must be 0)."""
-
-    def __add__(self, other: Revisions) -> Revisions:
-        return Revisions(
-            self.revised_words + other.revised_words,
-            self.final_words + other.final_words,
-            self.stable_words_revised + other.stable_words_revised,
-        )
-
-    @property
-    def per_final_word(self) -> float | None:
-        return round(self.revised_words / self.final_words, 3) if self.final_words else None
-
-
-def utterance_revisions(messages: Sequence[ReceivedMessage], utterance: SpokenUtterance) -> Revisions:
-    """Revisions of one utterance: its partials in arrival order, then the first final over it
-    (words normalised as :func:`normalize_words`)."""
-    own = [m.message for m in _transcripts(messages) if _overlaps(m.message, utterance)]
-    final_index = next((i for i, m in enumerate(own) if isinstance(m, TranscriptFinal)), None)
-    sequence = own if final_index is None else own[: final_index + 1]
-    sequence = [m for m in sequence if isinstance(m, TranscriptPartial)] + (
-        [] if final_index is None else [own[final_index]]
-    )
-    revised = 0
-    for earlier, later in zip(sequence, sequence[1:]):
-        words = normalize_words(earlier.text)
-        revised += len(words) - _common_prefix(words, normalize_words(later.text))
-    stable_revised = 0
-    for index, message in enumerate(sequence):
-        stable = getattr(message, "stable_text", None)
-        if not stable:
-            continue
-        stable_words = stable.split()
-        for later in sequence[index + 1 :]:
-            stable_revised += len(stable_words) - _common_prefix(stable_words, later.text.split())
-    final_words = 0 if final_index is None else len(normalize_words(own[final_index].text))
-    return Revisions(revised, final_words, stable_revised)
-
-
-def session_revisions(result: StreamResult, utterances: Sequence[SpokenUtterance]) -> Revisions:
-    return sum((utterance_revisions(result.messages, u) for u in utterances), Revisions())
-
-
-@dataclass(frozen=True)
-class UtteranceLatency:
-    utterance: int
-    """Index of the utterance in the streamed clip."""
-    first_partial_s: float | None
-    final_s: float | None
-    speech_start_event_s: float | None
-    """Arrival of ``vad.speech_start`` − speech start (VAD detection, as seen by the client)."""
-    speech_end_event_s: float | None
-    """Arrival of ``vad.speech_end`` − speech end (includes the silence window)."""
-    first_partial_audio_end_s: float | None
-    """``end`` (session audio s) of the message that gave the first partial latency."""
-    first_partial_kind: str | None
-    """``partial`` or ``final``."""
-    partials_before_first_correct: int = 0
-
-
-def _first_event(messages: Sequence[ReceivedMessage], kind: type, near_s: float, tolerance_s: float):
-    candidates = [
-        m for m in messages if isinstance(m.message, kind) and abs(m.message.timestamp - near_s) <= tolerance_s
-    ]
-    return min(candidates, key=lambda m: m.received_at) if candidates else None
-
-
-def utterance_latencies(result: StreamResult, utterances: Sequence[SpokenUtterance]) -> list[UtteranceLatency]:
-    """Per-utterance latencies of one session (see the module docstring for the definitions)."""
-    started = result.audio_started_at
-    latencies = []
-    for index, utterance in enumerate(utterances):
-        speech_start = started + utterance.speech_start_s
-        speech_end = started + utterance.speech_end_s
-        first = first_recognised_message(result.messages, utterance)
-        final = completing_final(result.messages, utterance)
-        start_event = _first_event(result.messages, SpeechStart, utterance.speech_start_s, 0.5)
-        end_event = _first_event(result.messages, SpeechEnd, utterance.speech_end_s, 0.6)
-        before = 0
-        if first is not None:
-            before = sum(
-                1
-                for m in _transcripts(result.messages)
-                if isinstance(m.message, TranscriptPartial)
-                and _overlaps(m.message, utterance)
-                and m.received_at < first.received_at
-            )
-        latencies.append(
-            UtteranceLatency(
-                utterance=index,
-                first_partial_s=None if first is None else first.received_at - speech_start,
-                final_s=None if final is None else final.received_at - speech_end,
-                speech_start_event_s=None if start_event is None else start_event.received_at - speech_start,
-                speech_end_event_s=None if end_event is None else end_event.received_at - speech_end,
-                first_partial_audio_end_s=None if first is None else first.message.end,
-                first_partial_kind=None
-                if first is None
-                else ("final" if isinstance(first.message, TranscriptFinal) else "partial"),
-                partials_before_first_correct=before,
-            )
-        )
-    return latencies
-
-
-def percentiles(values: Iterable[float | None]) -> dict[str, float | int | None]:
-    """p50/p95/mean/max of the present values, and how many were missing."""
-    values = list(values)
-    present = np.array([v for v in values if v is not None], dtype=float)
-    summary: dict[str, float | int | None] = {"n": int(len(present)), "missing": len(values) - len(present)}
-    if len(present):
-        summary.update(
-            p50=round(float(np.percentile(present, 50)), 3),
-            p95=round(float(np.percentile(present, 95)), 3),
-            mean=round(float(present.mean()), 3),
-            max=round(float(present.max()), 3),
-        )
-    else:
-        summary.update(p50=None, p95=None, mean=None, max=None)
-    return summary
-
 
 # --- Triton metrics ---------------------------------------------------------------------------------
 
@@ -304,7 +98,7 @@ def parse_triton_metrics(text: str) -> dict[str, dict[str, float]]:
     return parsed
 
 
-def triton_deltas(before: dict, after: dict, models: Iterable[str] = TRITON_MODELS) -> dict[str, dict]:
+def triton_deltas(before: dict, after: dict, models: Iterable[str] = ("streaming_asr", "vad")) -> dict[str, dict]:
     """Average batch size and queue/compute ms per request between two metric snapshots."""
     report = {}
     for model in models:
@@ -452,24 +246,12 @@ class ControlPlane:
 # --- one level --------------------------------------------------------------------------------------
 
 
-AUDIO_SETS = {"tests": CONVERSATION, "held-out": HELD_OUT_CONVERSATION}
-"""``tests``: the conversation the tests use; ``held-out``: voices and sentences no test uses."""
-
-
-def benchmark_clip(repeat: int, audio: str = "tests") -> SpeechClip:
-    """An espeak conversation repeated ``repeat`` times, with utterance times shifted accordingly."""
-    clip = conversation(AUDIO_SETS[audio])
-    audio = np.concatenate([clip.audio] * repeat)
-    utterances = tuple(
-        SpokenUtterance(u.text, u.voice, u.speech_start_s + k * clip.duration_s, u.speech_end_s + k * clip.duration_s)
-        for k in range(repeat)
-        for u in clip.utterances
-    )
-    return SpeechClip(audio, utterances)
-
-
-async def run_sessions(ws_url: str, clip: SpeechClip, sessions: int, *, speed: float = 1.0) -> list[StreamResult]:
-    url = stream_url(ws_url, {"encoding": AudioEncoding.PCM_S16LE.value, "sample_rate": SAMPLE_RATE})
+async def run_sessions(
+    ws_url: str, clip: SpeechClip, sessions: int, *, speed: float = 1.0, model: str = ""
+) -> list[StreamResult]:
+    """``sessions`` streams of ``clip`` at once (``model``: the live profile; empty: the default)."""
+    query = {"encoding": AudioEncoding.PCM_S16LE.value, "sample_rate": SAMPLE_RATE, "model": model}
+    url = stream_url(ws_url, query)
     audio = encode_audio(clip.audio, AudioEncoding.PCM_S16LE)
     return list(
         await asyncio.gather(
@@ -479,22 +261,6 @@ async def run_sessions(ws_url: str, clip: SpeechClip, sessions: int, *, speed: f
             )
         )
     )
-
-
-def quality_summary(results: Sequence[StreamResult], clip: SpeechClip) -> dict:
-    """First partial, final, WER and revisions of one level: how Tandem and its peer are both scored."""
-    latencies = [lat for result in results for lat in utterance_latencies(result, clip.utterances)]
-    wers = [word_error_rate(clip.text, " ".join(f.text for f in r.of_type(TranscriptFinal))) for r in results]
-    revisions = sum((session_revisions(result, clip.utterances) for result in results), Revisions())
-    return {
-        "utterances": len(latencies),
-        "first_partial_s": percentiles(lat.first_partial_s for lat in latencies),
-        "final_s": percentiles(lat.final_s for lat in latencies),
-        "wer_mean": round(float(np.mean(wers)), 4),
-        "wer_max": round(float(np.max(wers)), 4),
-        "revisions_per_final_word": revisions.per_final_word,
-        "stable_words_revised": revisions.stable_words_revised,
-    }
 
 
 def summarize_level(
@@ -530,7 +296,11 @@ def summarize_level(
 
 
 def where_the_time_goes(
-    results: Sequence[StreamResult], clip: SpeechClip, triton: dict, silence_window_s: float
+    results: Sequence[StreamResult],
+    clip: SpeechClip,
+    triton: dict,
+    silence_window_s: float,
+    asr_model: str = "streaming_asr",
 ) -> dict:
     """Break the first-partial and final latencies into parts measurable from outside.
 
@@ -562,7 +332,7 @@ def where_the_time_goes(
                 end_event.append(lat.speech_end_event_s)
                 if lat.final_s is not None:
                     after_end_event.append(lat.final_s - lat.speech_end_event_s)
-    asr = triton.get("streaming_asr", {})
+    asr = triton.get(asr_model, {})
     triton_ms = None
     if asr.get("compute_ms_per_request") is not None:
         triton_ms = round(asr["compute_ms_per_request"] + (asr.get("queue_ms_per_request") or 0.0), 2)
@@ -610,6 +380,11 @@ def _pair(summary: dict) -> str:
     return text
 
 
+def _asr_metrics(report: dict, level: dict) -> dict:
+    """Triton's figures of the live profile's model in one level."""
+    return level["triton"][report["settings"].get("triton_model", "streaming_asr")]
+
+
 def markdown_table(report: dict) -> str:
     """The README table: one row per concurrency level."""
     lines = [
@@ -619,7 +394,7 @@ def markdown_table(report: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for level in report["levels"]:
-        asr, vad = level["triton"]["streaming_asr"], level["triton"]["vad"]
+        asr, vad = _asr_metrics(report, level), level["triton"]["vad"]
         cpu = level["cpu"]
         lines.append(
             f"| {level['sessions']} | {_pair(level['first_partial_s'])} | {_pair(level['final_s'])} "
@@ -648,7 +423,7 @@ def rich_table(report: dict) -> Table:
     ):
         table.add_column(column, justify="right")
     for level in report["levels"]:
-        asr, vad = level["triton"]["streaming_asr"], level["triton"]["vad"]
+        asr, vad = _asr_metrics(report, level), level["triton"]["vad"]
         table.add_row(
             str(level["sessions"]),
             _pair(level["first_partial_s"]),
@@ -766,8 +541,15 @@ def _parse_levels(text: str) -> list[int]:
 def main(
     sessions: Annotated[str, typer.Option(help="Concurrency levels, comma-separated.")] = "1,2,4,8",
     repeat: Annotated[int, typer.Option(min=1, help="Times the 4-line conversation is repeated per stream.")] = 2,
-    audio: Annotated[str, typer.Option(help="Conversation: tests (the tests' voices) or held-out.")] = "tests",
-    output_dir: Annotated[Path, typer.Option(help="Where realtime.json and realtime.png go.")] = DEFAULT_OUTPUT_DIR,
+    audio: Annotated[
+        str, typer.Option(help="Conversation: tests (the tests' voices), held-out (2 voices) or unseen (6 voices).")
+    ] = "tests",
+    model: Annotated[
+        str, typer.Option(help="Live profile (model= of each session): tiny.en or base.")
+    ] = DEFAULT_PROFILE,
+    output_dir: Annotated[
+        Path, typer.Option(help="Where realtime[-AUDIO][-MODEL].json and .png go (defaults: no suffix).")
+    ] = DEFAULT_OUTPUT_DIR,
     markdown: Annotated[bool, typer.Option(help="Print the README table (markdown) at the end.")] = False,
     quiet_below: Annotated[
         float, typer.Option(help="Before each level, wait until system CPU is below this % (shared machines).")
@@ -786,7 +568,7 @@ def main(
     """Measure live latency, batching and CPU at each concurrency level."""
     if from_json is not None:
         report = json.loads(from_json.read_text())
-        plot(report, output_dir / "realtime.png")
+        plot(report, output_dir / f"{from_json.stem}.png")
         console.print(rich_table(report))
         print(markdown_table(report))
         if any("peer" in level for level in report["levels"]):
@@ -798,6 +580,10 @@ def main(
     if audio not in AUDIO_SETS:
         raise typer.BadParameter(f"--audio must be one of {', '.join(AUDIO_SETS)}")
     clip = benchmark_clip(repeat, audio)
+    triton_model, model_path = _profile(model)
+    stem = "-".join(
+        ["realtime", *([audio] if audio != "tests" else []), *([model] if model != DEFAULT_PROFILE else [])]
+    )
     settings = load_settings()
     silence_window_s = settings.vad_min_silence_s
     report: dict = {
@@ -817,6 +603,8 @@ def main(
             "vad_min_silence_s": silence_window_s,
             "vad_threshold": settings.vad_threshold,
             "frame_s": FRAME_S,
+            "model": model,
+            "triton_model": triton_model,
         },
         "clip": {
             "duration_s": round(clip.duration_s, 2),
@@ -850,14 +638,14 @@ def main(
                     console.print("starting WhisperLive …")
                     peer_server = peer_whisperlive.WhisperLiveServer(
                         peer_whisperlive.ensure_virtualenv(peer_venv),
-                        resolve_model_path(_streaming_model_path()),
+                        resolve_model_path(model_path),
                         work_dir / "whisperlive.log",
                     )
                     report["peer"] = {"name": f"WhisperLive {peer_whisperlive.VERSION}", "max_clients": 4}
                 triton_pid = triton._process.pid  # noqa: SLF001 - the launcher keeps its Popen private
                 meter = CpuMeter({"triton": triton_pid, "control_plane": control_plane.process.pid})
                 console.print("warm-up session …")
-                warmup = asyncio.run(run_sessions(control_plane.ws_url, conversation(), 1, speed=0.0))
+                warmup = asyncio.run(run_sessions(control_plane.ws_url, conversation(), 1, speed=0.0, model=model))
                 begins = warmup[0].of_type(SessionBegin)
                 report["machine"]["model"] = begins[0].model if begins else None
                 with Progress(
@@ -873,13 +661,17 @@ def main(
                         idle_before = wait_for_quiet(quiet_below, quiet_wait_s) if quiet_wait_s > 0 else None
                         before = read_triton_metrics(triton.endpoints.metrics_url)
                         meter.start()
-                        results = asyncio.run(run_sessions(control_plane.ws_url, clip, level))
+                        results = asyncio.run(run_sessions(control_plane.ws_url, clip, level, model=model))
                         cpu = meter.stop()
-                        triton_report = triton_deltas(before, read_triton_metrics(triton.endpoints.metrics_url))
+                        triton_report = triton_deltas(
+                            before, read_triton_metrics(triton.endpoints.metrics_url), (triton_model, "vad")
+                        )
                         summary = summarize_level(level, results, clip, silence_window_s, triton_report, cpu)
                         summary["cpu"]["system_percent_before_level"] = idle_before
                         summary["load_average"] = os.getloadavg()
-                        summary["breakdown"] = where_the_time_goes(results, clip, triton_report, silence_window_s)
+                        summary["breakdown"] = where_the_time_goes(
+                            results, clip, triton_report, silence_window_s, triton_model
+                        )
                         if level == min(levels):
                             report["where_the_time_goes"] = {"sessions": level, **summary["breakdown"]}
                         if peer_server is not None:
@@ -891,23 +683,25 @@ def main(
                 if peer_server is not None:
                     peer_server.stop()
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "realtime.json").write_text(json.dumps(report, indent=2) + "\n")
-    plot(report, output_dir / "realtime.png")
+    (output_dir / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    plot(report, output_dir / f"{stem}.png")
     console.print(rich_table(report))
     console.print_json(data=report.get("where_the_time_goes", {}))
-    console.print(f"wrote {output_dir / 'realtime.json'} and {output_dir / 'realtime.png'}")
+    console.print(f"wrote {output_dir / stem}.json and .png")
     if markdown:
         print(markdown_table(report))
     if peer:
         print(side_by_side_table(report))
 
 
-def _streaming_model_path() -> str:
-    """``model_path`` of ``streaming_asr``'s config: the peer serves the same weights."""
-    config = (MODEL_REPOSITORY / "streaming_asr" / "config.pbtxt").read_text()
-    match = re.search(r'key: "model_path" value: \{ string_value: "([^"]+)" \}', config)
-    assert match, "streaming_asr/config.pbtxt has no model_path"
-    return match.group(1)
+def _profile(model: str) -> tuple[str, str]:
+    """The Triton model and ``model_path`` of the live profile ``model`` (the peer serves the same weights)."""
+    for config_path in sorted(MODEL_REPOSITORY.glob("streaming_asr*/config.pbtxt")):
+        config = config_path.read_text()
+        parameters = dict(re.findall(r'key: "(\w+)" value: \{ string_value: "([^"]*)" \}', config))
+        if parameters.get("model_name") == model:
+            return config_path.parent.name, parameters["model_path"]
+    raise typer.BadParameter(f"no live profile {model!r} in {MODEL_REPOSITORY}")
 
 
 def _peer_level(url: str, clip: SpeechClip, sessions: int, quiet_below: float, quiet_wait_s: float) -> dict:

@@ -29,16 +29,15 @@ from typing import Annotated
 import psutil
 import typer
 
+from benchmarks.live_scoring import utterance_latencies
 from benchmarks.realtime import (
     DEFAULT_OUTPUT_DIR,
     FRAME_S,
     MODEL_REPOSITORY,
     ControlPlane,
-    benchmark_clip,
     console,
-    utterance_latencies,
 )
-from benchmarks.speech import SAMPLE_RATE, conversation, word_error_rate
+from benchmarks.speech import SAMPLE_RATE, benchmark_clip, conversation, word_error_rate
 from control_plane.protocol import AudioEncoding, ErrorMessage
 from control_plane.stream_client import StreamResult, encode_audio, stream_audio, stream_url
 from control_plane.triton_server import TritonServer

@@ -6,6 +6,7 @@ energy starts and ends, and placed after a silence, so its speech start/end are 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import shutil
@@ -47,12 +48,42 @@ HELD_OUT_CONVERSATION: tuple[tuple[str, str], ...] = (
 )
 
 
+# Six espeak voices no test uses (male and female variants, 140 and 190 words per minute), two lines
+# each with openings unlike the tests' ("So", "Honestly", "Quick question", ...): the live path on
+# voices and sentences it was never tuned on (`benchmarks/realtime.py --audio unseen`, per-voice WER).
+UNSEEN_VOICES: tuple[tuple[str, str, int], ...] = (
+    ("en-gb-x-rp+m3", "So the plan is to move the whole archive to the new storage by June.", 140),
+    ("en-us+f2", "Honestly, I think the old system was easier for the support staff.", 190),
+    ("en-gb-scotland+m4", "Quick question, who is looking after the invoices while Maria is away?", 190),
+    ("en-us-nyc+f5", "Apparently the printer on the third floor has been broken since Monday.", 140),
+    ("en-029+m2", "If nobody objects, we can ship the update on Thursday evening.", 165),
+    ("en-gb+f4", "Actually, the client asked for a shorter report with more pictures.", 165),
+    ("en-gb-x-rp+m3", "Could you check whether the backup finished last night?", 140),
+    ("en-us+f2", "Sure, I will look at the logs right after this call.", 190),
+    ("en-gb-scotland+m4", "Nine people signed up for the training so far.", 190),
+    ("en-us-nyc+f5", "Maybe we should order pizza for the team on Friday.", 140),
+    ("en-029+m2", "Last year the conference was in Lisbon, and it was wonderful.", 165),
+    ("en-gb+f4", "Please remember to lock the office when you leave tonight.", 165),
+)
+
+Line = tuple[str, str] | tuple[str, str, int]
+"""``(voice, text)`` or ``(voice, text, words_per_minute)`` of one utterance (default 165 wpm)."""
+
+DEFAULT_WORDS_PER_MINUTE = 165
+
+
 @dataclass(frozen=True)
 class SpokenUtterance:
     text: str
     voice: str
     speech_start_s: float
     speech_end_s: float
+    words_per_minute: int = DEFAULT_WORDS_PER_MINUTE
+
+    @property
+    def speaker(self) -> str:
+        """The voice and its speaking rate (what per-voice figures are grouped by)."""
+        return f"{self.voice} {self.words_per_minute} wpm"
 
 
 @dataclass(frozen=True)
@@ -76,12 +107,28 @@ def espeak_available() -> bool:
 
 @functools.lru_cache(maxsize=64)
 def synthesize(
-    text: str, voice: str = "en-us", words_per_minute: int = 165, *, amplitude: int = 100, pitch: int = 50
+    text: str,
+    voice: str = "en-us",
+    words_per_minute: int = DEFAULT_WORDS_PER_MINUTE,
+    *,
+    amplitude: int = 100,
+    pitch: int = 50,
 ) -> np.ndarray:
     """``text`` spoken by espeak-ng, trimmed to its speech, as 16 kHz float32 (amplitude 0–200, pitch 0–99)."""
     wav = subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-a", str(amplitude), "-p", str(pitch), "--stdout",
-         text],
+        [
+            "espeak-ng",
+            "-v",
+            voice,
+            "-s",
+            str(words_per_minute),
+            "-a",
+            str(amplitude),
+            "-p",
+            str(pitch),
+            "--stdout",
+            text,
+        ],
         check=True,
         capture_output=True,
     ).stdout
@@ -101,7 +148,7 @@ def speech_bounds(audio: np.ndarray, frame_samples: int = 160, threshold_db: flo
 
 
 def conversation(
-    lines: tuple[tuple[str, str], ...] = CONVERSATION,
+    lines: tuple[Line, ...] = CONVERSATION,
     *,
     lead_silence_s: float = 0.6,
     gap_s: float = 1.2,
@@ -111,16 +158,44 @@ def conversation(
     pieces = [np.zeros(int(lead_silence_s * SAMPLE_RATE), dtype=np.float32)]
     utterances = []
     position = len(pieces[0])
-    for index, (voice, text) in enumerate(lines):
+    for index, (voice, text, *rate) in enumerate(lines):
+        words_per_minute = rate[0] if rate else DEFAULT_WORDS_PER_MINUTE
         if index:
             pieces.append(np.zeros(int(gap_s * SAMPLE_RATE), dtype=np.float32))
             position += len(pieces[-1])
-        speech = synthesize(text, voice)
+        speech = synthesize(text, voice, words_per_minute)
         pieces.append(speech)
-        utterances.append(SpokenUtterance(text, voice, position / SAMPLE_RATE, (position + len(speech)) / SAMPLE_RATE))
+        utterances.append(
+            SpokenUtterance(
+                text, voice, position / SAMPLE_RATE, (position + len(speech)) / SAMPLE_RATE, words_per_minute
+            )
+        )
         position += len(speech)
     pieces.append(np.zeros(int(tail_silence_s * SAMPLE_RATE), dtype=np.float32))
     return SpeechClip(np.concatenate(pieces), tuple(utterances))
+
+
+AUDIO_SETS: dict[str, tuple[Line, ...]] = {
+    "tests": CONVERSATION,
+    "held-out": HELD_OUT_CONVERSATION,
+    "unseen": UNSEEN_VOICES,
+}
+"""The benchmarks' conversations: ``tests`` (the tests' voices), ``held-out`` (two voices no test
+uses), ``unseen`` (six voices, two speaking rates)."""
+
+
+def benchmark_clip(repeat: int, audio: str = "tests") -> SpeechClip:
+    """A conversation of :data:`AUDIO_SETS` repeated ``repeat`` times, utterance times shifted accordingly."""
+    clip = conversation(AUDIO_SETS[audio])
+    samples = np.concatenate([clip.audio] * repeat)
+    utterances = tuple(
+        dataclasses.replace(
+            u, speech_start_s=u.speech_start_s + k * clip.duration_s, speech_end_s=u.speech_end_s + k * clip.duration_s
+        )
+        for k in range(repeat)
+        for u in clip.utterances
+    )
+    return SpeechClip(samples, utterances)
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:

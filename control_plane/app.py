@@ -85,7 +85,7 @@ def create_app(settings: Settings, triton_grpc_url: str) -> Litestar:
             enhanced = await anyio.to_thread.run_sync(enhance_repaired_sessions, database, store, job_queue, repaired)
             log.warning("sessions.repaired", interrupted=repaired, enhancement_jobs=enhanced)
         app.state.update(database=database, store=store, inference=inference, job_queue=job_queue)
-        app.state.streaming_model = await inference.streaming_model()
+        app.state.live_models = await inference.live_models()
         try:
             yield
         finally:

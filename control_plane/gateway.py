@@ -36,9 +36,10 @@ from control_plane.enhancement import (
     first_enhancement_job_id,
     record_failed_enhancement,
 )
-from control_plane.inference import InferenceClient, StreamingModel
+from control_plane.inference import InferenceClient
 from control_plane.job_events import watch_job
 from control_plane.job_result import load_transcript
+from control_plane.live_models import LiveModels, StreamingModel
 from control_plane.live_session import LiveSession, LiveTuning
 from control_plane.metrics import ACTIVE_SESSIONS, SESSIONS_TOTAL
 from control_plane.outbox import Outbox
@@ -107,7 +108,6 @@ class _Connection:
     socket: WebSocket
     session_id: str
     params: SessionParams
-    model_name: str
     decoder: FrameDecoder
     live: LiveSession
     archive: SessionArchive
@@ -127,12 +127,12 @@ async def transcription_stream(socket: WebSocket) -> None:
     await socket.accept()
     settings: Settings = socket.app.state.settings
     inference: InferenceClient = socket.app.state.inference
-    model: StreamingModel = socket.app.state.streaming_model
+    live_models: LiveModels = socket.app.state.live_models
     slots: SessionSlots = socket.app.state.session_slots
     try:
-        params = parse_session_params(dict(socket.query_params), default_model=model.name)
-        if params.model != model.name:
-            raise ValueError(f"unknown model {params.model!r}; this server runs {model.name!r}")
+        params = parse_session_params(dict(socket.query_params))
+        model = live_models.select(params.model)
+        params.model = model.name
         _check_language(model, params.language)
     except ValueError as exc:
         await _refuse(socket, ErrorCode.INVALID_PARAMETERS, str(exc), CloseCode.INVALID_PARAMETERS)
@@ -181,9 +181,8 @@ async def _serve(
         socket=socket,
         session_id=session_id,
         params=params,
-        model_name=model.name,
         decoder=FrameDecoder(params.encoding, params.sample_rate),
-        live=LiveSession(params, inference, outbox.put, _tuning(settings)),
+        live=LiveSession(params, inference, outbox.put, _tuning(settings), triton_model=model.triton_model),
         archive=archive,
         outbox=outbox,
         work=asyncio.Queue(maxsize=MAX_QUEUED_ITEMS),
@@ -196,7 +195,7 @@ async def _serve(
     outbox.put(
         SessionBegin(
             session_id=connection.session_id,
-            model=connection.model_name,
+            model=connection.model.name,
             language=params.language,
             sample_rate=params.sample_rate,
             encoding=params.encoding,

@@ -10,10 +10,11 @@ import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
+from control_plane.live_models import DEFAULT_TRITON_MODEL, LiveModels, StreamingModel, is_live_profile
 from control_plane.transcript import Emotion
 
 VAD_MODEL = "vad"
-STREAMING_ASR_MODEL = "streaming_asr"
+STREAMING_ASR_MODEL = DEFAULT_TRITON_MODEL
 BATCH_ASR_MODEL = "batch_asr"
 SPEAKER_EMBEDDING_MODEL = "speaker_embedding"
 SPEAKER_EMBEDDING_MAX_WINDOWS = 64
@@ -68,20 +69,6 @@ class ChunkTranscript(msgspec.Struct):
 
 
 @dataclass(frozen=True)
-class StreamingModel:
-    name: str
-    """The public model name (``model_name`` parameter)."""
-    language: str | None
-    """The one language of an English-only model (``language`` parameter); ``None`` if multilingual."""
-    languages: frozenset[str] = frozenset()
-    """Every language it transcribes: the one language, or all of Whisper's for a multilingual model."""
-
-    def accepts_language(self, language: str) -> bool:
-        """Whether a session may ask for ``language`` (``auto``: the model's language or detection)."""
-        return language == "auto" or language in self.languages
-
-
-@dataclass(frozen=True)
 class VadOutput:
     speech_probs: np.ndarray
     state: np.ndarray
@@ -119,13 +106,21 @@ class InferenceClient:
         except InferenceServerException:
             return False
 
-    async def streaming_model(self) -> StreamingModel:
-        """What ``streaming_asr``'s config says about the model it serves."""
+    async def live_models(self) -> LiveModels:
+        """The live profiles the repository serves: every ready ``streaming_asr[_<profile>]`` model."""
         try:
-            config = await self._client.get_model_config(STREAMING_ASR_MODEL, as_json=True)
+            index = await self._client.get_model_repository_index(as_json=True)
+            names = sorted(
+                m["name"] for m in index.get("models", []) if m.get("state") == "READY" and is_live_profile(m["name"])
+            )
+            profiles = [await self._streaming_model(name) for name in names]
         except InferenceServerException as exc:
             raise InferenceUnavailable(str(exc)) from exc
-        parameters = {k: v["string_value"] for k, v in config["config"].get("parameters", {}).items()}
+        return LiveModels(tuple(profiles))
+
+    async def _streaming_model(self, triton_model: str) -> StreamingModel:
+        config = await self._client.get_model_config(triton_model, as_json=True)
+        parameters = {k: v.get("string_value", "") for k, v in config["config"].get("parameters", {}).items()}
         language = parameters.get("language") or None
         if language:
             languages = frozenset({language})
@@ -133,7 +128,13 @@ class InferenceClient:
             from faster_whisper.tokenizer import _LANGUAGE_CODES  # only a multilingual model needs the list
 
             languages = frozenset(_LANGUAGE_CODES)
-        return StreamingModel(name=parameters["model_name"], language=language, languages=languages)
+        return StreamingModel(
+            name=parameters["model_name"],
+            triton_model=triton_model,
+            language=language,
+            languages=languages,
+            accurate=parameters.get("accurate", "").lower() == "true",
+        )
 
     async def speaker_embedding_model(self) -> str:
         """Which embedding model ``speaker_embedding`` serves (``architecture:model_path`` from its config).
@@ -144,7 +145,7 @@ class InferenceClient:
             config = await self._client.get_model_config(SPEAKER_EMBEDDING_MODEL, as_json=True)
         except InferenceServerException as exc:
             raise InferenceUnavailable(str(exc)) from exc
-        parameters = {k: v["string_value"] for k, v in config["config"].get("parameters", {}).items()}
+        parameters = {k: v.get("string_value", "") for k, v in config["config"].get("parameters", {}).items()}
         return f"{parameters.get('architecture', '')}:{parameters.get('model_path', '')}"[:128]
 
     async def vad(self, audio_with_context: np.ndarray, state: np.ndarray) -> VadOutput:
@@ -165,8 +166,10 @@ class InferenceClient:
         final: bool,
         prompt: str = "",
         prefix: str = "",
+        model: str,
     ) -> AsrResult:
-        """Transcribe 16 kHz mono float32 audio of one utterance (``final``: the best decode, not a quick partial).
+        """Transcribe 16 kHz mono float32 audio of one utterance with the live profile ``model`` (a
+        Triton model name; ``final``: the best decode, not a quick partial).
 
         ``prompt``: text said before it (context); ``prefix``: text its transcript must start with.
         """
@@ -178,7 +181,7 @@ class InferenceClient:
             _tensor("PROMPT", np.array([[prompt.encode()]], dtype=np.object_), "BYTES"),
             _tensor("PREFIX", np.array([[prefix.encode()]], dtype=np.object_), "BYTES"),
         ]
-        result = await self._infer(STREAMING_ASR_MODEL, inputs, priority=FINAL_PRIORITY if final else PARTIAL_PRIORITY)
+        result = await self._infer(model, inputs, priority=FINAL_PRIORITY if final else PARTIAL_PRIORITY)
         return _asr_decoder.decode(result.as_numpy("TRANSCRIPT").reshape(-1)[0])
 
     async def transcribe_chunk(self, audio: np.ndarray, *, language: str, prompt: str = "") -> ChunkTranscript:

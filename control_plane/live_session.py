@@ -30,6 +30,7 @@ import numpy as np
 
 from control_plane.audio_input import MODEL_SAMPLE_RATE
 from control_plane.inference import (
+    STREAMING_ASR_MODEL,
     AsrResult,
     InferenceClient,
     InferenceFailed,
@@ -195,8 +196,12 @@ class LiveSession:
         inference: InferenceClient,
         emit: Callable[[ServerMessage], None],
         tuning: LiveTuning = LiveTuning(),
+        *,
+        triton_model: str = STREAMING_ASR_MODEL,
     ) -> None:
+        """``triton_model``: the live profile's Triton model (see :mod:`control_plane.live_models`)."""
         self.params = params
+        self._triton_model = triton_model
         self._inference = inference
         self._emit = emit
         self._tuning = tuning
@@ -470,6 +475,7 @@ class LiveSession:
                 final=final,
                 prompt=self._context() if final else "",
                 prefix=prefix if self._tuning.stable_partials else "",
+                model=self._triton_model,
             )
         except InferenceUnavailable as exc:
             self._report_error(ErrorCode.MODEL_UNAVAILABLE, f"speech recognition unavailable: {exc}")

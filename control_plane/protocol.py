@@ -233,11 +233,9 @@ def encode_message(message: ServerMessage | ClientMessage) -> str:
 
 
 QUERY_PARAMS = frozenset(f.name for f in msgspec.structs.fields(SessionParams))
-MODEL_ALIASES = frozenset({"fast", "accurate"})
-"""``model`` values that mean "the served live model" (Dalston's SDK sends ``model=fast`` by default)."""
 
 
-def parse_session_params(query: dict[str, str], *, default_model: str) -> SessionParams:
+def parse_session_params(query: dict[str, str]) -> SessionParams:
     """Validate the known query parameters (unknown ones are ignored, as SPEC requires).
 
     Raises ``ValueError`` with a user-facing message on an invalid value or combination.
@@ -247,8 +245,6 @@ def parse_session_params(query: dict[str, str], *, default_model: str) -> Sessio
         params = msgspec.convert(known, SessionParams, strict=False)
     except msgspec.ValidationError as exc:
         raise ValueError(str(exc)) from None
-    if not params.model or params.model in MODEL_ALIASES:
-        params.model = default_model
     if not 8000 <= params.sample_rate <= 48000:
         raise ValueError("sample_rate must be between 8000 and 48000")
     for name in ("num_speakers", "min_speakers", "max_speakers"):

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from benchmarks.realtime import (
+from benchmarks.live_scoring import (
     completing_final,
     first_recognised_message,
     normalize_words,
-    parse_triton_metrics,
+    per_voice_summary,
     percentiles,
-    triton_deltas,
     utterance_latencies,
     utterance_revisions,
 )
+from benchmarks.realtime import parse_triton_metrics, triton_deltas
 from benchmarks.speech import SpokenUtterance
 from control_plane.protocol import SpeechEnd, SpeechStart, TranscriptFinal, TranscriptPartial
 from control_plane.stream_client import ReceivedMessage, StreamResult
@@ -190,3 +191,21 @@ def test_whisperlive_segments_become_partials_and_first_time_finals() -> None:
     assert [type(m) for m in first] == [TranscriptFinal, TranscriptPartial]
     assert (first[0].text, first[0].start, first[0].end) == ("Thanks for coming.", 0.3, 4.3)
     assert [type(m) for m in as_tandem_messages([done, open_segment], finished)] == [TranscriptPartial]
+
+
+def test_per_voice_summary_scores_each_voice_on_its_own_utterances() -> None:
+    from benchmarks.speech import SpeechClip
+
+    clip = SpeechClip(np.zeros(16000 * 9, dtype=np.float32), (HELLO, ALICE))
+    session = result(
+        partial("Hello", 0.4, 1.6, 1.5),
+        final("Hello everyone, thank you for joining the meeting today.", 0.4, 3.95, 4.6),
+        partial("Good morning", 4.75, 6.0, 5.9),
+        final("Good morning, my name is Alex and I work in sales.", 4.75, 8.15, 8.8),
+    )
+    voices = per_voice_summary([session], clip)
+    assert list(voices) == ["en-us 165 wpm", "en+f3 165 wpm"]
+    assert voices["en-us 165 wpm"]["wer"] == 0.0
+    assert voices["en+f3 165 wpm"]["wer"] == pytest.approx(1 / 11, abs=1e-4)
+    assert voices["en-us 165 wpm"]["first_partial_s"]["p50"] == pytest.approx(0.9)
+    assert voices["en+f3 165 wpm"]["first_partial_s"]["p50"] == pytest.approx(0.95)

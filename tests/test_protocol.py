@@ -3,6 +3,7 @@
 import msgspec
 import pytest
 
+from control_plane.live_models import LiveModels, StreamingModel
 from control_plane.protocol import (
     AudioEncoding,
     ConfigMessage,
@@ -18,19 +19,28 @@ from control_plane.protocol import (
 
 
 def test_defaults_follow_the_spec() -> None:
-    params = parse_session_params({}, default_model="tiny.en")
-    assert params.model == "tiny.en" and params.encoding is AudioEncoding.PCM_S16LE
+    params = parse_session_params({})
+    assert params.model == "" and params.encoding is AudioEncoding.PCM_S16LE
     assert (params.sample_rate, params.interim_results, params.word_timestamps, params.enable_vad) == (
-        16000, True, False, True,
+        16000,
+        True,
+        False,
+        True,
     )
     assert not (params.store_audio or params.store_transcript or params.enhance_on_end)
 
 
 def test_query_strings_are_converted_and_unknown_names_ignored() -> None:
     params = parse_session_params(
-        {"sample_rate": "44100", "word_timestamps": "true", "encoding": "pcm_f32le", "vocabulary": "x",
-         "store_audio": "true", "enhance_on_end": "true", "num_speakers": "2"},
-        default_model="tiny.en",
+        {
+            "sample_rate": "44100",
+            "word_timestamps": "true",
+            "encoding": "pcm_f32le",
+            "vocabulary": "x",
+            "store_audio": "true",
+            "enhance_on_end": "true",
+            "num_speakers": "2",
+        }
     )
     assert params.sample_rate == 44100 and params.word_timestamps and params.encoding is AudioEncoding.PCM_F32LE
     assert params.enhance_on_end and params.num_speakers == 2
@@ -38,17 +48,26 @@ def test_query_strings_are_converted_and_unknown_names_ignored() -> None:
 
 @pytest.mark.parametrize(
     "query",
-    [{"sample_rate": "7999"}, {"sample_rate": "48001"}, {"encoding": "opus"}, {"enable_vad": "perhaps"},
-     {"enhance_on_end": "true"}, {"enhance_llm_cleanup": "true"}, {"num_speakers": "0"},
-     {"min_speakers": "4", "max_speakers": "2"}],
+    [
+        {"sample_rate": "7999"},
+        {"sample_rate": "48001"},
+        {"encoding": "opus"},
+        {"enable_vad": "perhaps"},
+        {"enhance_on_end": "true"},
+        {"enhance_llm_cleanup": "true"},
+        {"num_speakers": "0"},
+        {"min_speakers": "4", "max_speakers": "2"},
+    ],
 )
 def test_invalid_values_raise_value_error(query) -> None:
     with pytest.raises(ValueError):
-        parse_session_params(query, default_model="tiny.en")
+        parse_session_params(query)
 
 
 def test_messages_round_trip_with_their_type_tag() -> None:
-    final = TranscriptFinal(text="hi", start=0.0, end=1.0, confidence=0.9, words=[Word(word="hi", start=0, end=1, confidence=0.9)])
+    final = TranscriptFinal(
+        text="hi", start=0.0, end=1.0, confidence=0.9, words=[Word(word="hi", start=0, end=1, confidence=0.9)]
+    )
     encoded = encode_message(final)
     assert msgspec.json.decode(encoded)["type"] == "transcript.final"
     assert decode_server_message(encoded) == final
@@ -61,20 +80,38 @@ def test_messages_round_trip_with_their_type_tag() -> None:
 
 def test_every_word_carries_its_text_as_word_and_text() -> None:
     word = Word(word="hello", start=0.0, end=0.4, confidence=0.9)
-    encoded = msgspec.json.decode(encode_message(TranscriptFinal(text="hello", start=0, end=1, confidence=0.9,
-                                                                 words=[word])))
+    encoded = msgspec.json.decode(
+        encode_message(TranscriptFinal(text="hello", start=0, end=1, confidence=0.9, words=[word]))
+    )
     assert encoded["words"][0]["word"] == encoded["words"][0]["text"] == "hello"
-    decoded = decode_server_message('{"type":"transcript.final","text":"hi","start":0,"end":1,"confidence":1,'
-                                    '"words":[{"word":"hi","start":0,"end":1,"confidence":1}]}')
+    decoded = decode_server_message(
+        '{"type":"transcript.final","text":"hi","start":0,"end":1,"confidence":1,'
+        '"words":[{"word":"hi","start":0,"end":1,"confidence":1}]}'
+    )
     assert decoded.words[0].text == "hi"
 
 
-@pytest.mark.parametrize("alias", ["fast", "accurate"])
-def test_dalston_model_aliases_mean_the_served_model(alias) -> None:
-    params = parse_session_params({"model": alias, "language": "auto"}, default_model="tiny.en")
-    assert params.model == "tiny.en"
-    # Any other name stays as asked (the gateway refuses it with invalid_parameters).
-    assert parse_session_params({"model": "large-v3"}, default_model="tiny.en").model == "large-v3"
+def _profile(name: str, triton_model: str, *, accurate: bool = False) -> StreamingModel:
+    return StreamingModel(name, triton_model, language=None, accurate=accurate)
+
+
+def test_a_session_selects_a_live_profile_by_name_or_dalston_alias() -> None:
+    tiny, base = _profile("tiny.en", "streaming_asr"), _profile("base", "streaming_asr_base", accurate=True)
+    models = LiveModels((tiny, base))
+    assert models.default is tiny
+    assert [models.select(name) for name in ("", "fast", "tiny.en", "base", "accurate")] == [
+        tiny,
+        tiny,
+        tiny,
+        base,
+        base,
+    ]
+    with pytest.raises(ValueError, match="unknown model 'large-v3'"):
+        models.select("large-v3")
+    # With one profile, `accurate` is the default one.
+    assert LiveModels((tiny,)).select("accurate") is tiny
+    with pytest.raises(ValueError):
+        LiveModels((base,))  # no streaming_asr: no default
 
 
 def test_partial_stable_text_is_optional() -> None:

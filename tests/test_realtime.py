@@ -110,13 +110,31 @@ async def test_realtime_conversation_partials_finals_and_words(server, speech) -
     assert end.total_audio_seconds == pytest.approx(speech.duration_s, abs=0.02)
 
 
-@pytest.mark.parametrize("alias", ["fast", "accurate"])
-async def test_dalston_model_aliases_get_the_served_model(server, alias) -> None:
+@pytest.mark.parametrize(
+    ("requested", "profile"),
+    [("", "tiny.en"), ("fast", "tiny.en"), ("tiny.en", "tiny.en"), ("base", "base"), ("accurate", "base")],
+)
+async def test_each_session_gets_the_live_profile_it_asks_for(server, requested, profile) -> None:
+    """`model=` picks a Triton model per session (Dalston's `fast`/`accurate` aliases too); the
+    multilingual `base` profile detects the language of `language=auto`."""
     clip = conversation(CONVERSATION[:1])
-    result = await _stream(server, clip.audio, model=alias, language="auto")
+    result = await _stream(server, clip.audio, model=requested, language="auto")
     begin = result.messages[0].message
-    assert isinstance(begin, SessionBegin) and begin.model == "tiny.en" and begin.config.model == "tiny.en"
+    assert isinstance(begin, SessionBegin) and begin.model == profile and begin.config.model == profile
+    assert begin.language == ("en" if profile == "tiny.en" else "auto")
     assert word_error_rate(clip.text, result.session_end.transcript) <= WER_THRESHOLD
+
+
+async def test_sessions_on_both_profiles_at_once(server) -> None:
+    clips = [conversation(CONVERSATION[:2]), conversation(CONVERSATION[2:])]
+    results = await asyncio.gather(
+        _stream(server, clips[0].audio, speed=2.0, model="tiny.en"),
+        _stream(server, clips[1].audio, speed=2.0, model="base", language="en"),
+    )
+    for clip, result, profile in zip(clips, results, ("tiny.en", "base")):
+        assert result.messages[0].message.model == profile
+        assert result.of_type(TranscriptPartial), "each profile sends partials"
+        assert word_error_rate(clip.text, result.session_end.transcript) <= WER_THRESHOLD
 
 
 @pytest.mark.parametrize(
@@ -186,6 +204,7 @@ async def test_unknown_query_parameters_are_ignored(server) -> None:
         {"min_speakers": "3", "max_speakers": "2"},
         {"model": "no-such-model"},
         {"language": "fr"},
+        {"model": "base", "language": "klingon"},
     ],
 )
 async def test_invalid_parameters_are_refused_with_4400(server, query) -> None:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from benchmarks.speech import CONVERSATION, conversation, word_error_rate
-from control_plane.inference import InferenceClient, InferenceFailed
+from control_plane.inference import STREAMING_ASR_MODEL, InferenceClient, InferenceFailed
 
 
 def _asr_counts(triton) -> tuple[float, float]:
@@ -24,12 +24,13 @@ async def test_a_bad_request_fails_alone_in_its_batch(triton) -> None:
     clip = conversation(CONVERSATION[:1])
     client = InferenceClient(triton.endpoints.grpc_url)
     try:
-        model = await client.streaming_model()
+        model = (await client.live_models()).default
         assert model.languages == frozenset({"en"}) and model.accepts_language("auto")
         assert not model.accepts_language("fr")
         before = _asr_counts(triton)
         requests = [
-            client.transcribe(clip.audio, word_timestamps=final, language="fr" if i == 3 else "en", final=final)
+            client.transcribe(clip.audio, word_timestamps=final, language="fr" if i == 3 else "en", final=final,
+                              model=model.triton_model)
             for i, final in enumerate([True, False, True, False, True, False, True, False])
         ]
         results = await asyncio.gather(*requests, return_exceptions=True)
@@ -50,7 +51,27 @@ async def test_auto_and_the_models_language_are_accepted(triton, language) -> No
     clip = conversation(CONVERSATION[:1])
     client = InferenceClient(triton.endpoints.grpc_url)
     try:
-        result = await client.transcribe(clip.audio, word_timestamps=False, language=language, final=True)
+        result = await client.transcribe(
+            clip.audio, word_timestamps=False, language=language, final=True, model=STREAMING_ASR_MODEL
+        )
     finally:
         await client.close()
     assert word_error_rate(clip.text, result.text) <= 0.2
+
+
+async def test_the_repository_serves_two_live_profiles(triton) -> None:
+    clip = conversation(CONVERSATION[:1])
+    client = InferenceClient(triton.endpoints.grpc_url)
+    try:
+        models = await client.live_models()
+        base = models.select("base")
+        result = await client.transcribe(
+            clip.audio, word_timestamps=True, language="auto", final=True, model=base.triton_model
+        )
+    finally:
+        await client.close()
+    assert models.names == ["tiny.en", "base"] and models.default.name == "tiny.en"
+    assert base.triton_model == "streaming_asr_base" and models.select("accurate") is base
+    assert base.language is None and base.accepts_language("fr") and base.accepts_language("auto")
+    assert result.language == "en" and word_error_rate(clip.text, result.text) <= 0.2, result.text
+    assert result.words and result.words[-1].end <= clip.duration_s + 0.5
