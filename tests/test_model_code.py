@@ -71,3 +71,26 @@ def test_prefix_is_forced_and_kept_in_a_batch_of_different_prefixes(whisper, cli
     # A forced prefix is kept even where the audio says otherwise; the decode continues after it.
     assert results[-1].text.startswith("Yellow everyone,") and "meeting" in results[-1].text
     assert [w.word for w in results[-1].words][:2] == ["Yellow", "everyone,"]
+
+
+def test_a_decode_that_stops_at_a_forced_sentence_end_is_continued(whisper) -> None:
+    """Fast turn-taking: two speakers' lines 0.3 s apart make one live utterance. Forced to start
+    with the committed first sentence, tiny.en closed it and stopped (the second line was lost
+    from the final); the rest of the speech is decoded after it and joined."""
+    from benchmarks.speech import conversation
+
+    lines = (("en-us", "We need to finish the report before Friday afternoon."),
+             ("en+f3", "The weather is nice and the sun is shining."))
+    clip = conversation(lines, lead_silence_s=0.2, gap_s=0.3, tail_silence_s=0.2)
+    request = DecodeRequest(audio=clip.audio, final=True, word_timestamps=True,
+                            prefix="We need to finish the report before Friday afternoon.")
+    result = whisper.transcribe_batch([request])[0]
+    assert result.text.startswith(request.prefix)
+    assert word_error_rate(clip.text, result.text) <= 0.2, result.text
+    second = clip.utterances[1]
+    starts = [w.start for w in result.words]
+    assert starts == sorted(starts) and result.words[-1].end <= clip.duration_s
+    assert abs(result.words[-1].end - second.speech_end_s) < 0.5, (result.words[-1], second)
+    # Trailing padding (silence) is not decoded again.
+    padded = DecodeRequest(audio=np.concatenate([clip.audio, np.zeros(48000, np.float32)]), final=True)
+    assert word_error_rate(clip.text, whisper.transcribe_batch([padded])[0].text) <= 0.2

@@ -385,3 +385,15 @@ def test_quick_start_stream_command_prints_the_transcript(server, tmp_path) -> N
     transcript = " ".join(line.split("]", 1)[1] for line in printed.splitlines() if line.startswith("["))
     assert word_error_rate(clip.text, transcript) <= WER_THRESHOLD, printed
     assert "session sess_" in printed and "audio: file://" in printed
+
+
+async def test_fast_turn_taking_keeps_every_line_in_the_finals(server) -> None:
+    """Two speakers 0.3 s apart (under the VAD's silence window) make one live utterance whose
+    first sentence the partials commit; the final still holds the second speaker's line."""
+    clip = conversation(
+        (CONVERSATION[2], ("en+f3", "Can you send me the numbers from last quarter?")), gap_s=0.3
+    )
+    result = await _stream(server, clip.audio, speed=1.0)
+    finals = " ".join(f.text for f in _finals(result))
+    assert word_error_rate(clip.text, finals) <= WER_THRESHOLD, finals
+    assert "quarter" in finals.lower(), finals

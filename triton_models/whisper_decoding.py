@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from faster_whisper import WhisperModel
@@ -97,6 +97,13 @@ class DecoderOptions:
     """Tokens kept from the end of a request's prompt."""
     max_prefix_tokens: int = 120
     """Tokens kept from the start of a request's prefix."""
+    max_continuations: int = 2
+    """Times a decode that stopped before the end of its speech is continued (0: never)."""
+    continuation_min_s: float = 1.0
+    """Audio left after the last segment that may hold more speech (less is the padding, or a
+    word cut at the edge of a partial's audio)."""
+    continuation_level_db: float = -25.0
+    """The audio left must be at most this far below the decoded part's loudest 20 ms to be continued."""
 
 
 class ShortWindowWhisper:
@@ -111,14 +118,38 @@ class ShortWindowWhisper:
         cpu_threads: int = 2,
         options: DecoderOptions | None = None,
     ) -> None:
-        self._model = WhisperModel(
-            str(model_path), device=device, compute_type=compute_type, cpu_threads=cpu_threads
-        )
+        self._model = WhisperModel(str(model_path), device=device, compute_type=compute_type, cpu_threads=cpu_threads)
         self._options = options or DecoderOptions()
         self.is_multilingual = self._model.model.is_multilingual
 
     def transcribe_batch(self, requests: Sequence[DecodeRequest]) -> list[Transcription]:
-        """Transcribe every request; results come back in request order."""
+        """Transcribe every request; results come back in request order.
+
+        A decode that ends while speech goes on (Whisper closes its last segment and stops: after a
+        forced prefix that ends a sentence, or in a long chunk) is continued: the audio after its
+        last segment is decoded on its own (with the text so far as its prompt, tiny.en repeated the
+        continuation) and the two are joined.
+        """
+        results = self._decode_groups(requests)
+        for _ in range(self._options.max_continuations):
+            pending = [i for i, r in enumerate(results) if self._stopped_early(requests[i], r)]
+            if not pending:
+                break
+            cuts_s = [results[i].segments[-1].end for i in pending]
+            follow_ups = [
+                replace(
+                    requests[i],
+                    audio=requests[i].audio[int(cut_s * SAMPLE_RATE) :],
+                    prefix="",
+                    prompt=requests[i].prompt,
+                )
+                for i, cut_s in zip(pending, cuts_s)
+            ]
+            for i, cut_s, continuation in zip(pending, cuts_s, self._decode_groups(follow_ups)):
+                results[i] = _joined(results[i], continuation, cut_s)
+        return results
+
+    def _decode_groups(self, requests: Sequence[DecodeRequest]) -> list[Transcription]:
         results: list[Transcription | None] = [None] * len(requests)
         for group in _group_requests(requests, self._options.length_ratio_per_group):
             window_s = min(
@@ -128,6 +159,18 @@ class ShortWindowWhisper:
             for index, result in zip(group, self._decode(window_s, [requests[i] for i in group])):
                 results[index] = result
         return [r for r in results if r is not None]
+
+    def _stopped_early(self, request: DecodeRequest, result: Transcription) -> bool:
+        """The decode's segments end at least ``continuation_min_s`` before the audio does, and
+        the audio after them is speech-loud (within ``continuation_level_db`` of the decoded part)."""
+        if not result.segments:
+            return False
+        cut = int(result.segments[-1].end * SAMPLE_RATE)
+        if len(request.audio) - cut < self._options.continuation_min_s * SAMPLE_RATE:
+            return False
+        return (
+            _loudness_db(request.audio[cut:]) >= _loudness_db(request.audio[:cut]) + self._options.continuation_level_db
+        )
 
     def _decode(self, window_s: float, requests: list[DecodeRequest]) -> list[Transcription]:
         window_samples = int(window_s * SAMPLE_RATE)
@@ -139,9 +182,7 @@ class ShortWindowWhisper:
         languages = self._languages(requests, encoder_output)
         tokenizers = [self._tokenizer(language) for language in languages]
         durations_s = [len(a) / SAMPLE_RATE for a in audios]
-        max_new_tokens = [
-            min(220, int(d * self._options.max_tokens_per_second) + 8) for d in durations_s
-        ]
+        max_new_tokens = [min(220, int(d * self._options.max_tokens_per_second) + 8) for d in durations_s]
         prompts = self._prompts(requests, tokenizers)
         generated = self._model.model.generate(
             encoder_output,
@@ -197,9 +238,7 @@ class ShortWindowWhisper:
             if i in retried or not result.text:
                 continue
             result.words.extend(word for _, word in timings.get(i, []))
-            result.segments.extend(
-                _timed_segments(segments[i], tokenizers[i], timings.get(i, []), result.confidence)
-            )
+            result.segments.extend(_timed_segments(segments[i], tokenizers[i], timings.get(i, []), result.confidence))
         return results
 
     def _prompts(self, requests: list[DecodeRequest], tokenizers: list[Tokenizer]) -> list[list[int]]:
@@ -212,9 +251,7 @@ class ShortWindowWhisper:
         ]
         length = min(len(p) for p in previous)
         return [
-            ([t.sot_prev, *p[len(p) - length :]] if length else [])
-            + list(t.sot_sequence)
-            + self._prefix_tokens(r, t)
+            ([t.sot_prev, *p[len(p) - length :]] if length else []) + list(t.sot_sequence) + self._prefix_tokens(r, t)
             for p, r, t in zip(previous, requests, tokenizers)
         ]
 
@@ -342,6 +379,40 @@ def _timed_segments(
     return timed
 
 
+def _loudness_db(audio: np.ndarray, frame_samples: int = 320) -> float:
+    """Level of the loudest 20 ms frame (dB full scale; -120 for silence)."""
+    frames = len(audio) // frame_samples
+    if frames == 0:
+        return -120.0
+    energy = (audio[: frames * frame_samples].reshape(frames, frame_samples) ** 2).mean(axis=1)
+    return float(10 * np.log10(energy.max() + 1e-12))
+
+
+def _joined(first: Transcription, continuation: Transcription, offset_s: float) -> Transcription:
+    """``first`` followed by ``continuation``, whose times start at ``offset_s`` of the audio."""
+    if not continuation.text:
+        return first
+
+    def shifted(word: WordTiming) -> WordTiming:
+        return replace(word, start=round(word.start + offset_s, 3), end=round(word.end + offset_s, 3))
+
+    segments = [
+        replace(
+            s, start=round(s.start + offset_s, 3), end=round(s.end + offset_s, 3), words=[shifted(w) for w in s.words]
+        )
+        for s in continuation.segments
+    ]
+    weights = (max(1, len(first.tokens)), max(1, len(continuation.tokens)))
+    return Transcription(
+        text=f"{first.text} {continuation.text}",
+        confidence=float(np.average([first.confidence, continuation.confidence], weights=weights)),
+        language=first.language,
+        tokens=[*first.tokens, *continuation.tokens],
+        words=[*first.words, *(shifted(w) for w in continuation.words)],
+        segments=[*first.segments, *segments],
+    )
+
+
 def _compression_ratio(text: str) -> float:
     if not text:
         return 0.0
@@ -369,14 +440,16 @@ def _word_list(alignment: list[dict], duration_s: float) -> list[tuple[int, Word
             continue
         start = min(max(float(timing["start"]), previous_end), duration_s)
         end = min(max(float(timing["end"]), start), duration_s)
-        words.append((
-            first_token,
-            WordTiming(
-                word=timing["word"].strip(),
-                start=round(start, 3),
-                end=round(end, 3),
-                confidence=round(float(timing["probability"]), 4),
-            ),
-        ))
+        words.append(
+            (
+                first_token,
+                WordTiming(
+                    word=timing["word"].strip(),
+                    start=round(start, 3),
+                    end=round(end, 3),
+                    confidence=round(float(timing["probability"]), 4),
+                ),
+            )
+        )
         previous_end = end
     return words
