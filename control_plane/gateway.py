@@ -483,5 +483,6 @@ def _tuning(settings: Settings) -> LiveTuning:
         vad_min_silence_s=settings.vad_min_silence_s,
         max_utterance_s=settings.max_utterance_s,
         stable_partials=settings.stable_partials,
+        partial_hold_s=settings.partial_hold_s,
         context_words=settings.context_words,
     )

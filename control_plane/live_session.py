@@ -13,7 +13,9 @@ decodes of the utterance, its final included, are forced to start with the commi
 (Whisper's decoding prefix), so a committed word is never taken back and the text stops flipping
 between unrelated hypotheses. A partial shows the committed words and the decode's next words up
 to a repeated pair of words (a greedy loop), without its last word (often cut at the audio's edge)
-unless that word is all it has. Context (off by default): the session's previous finals (their
+unless that word is all it has. A partial that would take back words already shown waits until
+agreement commits the change (or ``partial_hold_s`` of audio passed): a reader sees one correction,
+not every passing hypothesis. Context (off by default): the session's previous finals (their
 last ``context_words`` words) are the prompt of each final decode, as Whisper does across its
 windows; prompted partials are not used, they delayed the first correct words by 0.5-1 s.
 """
@@ -79,6 +81,10 @@ class LiveTuning:
     """Consecutive partial decodes that must agree on a word before it is committed."""
     min_commit_audio_s: float = 1.0
     """No word is committed from decodes of less audio than this (an utterance's first decodes guess)."""
+    partial_hold_s: float = 1.0
+    """A partial that takes back shown words is sent only when the committed words reach past the
+    first changed word (two decodes agree on the change), or after this much audio since the last
+    partial sent; a partial that only adds words is always sent (0: send every partial)."""
     min_commit_confidence: float = 0.5
     """A partial decode whose mean token probability is below this commits nothing (the guesses
     that agree by chance: "But when there is" for "The weather is", probability 0.43)."""
@@ -157,6 +163,10 @@ class _Utterance:
     """Words every later partial and the final start with."""
     hypotheses: list[list[str]] = field(default_factory=list)
     """Words of the latest partial decodes, for agreement with the next."""
+    shown: list[str] = field(default_factory=list)
+    """Words of the last partial sent."""
+    shown_at: int = 0
+    """Audio end (sample index) of the last partial sent."""
 
     @property
     def prefix(self) -> str:
@@ -179,6 +189,19 @@ class _Utterance:
 
     def keeps_committed(self, words: list[str]) -> bool:
         return words[: len(self.committed)] == self.committed
+
+    def holds(self, words: list[str], end: int, hold_samples: int) -> bool:
+        """Whether a partial of ``words`` should wait: it takes back shown words, agreement has not
+        confirmed the change, and the last partial sent is recent."""
+        if not self.shown or not hold_samples:
+            return False
+        kept = 0
+        for shown, new in zip(self.shown, words):
+            if _normalized(shown) != _normalized(new):
+                break
+            kept += 1
+        takes_back = kept < len(self.shown)
+        return takes_back and len(self.committed) <= kept and end - self.shown_at < hold_samples
 
 
 @dataclass
@@ -380,6 +403,9 @@ class LiveSession:
                 utterance.commit_agreement(words, confident, self._tuning.agreement_decodes)
             if len(words) > max(1, len(utterance.committed)):
                 words = words[:-1]  # the word at the audio's edge is often cut: shown from the next decode
+            if committing and utterance.holds(words, end, int(self._tuning.partial_hold_s * MODEL_SAMPLE_RATE)):
+                return
+            utterance.shown, utterance.shown_at = words, end
             text, stable_text = " ".join(words), utterance.prefix
         self._emit(
             TranscriptPartial(

@@ -44,6 +44,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """An utterance longer than this is finalized and a new one starts."""
     stable_partials: bool = True
     """Commit the words consecutive partials agree on (``stable_text``); later decodes keep them."""
+    partial_hold_s: float = 1.0
+    """A partial that would take back words already shown is held (not sent) unless agreement has
+    committed the new words, or this much audio passed since the last partial (0: send every partial)."""
     context_words: int = 0
     """Words of a session's previous finals given to Whisper as context for the next utterance (0: none)."""
     workers: int = 2
