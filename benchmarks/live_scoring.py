@@ -230,24 +230,37 @@ def quality_summary(results: Sequence[StreamResult], clip: SpeechClip) -> dict:
 
 
 def per_voice_summary(results: Sequence[StreamResult], clip: SpeechClip) -> dict[str, dict]:
-    """WER and first-partial latency of each voice (voice and speaking rate) of the clip."""
-    voices: dict[str, list[int]] = {}
-    for index, utterance in enumerate(clip.utterances):
-        voices.setdefault(utterance.speaker, []).append(index)
-    summary = {}
-    for speaker, indexes in voices.items():
-        references, hypotheses, first_partials = [], [], []
-        for result in results:
-            latencies = utterance_latencies(result, clip.utterances)
-            finals = [m.message for m in _transcripts(result.messages) if isinstance(m.message, TranscriptFinal)]
-            for index in indexes:
-                utterance = clip.utterances[index]
-                references.append(utterance.text)
-                hypotheses.append(" ".join(f.text for f in finals if _overlaps(f, utterance)))
-                first_partials.append(latencies[index].first_partial_s)
-        summary[speaker] = {
-            "utterances": len(references),
-            "wer": round(word_error_rate(" ".join(references), " ".join(hypotheses)), 4),
-            "first_partial_s": percentiles(first_partials),
+    """WER and first-partial latency of each voice (voice and speaking rate) of the clip.
+
+    Each session's joined finals are aligned with the clip's text (``jiwer``); a substituted or
+    deleted reference word is an error of its utterance's voice, an inserted word one of the voice
+    of the reference word before it. No message times are needed, so a peer whose segments span
+    several utterances is scored the same way.
+    """
+    import jiwer
+
+    speakers = [u.speaker for u in clip.utterances for _ in normalize_words(u.text)]
+    reference = " ".join(" ".join(normalize_words(u.text)) for u in clip.utterances)
+    errors = {speaker: 0 for speaker in dict.fromkeys(speakers)}
+    words = dict.fromkeys(errors, 0)
+    first_partials: dict[str, list[float | None]] = {speaker: [] for speaker in errors}
+    for result in results:
+        hypothesis = " ".join(" ".join(normalize_words(f.text)) for f in result.of_type(TranscriptFinal))
+        for speaker in speakers:
+            words[speaker] += 1
+        for chunk in jiwer.process_words(reference, hypothesis or "<nothing>").alignments[0]:
+            if chunk.type in ("substitute", "delete"):
+                for index in range(chunk.ref_start_idx, chunk.ref_end_idx):
+                    errors[speakers[index]] += 1
+            elif chunk.type == "insert":
+                errors[speakers[max(chunk.ref_start_idx - 1, 0)]] += chunk.hyp_end_idx - chunk.hyp_start_idx
+        for utterance, latency in zip(clip.utterances, utterance_latencies(result, clip.utterances)):
+            first_partials[utterance.speaker].append(latency.first_partial_s)
+    return {
+        speaker: {
+            "reference_words": words[speaker],
+            "wer": round(errors[speaker] / words[speaker], 4),
+            "first_partial_s": percentiles(first_partials[speaker]),
         }
-    return summary
+        for speaker in errors
+    }

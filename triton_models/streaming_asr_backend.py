@@ -29,6 +29,7 @@ class TritonPythonModel:
             options=DecoderOptions(
                 partial_beam_size=int(parameters.get("partial_beam_size", "1")),
                 final_beam_size=int(parameters.get("final_beam_size", "5")),
+                max_continuations=int(parameters.get("max_continuations", "0")),
             ),
         )
         if self._whisper.is_multilingual:
@@ -68,9 +69,7 @@ class TritonPythonModel:
 
     def _decode_request(self, request) -> DecodeRequest:
         audio = pb_utils.get_input_tensor_by_name(request, "AUDIO").as_numpy().reshape(-1)
-        word_timestamps = bool(
-            pb_utils.get_input_tensor_by_name(request, "WORD_TIMESTAMPS").as_numpy().reshape(-1)[0]
-        )
+        word_timestamps = bool(pb_utils.get_input_tensor_by_name(request, "WORD_TIMESTAMPS").as_numpy().reshape(-1)[0])
         language = text_value(pb_utils.get_input_tensor_by_name(request, "LANGUAGE"))
         if language not in ("", "auto") and language not in self._languages:
             raise ValueError(f"unsupported language {language!r}")
@@ -83,7 +82,6 @@ class TritonPythonModel:
             prompt=text_value(pb_utils.get_input_tensor_by_name(request, "PROMPT")),
             prefix=text_value(pb_utils.get_input_tensor_by_name(request, "PREFIX")),
         )
-
 
 
 def _send_result(request, result) -> None:

@@ -97,8 +97,10 @@ class DecoderOptions:
     """Tokens kept from the end of a request's prompt."""
     max_prefix_tokens: int = 120
     """Tokens kept from the start of a request's prefix."""
-    max_continuations: int = 2
-    """Times a decode that stopped before the end of its speech is continued (0: never)."""
+    max_continuations: int = 0
+    """Times a decode that stopped before the end of its speech is continued (0: never). The live
+    profiles set 2 in their config; ``batch_asr`` leaves it at 0: its pipeline continues a chunk
+    from the VAD's speech regions (``pipelines/transcribe.py``), which know where speech is."""
     continuation_min_s: float = 1.0
     """Audio left after the last segment that may hold more speech (less is the padding, or a
     word cut at the edge of a partial's audio)."""
@@ -161,9 +163,11 @@ class ShortWindowWhisper:
         return [r for r in results if r is not None]
 
     def _stopped_early(self, request: DecodeRequest, result: Transcription) -> bool:
-        """The decode's segments end at least ``continuation_min_s`` before the audio does, and
-        the audio after them is speech-loud (within ``continuation_level_db`` of the decoded part)."""
-        if not result.segments:
+        """A final, or a decode forced to start with a prefix, whose segments end at least
+        ``continuation_min_s`` before the audio does, the audio after them speech-loud (within
+        ``continuation_level_db`` of the decoded part). A plain partial is not continued: the next
+        one, a moment later, decodes the whole utterance again."""
+        if not result.segments or not (request.final or request.prefix.strip()):
             return False
         cut = int(result.segments[-1].end * SAMPLE_RATE)
         if len(request.audio) - cut < self._options.continuation_min_s * SAMPLE_RATE:
