@@ -96,11 +96,15 @@ def stream(
         bool, typer.Option(help="Record the audio, then wait for the enhanced, speaker-labelled transcript.")
     ] = False,
     num_speakers: Annotated[int | None, typer.Option(help="Speakers in the audio (for --enhance).")] = None,
+    model: Annotated[str, typer.Option(help="Live profile: tiny.en (default) or base (multilingual).")] = "",
+    language: Annotated[str, typer.Option(help="Language code, or auto (the model's own, or detected).")] = "auto",
 ) -> None:
     """Stream a file to a running server, showing partials live and printing the finals."""
     from control_plane.stream_client import stream_file
 
     query: dict[str, object] = {
+        "model": model,
+        "language": language,
         "word_timestamps": word_timestamps,
         "store_audio": store_audio or enhance,
         "store_transcript": store_transcript,

@@ -13,7 +13,8 @@ decodes of the utterance, its final included, are forced to start with the commi
 (Whisper's decoding prefix), so a committed word is never taken back and the text stops flipping
 between unrelated hypotheses. A partial shows the committed words and the decode's next words up
 to a repeated pair of words (a greedy loop), without its last word (often cut at the audio's edge)
-unless that word is all it has. A partial that would take back words already shown waits until
+unless that word is all it has or the utterance is in its first ``min_commit_audio_s`` (where that
+word is often the first right one). A partial that would take back words already shown waits until
 agreement commits the change (or ``partial_hold_s`` of audio passed): a reader sees one correction,
 not every passing hypothesis. Context (off by default): the session's previous finals (their
 last ``context_words`` words) are the prompt of each final decode, as Whisper does across its
@@ -403,8 +404,8 @@ class LiveSession:
                 utterance.commit_agreement(words, confident, self._tuning.agreement_decodes)
             if committing and len(words) > max(1, len(utterance.committed)):
                 # The word at the audio's edge is often cut: shown from the next decode. Not in an
-                # utterance's first second, where it is often the first right word (first partial p95
-                # 0.73 -> see README) and nothing is committed yet anyway.
+                # utterance's first second, where it is often the first right word (hiding it made the
+                # first partial's p95 0.73 s instead of 0.48 s on the unseen voices).
                 words = words[:-1]
             if committing and utterance.holds(words, end, int(self._tuning.partial_hold_s * MODEL_SAMPLE_RATE)):
                 return
