@@ -101,11 +101,11 @@ class DecoderOptions:
     """Times a decode that stopped before the end of its speech is continued (0: never). The live
     profiles set 2 in their config; ``batch_asr`` leaves it at 0: its pipeline continues a chunk
     from the VAD's speech regions (``pipelines/transcribe.py``), which know where speech is."""
-    continuation_min_s: float = 1.0
-    """Audio left after the last segment that may hold more speech (less is the padding, or a
-    word cut at the edge of a partial's audio)."""
+    continuation_min_speech_s: float = 0.6
+    """Speech-loud audio (20 ms frames within ``continuation_level_db`` of the decoded part's
+    loudest) after the last segment that makes a decode continued: less is the padding, the tail of
+    the last word, or a word cut at the edge of a partial's audio."""
     continuation_level_db: float = -25.0
-    """The audio left must be at most this far below the decoded part's loudest 20 ms to be continued."""
 
 
 class ShortWindowWhisper:
@@ -163,18 +163,17 @@ class ShortWindowWhisper:
         return [r for r in results if r is not None]
 
     def _stopped_early(self, request: DecodeRequest, result: Transcription) -> bool:
-        """A final, or a decode forced to start with a prefix, whose segments end at least
-        ``continuation_min_s`` before the audio does, the audio after them speech-loud (within
-        ``continuation_level_db`` of the decoded part). A plain partial is not continued: the next
-        one, a moment later, decodes the whole utterance again."""
+        """A final, or a decode forced to start with a prefix, with at least
+        ``continuation_min_speech_s`` of speech-loud audio after its last segment. A plain partial
+        is not continued: the next one, a moment later, decodes the whole utterance again."""
         if not result.segments or not (request.final or request.prefix.strip()):
             return False
-        cut = int(result.segments[-1].end * SAMPLE_RATE)
-        if len(request.audio) - cut < self._options.continuation_min_s * SAMPLE_RATE:
+        levels = _frame_levels_db(request.audio)
+        cut = int(result.segments[-1].end * SAMPLE_RATE) // _LEVEL_FRAME_SAMPLES
+        if cut == 0 or cut >= len(levels):
             return False
-        return (
-            _loudness_db(request.audio[cut:]) >= _loudness_db(request.audio[:cut]) + self._options.continuation_level_db
-        )
+        loud = levels[cut:] >= levels[:cut].max() + self._options.continuation_level_db
+        return int(loud.sum()) * _LEVEL_FRAME_SAMPLES >= self._options.continuation_min_speech_s * SAMPLE_RATE
 
     def _decode(self, window_s: float, requests: list[DecodeRequest]) -> list[Transcription]:
         window_samples = int(window_s * SAMPLE_RATE)
@@ -383,13 +382,14 @@ def _timed_segments(
     return timed
 
 
-def _loudness_db(audio: np.ndarray, frame_samples: int = 320) -> float:
-    """Level of the loudest 20 ms frame (dB full scale; -120 for silence)."""
-    frames = len(audio) // frame_samples
-    if frames == 0:
-        return -120.0
-    energy = (audio[: frames * frame_samples].reshape(frames, frame_samples) ** 2).mean(axis=1)
-    return float(10 * np.log10(energy.max() + 1e-12))
+_LEVEL_FRAME_SAMPLES = 320
+
+
+def _frame_levels_db(audio: np.ndarray) -> np.ndarray:
+    """Level of each 20 ms frame (dB full scale; -120 for silence)."""
+    frames = len(audio) // _LEVEL_FRAME_SAMPLES
+    energy = (audio[: frames * _LEVEL_FRAME_SAMPLES].reshape(frames, _LEVEL_FRAME_SAMPLES) ** 2).mean(axis=1)
+    return 10 * np.log10(energy + 1e-12)
 
 
 def _joined(first: Transcription, continuation: Transcription, offset_s: float) -> Transcription:
