@@ -47,7 +47,7 @@ import psutil
 import typer
 
 from benchmarks.conversations import make_conversation
-from benchmarks.realtime import _cpu_model
+from benchmarks.realtime import _cpu_model, tree_rss_bytes
 from benchmarks.speech import SAMPLE_RATE, conversation, word_error_rate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -160,13 +160,7 @@ class RssSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             for name, pids in self._roots.items():
-                total = 0
-                for pid in pids():
-                    try:
-                        root = psutil.Process(pid)
-                        total += sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
-                    except psutil.Error:
-                        continue
+                total = sum(tree_rss_bytes(pid) for pid in pids())
                 self.peak_mb[name] = max(self.peak_mb[name], total / 2**20)
             self._stop.wait(self._interval_s)
 
@@ -175,14 +169,18 @@ class Stack:
     """Triton on a model repository + ``tandem serve`` + ``workers`` worker processes."""
 
     def __init__(self, model_repository: Path, work_dir: Path, workers: int) -> None:
+        from control_plane.serve_process import ServeProcess
         from control_plane.triton_server import TritonServer
-        from tests.stack_fixtures import start_server, start_worker
+        from control_plane.worker_processes import WorkerProcess
 
         self.triton = TritonServer(model_repository, work_dir / "triton", start_timeout_s=300)
         self.triton.start()
         try:
-            self.server = start_server(work_dir / "server", self.triton.endpoints)
-            self.workers = [start_worker(self.server, f"worker-{i}") for i in range(workers)]
+            self.server = ServeProcess(work_dir / "server", self.triton.endpoints.grpc_url)
+            self.workers = [
+                WorkerProcess(self.triton.endpoints.grpc_url, work_dir / f"worker-{i}.log", self.server.environment)
+                for i in range(workers)
+            ]
         except BaseException:
             self.triton.stop()
             raise

@@ -28,9 +28,10 @@ import typer
 
 from benchmarks.conversations import Turn, der, make_conversation
 from benchmarks.live_scoring import percentiles, utterance_latencies
-from benchmarks.realtime import ControlPlane, run_sessions
+from benchmarks.realtime import run_sessions
 from benchmarks.speech import SAMPLE_RATE, benchmark_clip, word_error_rate
 from control_plane.protocol import AudioEncoding, EnhancementCompleted, SessionEnd, TranscriptFinal
+from control_plane.serve_process import ServeProcess
 from control_plane.stream_client import encode_audio, stream_audio, stream_url
 from control_plane.triton_server import TritonServer
 
@@ -134,7 +135,7 @@ def main(quick: bool = typer.Option(False, help="Only the realtime benchmark's c
     with tempfile.TemporaryDirectory() as work:
         triton = TritonServer(PROJECT_ROOT / "model_repository", Path(work) / "triton")
         triton.start()
-        server = ControlPlane(Path(work) / "server", triton.endpoints, TANDEM_WORKERS="1")
+        server = ServeProcess(Path(work) / "server", triton.endpoints.grpc_url, TANDEM_WORKERS="1")
         try:
             for name, audio, text, turns, voices in clips(quick):
                 rows.append(asyncio.run(measure_clip(server.ws_url, name, audio, text, turns, voices)))

@@ -18,13 +18,12 @@ the Triton / control-plane process trees). Results go to ``benchmarks/results/re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as _dt
 import json
 import os
 import platform
 import re
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -54,9 +53,10 @@ from control_plane.protocol import (
     SessionBegin,
     WarningMessage,
 )
+from control_plane.serve_process import ServeProcess
 from control_plane.settings import load_settings
 from control_plane.stream_client import StreamResult, encode_audio, stream_audio, stream_url
-from control_plane.triton_server import TritonEndpoints, TritonServer, free_port
+from control_plane.triton_server import TritonServer
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODEL_REPOSITORY = PROJECT_ROOT / "model_repository"
@@ -121,8 +121,8 @@ def read_triton_metrics(metrics_url: str) -> dict[str, dict[str, float]]:
 # --- CPU --------------------------------------------------------------------------------------------
 
 
-def _tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and its live descendants."""
+def _tree_sum(pid: int, measure) -> float:
+    """``measure(process)`` summed over a process and its live descendants (0 when it is gone)."""
     try:
         root = psutil.Process(pid)
         processes = [root, *root.children(recursive=True)]
@@ -130,12 +130,19 @@ def _tree_cpu_seconds(pid: int) -> float:
         return 0.0
     total = 0.0
     for process in processes:
-        try:
-            times = process.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += measure(process)
     return total
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its live descendants."""
+    return _tree_sum(pid, lambda process: sum(process.cpu_times()[:2]))
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of a process and its live descendants."""
+    return int(_tree_sum(pid, lambda process: process.memory_info().rss))
 
 
 class CpuMeter:
@@ -147,7 +154,7 @@ class CpuMeter:
     def start(self) -> None:
         psutil.cpu_percent(interval=None)
         self._started = time.monotonic()
-        self._before = {name: _tree_cpu_seconds(pid) for name, pid in self.trees.items()}
+        self._before = {name: tree_cpu_seconds(pid) for name, pid in self.trees.items()}
         self._client_before = _own_cpu_seconds()
 
     def stop(self) -> dict[str, float]:
@@ -157,7 +164,7 @@ class CpuMeter:
         report = {"system_percent": round(system_percent, 1), "wall_s": round(wall, 2)}
         used = 0.0
         for name, pid in self.trees.items():
-            rate = (_tree_cpu_seconds(pid) - self._before[name]) / wall
+            rate = (tree_cpu_seconds(pid) - self._before[name]) / wall
             used += rate
             report[f"{name}_cpu_s_per_s"] = round(rate, 3)
         client = (_own_cpu_seconds() - self._client_before) / wall
@@ -182,60 +189,6 @@ def wait_for_quiet(threshold_percent: float, max_wait_s: float, sample_s: float 
 def _own_cpu_seconds() -> float:
     times = psutil.Process().cpu_times()
     return times.user + times.system
-
-
-# --- the stack --------------------------------------------------------------------------------------
-
-
-class ControlPlane:
-    """``python -m control_plane.cli serve`` on a running Triton (as ``tests/stack_fixtures`` does)."""
-
-    def __init__(self, data_dir: Path, triton: TritonEndpoints, **environment: str) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        env = dict(os.environ)
-        env.update(
-            TANDEM_PORT=str(self.port),
-            TANDEM_DATA_DIR=str(data_dir),
-            TANDEM_TRITON_GRPC_URL=triton.grpc_url,
-            TANDEM_WORKERS="0",
-            PYTHONUNBUFFERED="1",
-        )
-        env.update(environment)
-        self.log_path = data_dir / "server.log"
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "control_plane.cli", "serve"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=PROJECT_ROOT,
-            )
-        self.http_url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"tandem serve exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.http_url}/health/live", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"tandem serve did not answer:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 # --- one level --------------------------------------------------------------------------------------
@@ -483,7 +436,7 @@ def main(
         console.print("starting tritonserver …")
         with TritonServer(MODEL_REPOSITORY, work_dir / "triton") as triton:
             assert triton.endpoints is not None
-            control_plane = ControlPlane(work_dir / "server", triton.endpoints)
+            control_plane = ServeProcess(work_dir / "server", triton.endpoints.grpc_url)
             peer_server = None
             try:
                 if peer:

@@ -15,7 +15,6 @@ Results go to ``benchmarks/results/soak.json``; the README line is printed at th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as _dt
 import json
 import math
@@ -26,7 +25,6 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import psutil
 import typer
 
 from benchmarks.live_scoring import utterance_latencies
@@ -34,31 +32,18 @@ from benchmarks.realtime import (
     DEFAULT_OUTPUT_DIR,
     FRAME_S,
     MODEL_REPOSITORY,
-    ControlPlane,
     console,
+    tree_rss_bytes,
 )
 from benchmarks.speech import SAMPLE_RATE, benchmark_clip, conversation, word_error_rate
 from control_plane.protocol import AudioEncoding, ErrorMessage
+from control_plane.serve_process import ServeProcess
 from control_plane.stream_client import StreamResult, encode_audio, stream_audio, stream_url
 from control_plane.triton_server import TritonServer
 
 SAMPLE_EVERY_S = 10.0
 RSS_GROWTH_LIMIT = 0.05
 LATENCY_DRIFT_LIMIT = 0.10
-
-
-def tree_rss_bytes(pid: int) -> int:
-    """Resident memory of a process and its live descendants."""
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            total += process.memory_info().rss
-    return total
 
 
 class RssSampler:
@@ -124,8 +109,10 @@ async def _stream_all(ws_url: str, audio: bytes, sessions: int) -> list[StreamRe
     url = stream_url(ws_url, {"store_audio": True})
     return list(
         await asyncio.gather(
-            *(stream_audio(url, audio, bytes_per_second=SAMPLE_RATE * 2, frame_s=FRAME_S, speed=1.0)
-              for _ in range(sessions))
+            *(
+                stream_audio(url, audio, bytes_per_second=SAMPLE_RATE * 2, frame_s=FRAME_S, speed=1.0)
+                for _ in range(sessions)
+            )
         )
     )
 
@@ -144,7 +131,7 @@ def main(
         work_dir = Path(work)
         console.print("starting tritonserver …")
         with TritonServer(MODEL_REPOSITORY, work_dir / "triton") as triton:
-            control_plane = ControlPlane(work_dir / "server", triton.endpoints)
+            control_plane = ServeProcess(work_dir / "server", triton.endpoints.grpc_url)
             try:
                 asyncio.run(_stream_all(control_plane.ws_url, encode_audio(one.audio, AudioEncoding.PCM_S16LE), 1))
                 trees = {"control_plane": control_plane.process.pid, "triton": triton._process.pid}  # noqa: SLF001
@@ -171,8 +158,9 @@ def main(
         "last_minute": last_minute,
         "latency_drift": drift,
         "errors": sum(len(r.of_type(ErrorMessage)) for r in results),
-        "wer": [round(word_error_rate(clip.text, r.session_end.transcript), 3) if r.session_end else None
-                for r in results],
+        "wer": [
+            round(word_error_rate(clip.text, r.session_end.transcript), 3) if r.session_end else None for r in results
+        ],
         "passed": all(g < RSS_GROWTH_LIMIT for g in growth.values())
         and all(d is not None and abs(d) <= LATENCY_DRIFT_LIMIT for d in drift.values()),
     }

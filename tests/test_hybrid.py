@@ -32,17 +32,18 @@ from control_plane.protocol import (
     encode_message,
 )
 from control_plane.redis_server import RedisServer
+from control_plane.serve_process import ServeProcess
 from control_plane.stream_client import StreamResult, encode_audio, stream_audio, stream_url
 from control_plane.triton_server import free_port
 from tests.conftest import fresh_postgres_schema
 from tests.jobs_client import JOBS, wait_for_status
-from tests.stack_fixtures import RunningServer, start_server, start_worker
+from tests.stack_fixtures import start_server, start_worker
 
 SESSIONS = "/v1/audio/transcriptions/stream"
 
 
 @pytest.fixture(scope="module")
-def hybrid_server(triton, tmp_path_factory) -> Iterator[RunningServer]:
+def hybrid_server(triton, tmp_path_factory) -> Iterator[ServeProcess]:
     server = start_server(tmp_path_factory.mktemp("hybrid"), triton.endpoints)
     worker = start_worker(server)
     yield server
@@ -50,7 +51,7 @@ def hybrid_server(triton, tmp_path_factory) -> Iterator[RunningServer]:
     server.stop()
 
 
-async def _stream(server: RunningServer, audio: np.ndarray, *, speed: float = 0.0, send_end: bool = True,
+async def _stream(server: ServeProcess, audio: np.ndarray, *, speed: float = 0.0, send_end: bool = True,
                   **query) -> StreamResult:
     url = stream_url(server.ws_url, {"encoding": "pcm_s16le", "sample_rate": 16000, **query})
     return await stream_audio(
@@ -59,7 +60,7 @@ async def _stream(server: RunningServer, audio: np.ndarray, *, speed: float = 0.
     )
 
 
-def _get(server: RunningServer, path: str) -> dict:
+def _get(server: ServeProcess, path: str) -> dict:
     response = httpx.get(f"{server.http_url}{path}", timeout=10)
     assert response.status_code == 200, response.text
     return response.json()
@@ -249,7 +250,7 @@ def test_quick_start_commands_print_speaker_labelled_transcripts(hybrid_server, 
 
 
 @pytest.fixture(scope="module")
-def postgres_s3_server(triton, s3_server, tmp_path_factory) -> Iterator[RunningServer]:
+def postgres_s3_server(triton, s3_server, tmp_path_factory) -> Iterator[ServeProcess]:
     """The production storage pair: PostgreSQL for the rows, S3 (moto_server) for audio and results."""
     with fresh_postgres_schema() as database_url:
         server = start_server(

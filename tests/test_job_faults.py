@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 
 from benchmarks.speech import word_error_rate
+from control_plane.serve_process import ServeProcess
 from control_plane.triton_server import free_port
 from control_plane.worker_processes import WorkerProcess
 from tests.jobs_client import JOBS, upload, wait_for_status, wav_bytes
-from tests.stack_fixtures import RunningServer, start_server, start_worker
+from tests.stack_fixtures import start_server, start_worker
 
 
 @pytest.fixture(scope="module")
-def idle_server(triton, tmp_path_factory) -> Iterator[RunningServer]:
+def idle_server(triton, tmp_path_factory) -> Iterator[ServeProcess]:
     """A control plane without workers: each test brings its own."""
     server = start_server(tmp_path_factory.mktemp("faults"), triton.endpoints)
     yield server
@@ -29,7 +30,7 @@ def long_speech(speech) -> np.ndarray:
     return np.concatenate([speech.audio] * 4)
 
 
-def test_job_of_a_killed_worker_is_run_again_and_completes(idle_server: RunningServer, speech, long_speech) -> None:
+def test_job_of_a_killed_worker_is_run_again_and_completes(idle_server: ServeProcess, speech, long_speech) -> None:
     job_id = upload(idle_server.http_url, wav_bytes(long_speech)).json()["id"]
     doomed = start_worker(idle_server, "doomed")
     try:
@@ -49,7 +50,7 @@ def test_job_of_a_killed_worker_is_run_again_and_completes(idle_server: RunningS
     assert "job.abandoned" in rescuer.log()
 
 
-def test_unreachable_triton_is_retried_then_fails_the_job_clearly(idle_server: RunningServer, speech) -> None:
+def test_unreachable_triton_is_retried_then_fails_the_job_clearly(idle_server: ServeProcess, speech) -> None:
     environment = dict(idle_server.environment, TANDEM_TRITON_RETRY_S="2")
     dead_triton = f"127.0.0.1:{free_port()}"
     worker = WorkerProcess(dead_triton, idle_server.data_dir / "dead-triton.log", environment)
@@ -66,7 +67,7 @@ def test_unreachable_triton_is_retried_then_fails_the_job_clearly(idle_server: R
     assert "merge" not in stages
 
 
-def test_cancel_while_running_stops_at_the_next_stage(idle_server: RunningServer, long_speech) -> None:
+def test_cancel_while_running_stops_at_the_next_stage(idle_server: ServeProcess, long_speech) -> None:
     job_id = upload(idle_server.http_url, wav_bytes(long_speech)).json()["id"]
     worker = start_worker(idle_server)
     try:

@@ -21,14 +21,15 @@ from scipy.optimize import linear_sum_assignment
 
 from benchmarks.conversations import Conversation, Turn, der, make_conversation
 from benchmarks.speech import word_error_rate
+from control_plane.serve_process import ServeProcess
 from tests.jobs_client import upload, wait_for_status, wav_bytes
-from tests.stack_fixtures import RunningServer, start_server, start_worker
+from tests.stack_fixtures import start_server, start_worker
 
 VOICE_COUNTS = (2, 3, 4)
 
 
 @pytest.fixture(scope="module")
-def quality_server(triton, tmp_path_factory) -> Iterator[RunningServer]:
+def quality_server(triton, tmp_path_factory) -> Iterator[ServeProcess]:
     server = start_server(tmp_path_factory.mktemp("quality"), triton.endpoints)
     workers = [start_worker(server, f"worker-{index}") for index in range(2)]
     yield server
@@ -38,7 +39,7 @@ def quality_server(triton, tmp_path_factory) -> Iterator[RunningServer]:
 
 
 @pytest.fixture(scope="module")
-def diarized_jobs(quality_server: RunningServer) -> dict[tuple[int, bool], tuple[Conversation, dict]]:
+def diarized_jobs(quality_server: ServeProcess) -> dict[tuple[int, bool], tuple[Conversation, dict]]:
     """Every conversation submitted twice (count given, count unknown), all queued at once."""
     conversations = {voices: make_conversation(voices, seed=voices) for voices in VOICE_COUNTS}
     submitted = {}

@@ -15,13 +15,14 @@ import pytest
 from standardwebhooks import Webhook
 
 from benchmarks.speech import word_error_rate
+from control_plane.serve_process import ServeProcess
 from control_plane.triton_server import free_port
 from tests.jobs_client import JOBS, upload, wait_for_status, wav_bytes
-from tests.stack_fixtures import RunningServer, start_server, start_worker
+from tests.stack_fixtures import start_server, start_worker
 
 
 @pytest.fixture(scope="module")
-def jobs_server(triton, tmp_path_factory) -> Iterator[RunningServer]:
+def jobs_server(triton, tmp_path_factory) -> Iterator[ServeProcess]:
     """A control plane with one worker, its webhook secret fixed for the signature check."""
     server = start_server(
         tmp_path_factory.mktemp("jobs"), triton.endpoints, TANDEM_WEBHOOK_SECRET=WEBHOOK_SECRET, TANDEM_MAX_UPLOAD_MB="8"
@@ -35,7 +36,7 @@ def jobs_server(triton, tmp_path_factory) -> Iterator[RunningServer]:
 WEBHOOK_SECRET = "whsec_" + "dGFuZGVtLXRlc3Qtc2VjcmV0LXRhbmRlbS10ZXN0LXNl"
 
 
-def test_upload_is_transcribed_with_word_timings(jobs_server: RunningServer, speech) -> None:
+def test_upload_is_transcribed_with_word_timings(jobs_server: ServeProcess, speech) -> None:
     created = upload(jobs_server.http_url, wav_bytes(speech.audio), "meeting.wav", vocabulary="ignored", language="en")
     assert created.status_code == 201, created.text
     body = created.json()
@@ -60,7 +61,7 @@ def test_upload_is_transcribed_with_word_timings(jobs_server: RunningServer, spe
     assert (jobs_server.data_dir / "objects" / "jobs" / body["id"] / "transcript.json").exists()
 
 
-def test_exports_and_listing(jobs_server: RunningServer, speech) -> None:
+def test_exports_and_listing(jobs_server: ServeProcess, speech) -> None:
     job_id = upload(jobs_server.http_url, wav_bytes(speech.audio)).json()["id"]
     assert httpx.get(f"{jobs_server.http_url}{JOBS}/{job_id}/export/srt").status_code in (200, 409)
     wait_for_status(jobs_server.http_url, job_id)
@@ -88,7 +89,7 @@ def test_exports_and_listing(jobs_server: RunningServer, speech) -> None:
     assert httpx.get(f"{jobs_server.http_url}{JOBS}", params={"status": "nope"}).status_code == 400
 
 
-def test_events_stream_progress_and_end_with_the_final_status(jobs_server: RunningServer, speech) -> None:
+def test_events_stream_progress_and_end_with_the_final_status(jobs_server: ServeProcess, speech) -> None:
     job_id = upload(jobs_server.http_url, wav_bytes(speech.audio[: 16000 * 6])).json()["id"]
     events = []
     with httpx.stream("GET", f"{jobs_server.http_url}{JOBS}/{job_id}/events", timeout=120) as response:
@@ -114,7 +115,7 @@ def test_events_stream_progress_and_end_with_the_final_status(jobs_server: Runni
     ],
     ids=["empty", "not-audio", "corrupt-wav"],
 )
-def test_bad_uploads_are_refused_without_a_job(jobs_server: RunningServer, payload: bytes, status: int) -> None:
+def test_bad_uploads_are_refused_without_a_job(jobs_server: ServeProcess, payload: bytes, status: int) -> None:
     before = httpx.get(f"{jobs_server.http_url}{JOBS}").json()["total"]
     response = upload(jobs_server.http_url, payload, "upload.wav")
     assert response.status_code == status, response.text
@@ -122,7 +123,7 @@ def test_bad_uploads_are_refused_without_a_job(jobs_server: RunningServer, paylo
     assert httpx.get(f"{jobs_server.http_url}{JOBS}").json()["total"] == before
 
 
-def test_truncated_and_oversized_uploads(jobs_server: RunningServer, speech) -> None:
+def test_truncated_and_oversized_uploads(jobs_server: ServeProcess, speech) -> None:
     whole = wav_bytes(speech.audio)
     truncated = upload(jobs_server.http_url, whole[: len(whole) // 3], "cut.wav")
     assert truncated.status_code == 422 and "truncated" in truncated.json()["error"]["message"]
@@ -134,7 +135,7 @@ def test_truncated_and_oversized_uploads(jobs_server: RunningServer, speech) -> 
     assert bad_field.status_code == 400
 
 
-def test_unknown_job_and_conflicts(jobs_server: RunningServer, speech) -> None:
+def test_unknown_job_and_conflicts(jobs_server: ServeProcess, speech) -> None:
     missing = str(uuid.uuid4())
     assert httpx.get(f"{jobs_server.http_url}{JOBS}/{missing}").status_code == 404
     assert httpx.post(f"{jobs_server.http_url}{JOBS}/{missing}/cancel").status_code == 404
@@ -162,7 +163,7 @@ class _WebhookReceiver(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_webhook_is_signed_and_retried(jobs_server: RunningServer, speech) -> None:
+def test_webhook_is_signed_and_retried(jobs_server: ServeProcess, speech) -> None:
     port = free_port()
     receiver = http.server.ThreadingHTTPServer(("127.0.0.1", port), _WebhookReceiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
