@@ -277,14 +277,10 @@ async def test_bad_clients_do_not_affect_a_concurrent_session(server, speech) ->
 
 
 async def test_concurrent_sessions_are_batched_by_triton(server, triton) -> None:
-    import httpx
+    from benchmarks.realtime import read_triton_metrics
 
     def asr_counts() -> tuple[float, float]:
-        counts = {}
-        for line in httpx.get(triton.endpoints.metrics_url).text.splitlines():
-            for name in ("nv_inference_count", "nv_inference_exec_count"):
-                if line.startswith(name + "{") and 'model="streaming_asr"' in line:
-                    counts[name] = float(line.rsplit(" ", 1)[1])
+        counts = read_triton_metrics(triton.endpoints.metrics_url)["streaming_asr"]
         return counts["nv_inference_count"], counts["nv_inference_exec_count"]
 
     clip = conversation(CONVERSATION[:2])

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import pytest
 
+from benchmarks.realtime import read_triton_metrics
 from benchmarks.speech import CONVERSATION, conversation, word_error_rate
 from control_plane.inference import STREAMING_ASR_MODEL, InferenceClient, InferenceFailed
 
 
 def _asr_counts(triton) -> tuple[float, float]:
-    counts = {}
-    for line in httpx.get(triton.endpoints.metrics_url).text.splitlines():
-        for name in ("nv_inference_count", "nv_inference_exec_count"):
-            if line.startswith(name + "{") and 'model="streaming_asr"' in line:
-                counts[name] = float(line.rsplit(" ", 1)[1])
+    """Inferences and executions of ``streaming_asr`` so far (Triton's Prometheus counters)."""
+    counts = read_triton_metrics(triton.endpoints.metrics_url)["streaming_asr"]
     return counts["nv_inference_count"], counts["nv_inference_exec_count"]
 
 
