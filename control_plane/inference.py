@@ -10,11 +10,10 @@ import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from control_plane.live_models import DEFAULT_TRITON_MODEL, LiveModels, StreamingModel, is_live_profile
+from control_plane.live_models import STREAMING_ASR_MODEL, LiveModels, StreamingModel, is_live_profile
 from control_plane.transcript import Emotion
 
 VAD_MODEL = "vad"
-STREAMING_ASR_MODEL = DEFAULT_TRITON_MODEL
 BATCH_ASR_MODEL = "batch_asr"
 SPEAKER_EMBEDDING_MODEL = "speaker_embedding"
 SPEAKER_EMBEDDING_MAX_WINDOWS = 64

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_TRITON_MODEL = "streaming_asr"
+STREAMING_ASR_MODEL = "streaming_asr"
+"""The default profile's Triton model."""
 TRITON_MODEL_PREFIX = "streaming_asr_"
 
 
@@ -37,7 +38,7 @@ class StreamingModel:
 
 def is_live_profile(triton_model: str) -> bool:
     """Whether a repository model is a live profile (by its name)."""
-    return triton_model == DEFAULT_TRITON_MODEL or triton_model.startswith(TRITON_MODEL_PREFIX)
+    return triton_model == STREAMING_ASR_MODEL or triton_model.startswith(TRITON_MODEL_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -47,12 +48,12 @@ class LiveModels:
     profiles: tuple[StreamingModel, ...]
 
     def __post_init__(self) -> None:
-        if not any(p.triton_model == DEFAULT_TRITON_MODEL for p in self.profiles):
-            raise ValueError(f"the model repository has no {DEFAULT_TRITON_MODEL!r}")
+        if not any(p.triton_model == STREAMING_ASR_MODEL for p in self.profiles):
+            raise ValueError(f"the model repository has no {STREAMING_ASR_MODEL!r}")
 
     @property
     def default(self) -> StreamingModel:
-        return next(p for p in self.profiles if p.triton_model == DEFAULT_TRITON_MODEL)
+        return next(p for p in self.profiles if p.triton_model == STREAMING_ASR_MODEL)
 
     @property
     def names(self) -> list[str]:

@@ -33,7 +33,6 @@ import numpy as np
 
 from control_plane.audio_input import MODEL_SAMPLE_RATE
 from control_plane.inference import (
-    STREAMING_ASR_MODEL,
     AsrResult,
     InferenceClient,
     InferenceFailed,
@@ -221,7 +220,7 @@ class LiveSession:
         emit: Callable[[ServerMessage], None],
         tuning: LiveTuning = LiveTuning(),
         *,
-        triton_model: str = STREAMING_ASR_MODEL,
+        triton_model: str,
     ) -> None:
         """``triton_model``: the live profile's Triton model (see :mod:`control_plane.live_models`)."""
         self.params = params
