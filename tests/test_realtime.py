@@ -397,12 +397,16 @@ def test_quick_start_stream_command_prints_the_transcript(server, tmp_path) -> N
 
 
 async def test_fast_turn_taking_keeps_every_line_in_the_finals(server) -> None:
-    """Two speakers 0.3 s apart (under the VAD's silence window) make one live utterance whose
-    first sentence the partials commit; the final still holds the second speaker's line."""
-    clip = conversation(
-        (CONVERSATION[2], ("en+f3", "Can you send me the numbers from last quarter?")), gap_s=0.3
-    )
-    result = await _stream(server, clip.audio, speed=1.0)
+    """Two speakers 0.25 s apart (under the VAD's silence window) make one live utterance whose
+    first sentence the partials commit; the final still holds the second speaker's line (it was
+    lost: Whisper, forced to start with a finished sentence, stopped after it)."""
+    from benchmarks.conversations import make_conversation
+
+    meeting = make_conversation(2, seed=0)
+    cut_s = 6.4  # the first two turns: "That sounds reasonable…" then "The server migration…"
+    audio = np.concatenate([meeting.audio[: int(cut_s * SAMPLE_RATE)], np.zeros(SAMPLE_RATE, np.float32)])
+    reference = " ".join(w.text for w in meeting.words if w.end < cut_s)
+    result = await _stream(server, audio, speed=1.0)
     finals = " ".join(f.text for f in _finals(result))
-    assert word_error_rate(clip.text, finals) <= WER_THRESHOLD, finals
-    assert "quarter" in finals.lower(), finals
+    assert "took longer than we planned" in finals.lower(), finals
+    assert word_error_rate(reference, finals) <= 0.3, finals
