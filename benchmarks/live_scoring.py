@@ -242,12 +242,10 @@ def per_voice_summary(results: Sequence[StreamResult], clip: SpeechClip) -> dict
     speakers = [u.speaker for u in clip.utterances for _ in normalize_words(u.text)]
     reference = " ".join(" ".join(normalize_words(u.text)) for u in clip.utterances)
     errors = {speaker: 0 for speaker in dict.fromkeys(speakers)}
-    words = dict.fromkeys(errors, 0)
+    words = {speaker: speakers.count(speaker) * len(results) for speaker in errors}
     first_partials: dict[str, list[float | None]] = {speaker: [] for speaker in errors}
     for result in results:
         hypothesis = " ".join(" ".join(normalize_words(f.text)) for f in result.of_type(TranscriptFinal))
-        for speaker in speakers:
-            words[speaker] += 1
         for chunk in jiwer.process_words(reference, hypothesis or "<nothing>").alignments[0]:
             if chunk.type in ("substitute", "delete"):
                 for index in range(chunk.ref_start_idx, chunk.ref_end_idx):
