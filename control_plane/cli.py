@@ -99,7 +99,9 @@ def stream(
     model: Annotated[str, typer.Option(help="Live profile: tiny.en (default) or base (multilingual).")] = "",
     language: Annotated[str, typer.Option(help="Language code, or auto (the model's own, or detected).")] = "auto",
 ) -> None:
-    """Stream a file to a running server, showing partials live and printing the finals."""
+    """Stream a file to a running server, showing partials live and printing the finals (exit 1
+    when the server refuses or ends the session with an error)."""
+    from control_plane.protocol import ErrorMessage
     from control_plane.stream_client import stream_file
 
     query: dict[str, object] = {
@@ -111,7 +113,9 @@ def stream(
     }
     if enhance:
         query.update(enhance_on_end=True, enhance_wait=True, num_speakers=num_speakers)
-    asyncio.run(stream_file(audio_file, url, speed=speed, query=query, console=Console()))
+    result = asyncio.run(stream_file(audio_file, url, speed=speed, query=query, console=Console()))
+    if any(not error.recoverable for error in result.of_type(ErrorMessage)):
+        raise typer.Exit(1)  # the server refused or ended the session
 
 
 @app.command()

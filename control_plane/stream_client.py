@@ -6,6 +6,7 @@ Shared by the ``tandem stream`` command, the tests and the benchmarks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,19 +105,19 @@ async def stream_audio(
 
         receiver = asyncio.create_task(receive())
         result.audio_started_at = time.monotonic()
-        for index, offset in enumerate(range(0, len(audio), frame_bytes)):
-            if receiver.done():
-                break
-            await socket.send(audio[offset : offset + frame_bytes])
-            if speed > 0:
-                due = result.audio_started_at + (index + 1) * frame_s / speed
-                await asyncio.sleep(max(0.0, due - time.monotonic()))
-        if send_end and not receiver.done():
-            await socket.send(encode_message(EndMessage()))
-        try:
+        # The server may end the session while frames are being sent: why is in its `error` message.
+        with contextlib.suppress(websockets.ConnectionClosed):
+            for index, offset in enumerate(range(0, len(audio), frame_bytes)):
+                if receiver.done():
+                    break
+                await socket.send(audio[offset : offset + frame_bytes])
+                if speed > 0:
+                    due = result.audio_started_at + (index + 1) * frame_s / speed
+                    await asyncio.sleep(max(0.0, due - time.monotonic()))
+            if send_end and not receiver.done():
+                await socket.send(encode_message(EndMessage()))
+        with contextlib.suppress(websockets.ConnectionClosed):
             await asyncio.wait_for(receiver, timeout=reply_timeout_s)
-        except websockets.ConnectionClosed:
-            pass
         result.close_code = socket.close_code
     return result
 
@@ -124,11 +125,13 @@ async def stream_audio(
 ENHANCEMENT_TIMEOUT_S = 3600.0
 
 
-async def stream_file(path: Path, base_url: str, *, speed: float, query: dict[str, object], console: Console) -> None:
+async def stream_file(
+    path: Path, base_url: str, *, speed: float, query: dict[str, object], console: Console
+) -> StreamResult:
     """Stream a file as 16 kHz PCM and show the transcript live (the ``tandem stream`` command).
 
     With ``enhance_wait`` in ``query`` a progress bar follows the session, then the enhanced,
-    speaker-labelled transcript.
+    speaker-labelled transcript. Errors the server sent are printed after it.
     """
     audio = load_audio(path)
     partial = Text("")
@@ -162,6 +165,7 @@ async def stream_file(path: Path, base_url: str, *, speed: float, query: dict[st
         )
     for error in result.of_type(ErrorMessage):
         console.print(f"[red]error[/red] {error.code}: {error.message}")
+    return result
 
 
 def _partial_text(message: TranscriptPartial) -> Text:

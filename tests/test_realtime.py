@@ -396,6 +396,25 @@ def test_quick_start_stream_command_prints_the_transcript(server, tmp_path) -> N
     assert "session sess_" in printed and "audio: file://" in printed
 
 
+def test_stream_command_refused_prints_the_reason_and_exits_1(server, tmp_path) -> None:
+    """An unknown live profile: the server answers `invalid_parameters` and closes while the client
+    is sending; the command shows the error, not a traceback."""
+    import subprocess
+    import sys
+
+    import soundfile
+
+    wav = tmp_path / "hello.wav"
+    soundfile.write(wav, conversation(CONVERSATION[:1]).audio, SAMPLE_RATE)
+    completed = subprocess.run(
+        [sys.executable, "-m", "control_plane.cli", "stream", str(wav), "--url", server.ws_url, "--model", "large"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    assert "error invalid_parameters: unknown model 'large'" in completed.stdout, completed.stdout
+    assert "Traceback" not in completed.stderr, completed.stderr
+
+
 async def test_fast_turn_taking_keeps_every_line_in_the_finals(server) -> None:
     """Two speakers 0.25 s apart (under the VAD's silence window) make one live utterance whose
     first sentence the partials commit; the final still holds the second speaker's line (it was
