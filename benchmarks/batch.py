@@ -169,9 +169,9 @@ class Stack:
     """Triton on a model repository + ``tandem serve`` + ``workers`` worker processes."""
 
     def __init__(self, model_repository: Path, work_dir: Path, workers: int) -> None:
-        from control_plane.serve_process import ServeProcess
-        from control_plane.triton_server import TritonServer
-        from control_plane.worker_processes import WorkerProcess
+        from launchers.serve_process import ServeProcess
+        from launchers.triton_server import TritonServer
+        from launchers.worker_processes import WorkerProcess
 
         self.triton = TritonServer(model_repository, work_dir / "triton", start_timeout_s=300)
         self.triton.start()
@@ -329,8 +329,8 @@ def model_repository_copy(
 def live_wer(ws_url: str, meeting: Meeting) -> float:
     """WER of the joined finals of one live session streaming ``meeting`` at real-time pace."""
     from benchmarks.realtime import FRAME_S
-    from control_plane.protocol import AudioEncoding, TranscriptFinal
-    from control_plane.stream_client import encode_audio, stream_audio, stream_url
+    from clients.stream_client import encode_audio, stream_audio, stream_url
+    from core.protocol import AudioEncoding, TranscriptFinal
 
     url = stream_url(ws_url, {"encoding": AudioEncoding.PCM_S16LE.value, "sample_rate": SAMPLE_RATE})
     audio = encode_audio(meeting.audio, AudioEncoding.PCM_S16LE)

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.speech import MEETING, conversation, word_error_rate
-from control_plane.inference import InferenceClient
-from control_plane.triton_server import TritonServer
+from core.inference import InferenceClient
+from launchers.triton_server import TritonServer
 from pipelines.speech_regions import detect_speech
 from pipelines.transcribe import transcribe_audio
 

@@ -24,8 +24,8 @@ from pathlib import Path
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from benchmarks.conversations import der, make_conversation
-from control_plane.inference import InferenceClient
-from control_plane.triton_server import TritonServer
+from core.inference import InferenceClient
+from launchers.triton_server import TritonServer
 from pipelines.diarization import diarize
 from pipelines.job_state import SAMPLE_RATE, SpeakerCountHint, SpeechRegion
 

@@ -19,10 +19,10 @@ from faster_whisper import WhisperModel
 
 from benchmarks.llm_cleanup_wer import LINES, asr_transcript
 from benchmarks.speech import synthesize
-from control_plane.inference import InferenceClient
-from control_plane.llm_client import LlmClient
-from control_plane.llm_server import DEFAULT_CACHE_DIR, PACKAGED_QWEN, LlmServer, resolve_gguf
-from control_plane.triton_server import TritonServer
+from core.inference import InferenceClient
+from core.llm_client import LlmClient
+from launchers.llm_server import DEFAULT_CACHE_DIR, PACKAGED_QWEN, LlmServer, resolve_gguf
+from launchers.triton_server import TritonServer
 from pipelines.emotion import detect_emotions
 from pipelines.llm_cleanup import clean_transcript
 from pipelines.speaker_names import name_speakers

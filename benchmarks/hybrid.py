@@ -30,10 +30,10 @@ from benchmarks.conversations import Turn, der, make_conversation
 from benchmarks.live_scoring import percentiles, utterance_latencies
 from benchmarks.realtime import run_sessions
 from benchmarks.speech import SAMPLE_RATE, benchmark_clip, word_error_rate
-from control_plane.protocol import AudioEncoding, EnhancementCompleted, SessionEnd, TranscriptFinal
-from control_plane.serve_process import ServeProcess
-from control_plane.stream_client import encode_audio, stream_audio, stream_url
-from control_plane.triton_server import TritonServer
+from clients.stream_client import encode_audio, stream_audio, stream_url
+from core.protocol import AudioEncoding, EnhancementCompleted, SessionEnd, TranscriptFinal
+from launchers.serve_process import ServeProcess
+from launchers.triton_server import TritonServer
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "hybrid.json"

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmarks.speech import SpeechClip, SpokenUtterance, word_error_rate
-from control_plane.protocol import SpeechEnd, SpeechStart, TranscriptFinal, TranscriptPartial
-from control_plane.stream_client import ReceivedMessage, StreamResult
+from clients.stream_client import ReceivedMessage, StreamResult
+from core.protocol import SpeechEnd, SpeechStart, TranscriptFinal, TranscriptPartial
 
 _PUNCTUATION = re.compile(r"[^\w\s']|(?<!\w)'|'(?!\w)")
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.speech import CONVERSATION, MEETING, conversation
-from control_plane.inference import STREAMING_ASR_MODEL, InferenceClient
-from control_plane.triton_server import TritonServer
+from core.inference import STREAMING_ASR_MODEL, InferenceClient
+from launchers.triton_server import TritonServer
 from pipelines.transcribe import transcribe_audio
 
 MODEL_REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"

@@ -16,9 +16,9 @@ from pathlib import Path
 from faster_whisper import WhisperModel
 
 from benchmarks.speech import synthesize, word_error_rate
-from control_plane.llm_client import LlmClient
-from control_plane.llm_server import DEFAULT_CACHE_DIR, PACKAGED_QWEN, LlmServer, resolve_gguf
-from control_plane.transcript import Segment, Speaker, Transcript, make_word
+from core.llm_client import LlmClient
+from core.transcript import Segment, Speaker, Transcript, make_word
+from launchers.llm_server import DEFAULT_CACHE_DIR, PACKAGED_QWEN, LlmServer, resolve_gguf
 from pipelines.llm_cleanup import clean_transcript, word_similarity
 
 LINES: tuple[tuple[str, str], ...] = (

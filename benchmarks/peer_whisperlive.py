@@ -26,9 +26,9 @@ import numpy as np
 import websockets
 
 from benchmarks.speech import SAMPLE_RATE, SpeechClip
-from control_plane.protocol import TranscriptFinal, TranscriptPartial
-from control_plane.stream_client import ReceivedMessage, StreamResult
-from control_plane.triton_server import free_port
+from clients.stream_client import ReceivedMessage, StreamResult
+from core.protocol import TranscriptFinal, TranscriptPartial
+from launchers.triton_server import free_port
 
 VERSION = "0.10.0"
 REQUIREMENTS = (

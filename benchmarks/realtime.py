@@ -47,16 +47,16 @@ from benchmarks.realtime_report import (
     side_by_side_table,
 )
 from benchmarks.speech import AUDIO_SETS, SAMPLE_RATE, SpeechClip, benchmark_clip, conversation
-from control_plane.protocol import (
+from clients.stream_client import StreamResult, encode_audio, stream_audio, stream_url
+from core.protocol import (
     AudioEncoding,
     ErrorMessage,
     SessionBegin,
     WarningMessage,
 )
-from control_plane.serve_process import ServeProcess
-from control_plane.settings import load_settings
-from control_plane.stream_client import StreamResult, encode_audio, stream_audio, stream_url
-from control_plane.triton_server import TritonServer
+from core.settings import load_settings
+from launchers.serve_process import ServeProcess
+from launchers.triton_server import TritonServer
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODEL_REPOSITORY = PROJECT_ROOT / "model_repository"

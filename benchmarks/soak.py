@@ -36,10 +36,10 @@ from benchmarks.realtime import (
     tree_rss_bytes,
 )
 from benchmarks.speech import SAMPLE_RATE, benchmark_clip, conversation, word_error_rate
-from control_plane.protocol import AudioEncoding, ErrorMessage
-from control_plane.serve_process import ServeProcess
-from control_plane.stream_client import StreamResult, encode_audio, stream_audio, stream_url
-from control_plane.triton_server import TritonServer
+from clients.stream_client import StreamResult, encode_audio, stream_audio, stream_url
+from core.protocol import AudioEncoding, ErrorMessage
+from launchers.serve_process import ServeProcess
+from launchers.triton_server import TritonServer
 
 SAMPLE_EVERY_S = 10.0
 RSS_GROWTH_LIMIT = 0.05

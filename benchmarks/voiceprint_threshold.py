@@ -1,7 +1,7 @@
 """Calibrates ``TANDEM_SPEAKER_MATCH_THRESHOLD``: enrolled voiceprints against diarized speakers.
 
 Starts the bundled Triton on ``model_repository/``. Each voice is enrolled from its own sentences
-(none of them spoken in the conversations) through :func:`control_plane.voiceprints.voiceprint`,
+(none of them spoken in the conversations) through :func:`core.voiceprints.voiceprint`,
 exactly as ``POST /v1/speakers`` does. Espeak conversations of three voices
 (``benchmarks.conversations.make_conversation``) go through the job's own path: Silero VAD speech
 regions from Triton (:func:`pipelines.speech_regions.detect_speech`) and :func:`pipelines.diarization.diarize`
@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.conversations import Conversation, make_conversation, synthesize_words, voice_similarity
-from control_plane.inference import InferenceClient
-from control_plane.triton_server import TritonServer
-from control_plane.voiceprints import voiceprint
+from core.inference import InferenceClient
+from core.voiceprints import voiceprint
+from launchers.triton_server import TritonServer
 from pipelines.diarization import diarize
 from pipelines.job_state import SAMPLE_RATE, SpeakerCountHint
 from pipelines.speaker_matching import Voiceprint, match_speakers, similarity_matrix

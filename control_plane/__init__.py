@@ -1,0 +1,1 @@
+"""The web app: Litestar front doors (native REST, live WebSocket) on the shared core."""

@@ -13,20 +13,20 @@ from litestar import Litestar, MediaType, Response, get
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 
-from control_plane.api.errors import http_error_handler, internal_error_handler
-from control_plane.api.jobs import JobsController
-from control_plane.api.sessions import SessionsController
-from control_plane.api.speakers import SpeakersController
-from control_plane.enhancement import enhance_repaired_sessions
-from control_plane.gateway import SessionSlots, transcription_stream
-from control_plane.inference import ALL_MODELS, InferenceClient
-from control_plane.job_queue import JobQueue
-from control_plane.log_config import configure_logging
-from control_plane.persistence.database import Database
-from control_plane.redis_server import redis_answers
-from control_plane.session_archive import repair_unfinished_sessions
-from control_plane.settings import Settings
-from control_plane.storage import open_store
+from control_plane.live.archive import repair_unfinished_sessions
+from control_plane.live.gateway import SessionSlots, transcription_stream
+from control_plane.rest.errors import http_error_handler, internal_error_handler
+from control_plane.rest.jobs import JobsController
+from control_plane.rest.sessions import SessionsController
+from control_plane.rest.speakers import SpeakersController
+from core.inference import ALL_MODELS, InferenceClient
+from core.jobs.enhancement import enhance_repaired_sessions
+from core.jobs.queue import JobQueue
+from core.log_config import configure_logging
+from core.persistence.database import Database
+from core.settings import Settings
+from core.storage import open_store
+from launchers.redis_server import redis_answers
 
 log = structlog.get_logger(__name__)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.cluster import SpectralClustering
 
-from control_plane.inference import InferenceClient
+from core.inference import InferenceClient
 from pipelines.job_state import SAMPLE_RATE, SpeakerCountHint, SpeakerTurn, SpeechRegion
 
 FRAME_S = 0.01

@@ -13,8 +13,8 @@ import asyncio
 import msgspec
 import numpy as np
 
-from control_plane.inference import InferenceClient, InferenceFailed
-from control_plane.transcript import Emotion, Segment, Transcript
+from core.inference import InferenceClient, InferenceFailed
+from core.transcript import Emotion, Segment, Transcript
 from pipelines.job_state import SAMPLE_RATE
 
 MAX_CONCURRENT_REQUESTS = 8

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from control_plane.transcript import Transcript
+from core.transcript import Transcript
 
 SAMPLE_RATE = 16000
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from control_plane.llm_client import ChatMessage, LlmClient, LlmUnavailable
-from control_plane.transcript import Segment, Transcript, Word, make_word
+from core.llm_client import ChatMessage, LlmClient, LlmUnavailable
+from core.transcript import Segment, Transcript, Word, make_word
 
 FILLERS = frozenset({"um", "uh", "er", "erm", "ah", "hmm", "mm", "uhm"})
 

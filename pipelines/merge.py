@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, replace
 
-from control_plane.transcript import Segment, Speaker, Transcript, Word, make_word
+from core.transcript import Segment, Speaker, Transcript, Word, make_word
 from pipelines.job_state import AsrSegment, AsrWord, SpeakerTurn, SpeechRegion
 
 

@@ -17,12 +17,12 @@ import msgspec
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from control_plane.inference import InferenceClient, InferenceUnavailable
-from control_plane.job_params import JobParams
-from control_plane.llm_client import LlmClient
-from control_plane.persistence import jobs as repository
-from control_plane.persistence.jobs import JobView, StageRecord, StageStatus
-from control_plane.persistence.states import JobStatus
+from core.inference import InferenceClient, InferenceUnavailable
+from core.jobs.params import JobParams
+from core.llm_client import LlmClient
+from core.persistence import jobs as repository
+from core.persistence.jobs import JobView, StageRecord, StageStatus
+from core.persistence.states import JobStatus
 from pipelines.job_state import JobState
 from pipelines.services import WorkerServices, worker_services
 from pipelines.stages import Stage, StageContext, stages_for

@@ -5,11 +5,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from control_plane.job_queue import JobQueue
-from control_plane.persistence.database import Database
-from control_plane.settings import Settings, load_settings
-from control_plane.storage import open_store
-from control_plane.storage.base import ObjectStore
+from core.jobs.queue import JobQueue
+from core.persistence.database import Database
+from core.settings import Settings, load_settings
+from core.storage import open_store
+from core.storage.base import ObjectStore
 
 
 @dataclass(frozen=True)

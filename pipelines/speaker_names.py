@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from control_plane.llm_client import ChatMessage, LlmClient, LlmUnavailable
-from control_plane.transcript import NameSource, Transcript
+from core.llm_client import ChatMessage, LlmClient, LlmUnavailable
+from core.transcript import NameSource, Transcript
 
 SELF_INTRODUCTION_WEIGHT = 2
 ADDRESSED_WEIGHT = 1

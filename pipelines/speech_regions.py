@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from control_plane.inference import InferenceClient
+from core.inference import InferenceClient
 from pipelines.job_state import SAMPLE_RATE, SpeechRegion
 
 WINDOW_SAMPLES = 512

@@ -16,16 +16,16 @@ from dataclasses import dataclass
 import msgspec
 import numpy as np
 
-from control_plane.audio_file import decode_audio
-from control_plane.inference import InferenceClient
-from control_plane.job_params import JobParams, SpeakerDetection
-from control_plane.llm_client import LlmClient
-from control_plane.persistence import speakers as speaker_repository
-from control_plane.persistence.database import Database
-from control_plane.persistence.jobs import JobView
-from control_plane.settings import Settings
-from control_plane.storage.base import ObjectStore
-from control_plane.storage.keys import job_transcript_key
+from core.audio.decoding import decode_audio
+from core.inference import InferenceClient
+from core.jobs.params import JobParams, SpeakerDetection
+from core.llm_client import LlmClient
+from core.persistence import speakers as speaker_repository
+from core.persistence.database import Database
+from core.persistence.jobs import JobView
+from core.settings import Settings
+from core.storage.base import ObjectStore
+from core.storage.keys import job_transcript_key
 from pipelines.diarization import diarize as diarize_speech
 from pipelines.emotion import detect_emotions
 from pipelines.job_state import SAMPLE_RATE, JobState, SpeakerCountHint

@@ -23,7 +23,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from control_plane.inference import ChunkTranscript, InferenceClient
+from core.inference import ChunkTranscript, InferenceClient
 from pipelines.chunking import plan_chunks
 from pipelines.job_state import SAMPLE_RATE, AsrSegment, AsrWord, SpeechRegion
 from pipelines.speech_regions import SpeechRegionOptions, detect_speech

@@ -1,7 +1,7 @@
 """Delivers a job's final status to its ``webhook_url``, signed the Standard Webhooks way.
 
 Run by RQ (queued when a job finishes); a failed delivery raises, so RQ retries it with the
-backoff of :data:`control_plane.job_queue.WEBHOOK_RETRY_INTERVALS_S`.
+backoff of :data:`core.jobs.queue.WEBHOOK_RETRY_INTERVALS_S`.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import httpx
 import msgspec
 import structlog
 
-from control_plane.job_result import JobBody, completed_job_body
-from control_plane.persistence import jobs as repository
-from control_plane.persistence.states import JobStatus
-from control_plane.webhook_signing import signed_headers, webhook_secret
+from core.jobs.result import JobBody, completed_job_body
+from core.persistence import jobs as repository
+from core.persistence.states import JobStatus
 from pipelines.services import worker_services
+from pipelines.webhook_signing import signed_headers, webhook_secret
 
 log = structlog.get_logger(__name__)
 

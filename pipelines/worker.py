@@ -19,9 +19,9 @@ from rq.job import Job
 from rq.job import JobStatus as RqJobStatus
 from rq.registry import StartedJobRegistry
 
-from control_plane.log_config import configure_logging
-from control_plane.persistence import jobs as repository
-from control_plane.persistence.states import JobStatus
+from core.log_config import configure_logging
+from core.persistence import jobs as repository
+from core.persistence.states import JobStatus
 from pipelines.services import WorkerServices, worker_services
 from pipelines.worker_identity import worker_alive, worker_identity
 

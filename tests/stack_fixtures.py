@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from control_plane.serve_process import ServeProcess
-from control_plane.triton_server import TritonEndpoints, TritonServer
-from control_plane.worker_processes import WorkerProcess
+from launchers.serve_process import ServeProcess
+from launchers.triton_server import TritonEndpoints, TritonServer
+from launchers.worker_processes import WorkerProcess
 
 MODEL_REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
 
@@ -56,7 +56,7 @@ def speech():
 @pytest.fixture(scope="session")
 def llm_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real llama.cpp server on loopback with the packaged Qwen 0.5B GGUF; yields its ``/v1`` base URL."""
-    from control_plane.llm_server import DEFAULT_CACHE_DIR, PACKAGED_QWEN, LlmServer, LlmStartError, resolve_gguf
+    from launchers.llm_server import DEFAULT_CACHE_DIR, PACKAGED_QWEN, LlmServer, LlmStartError, resolve_gguf
 
     try:
         gguf = resolve_gguf(PACKAGED_QWEN, DEFAULT_CACHE_DIR)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from control_plane.audio_input import FrameDecoder, InvalidAudio, float_to_pcm16
-from control_plane.protocol import AudioEncoding
+from core.audio.frames import FrameDecoder, InvalidAudio, float_to_pcm16
+from core.protocol import AudioEncoding
 
 
 def test_s16_frames_keep_their_samples_for_the_recording() -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from benchmarks.speech import CONVERSATION, MEETING, SAMPLE_RATE, conversation, espeak_available, word_error_rate
-from control_plane.inference import InferenceClient, InferenceFailed
+from core.inference import InferenceClient, InferenceFailed
 from pipelines.chunking import plan_chunks
 from pipelines.speech_regions import detect_speech
 from pipelines.transcribe import transcribe_audio

@@ -16,8 +16,8 @@ from benchmarks.live_scoring import (
 )
 from benchmarks.realtime import parse_triton_metrics, triton_deltas
 from benchmarks.speech import SpokenUtterance
-from control_plane.protocol import SpeechEnd, SpeechStart, TranscriptFinal, TranscriptPartial
-from control_plane.stream_client import ReceivedMessage, StreamResult
+from clients.stream_client import ReceivedMessage, StreamResult
+from core.protocol import SpeechEnd, SpeechStart, TranscriptFinal, TranscriptPartial
 
 T0 = 1000.0  # audio_started_at (monotonic seconds)
 HELLO = SpokenUtterance("Hello everyone, thank you for joining the meeting today.", "en-us", 0.6, 3.75)

@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from control_plane.settings import Settings
+from core.settings import Settings
 
 yaml = pytest.importorskip("yaml")
 
@@ -105,7 +105,7 @@ def test_control_plane_points_at_the_services(services: dict) -> None:
 
 def test_settings_in_the_environment_parse(services: dict) -> None:
     """The control plane's settings load from the compose environment (interpolation defaults applied)."""
-    from control_plane.settings import load_settings
+    from core.settings import load_settings
 
     env = {
         key: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)

@@ -16,7 +16,7 @@ from faster_whisper.vad import VadOptions, get_speech_timestamps
 from benchmarks.conversations import der as diarization_error_rate
 from benchmarks.conversations import make_conversation
 from benchmarks.speech import espeak_available
-from control_plane.inference import InferenceClient
+from core.inference import InferenceClient
 from pipelines.diarization import (
     DiarizationOptions,
     _smoothed,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from benchmarks.speech import espeak_available, synthesize
-from control_plane.inference import InferenceClient, InferenceFailed
-from control_plane.transcript import Segment, Speaker, Transcript
+from core.inference import InferenceClient, InferenceFailed
+from core.transcript import Segment, Speaker, Transcript
 from pipelines.emotion import detect_emotions
 from triton_models.emotion import ProsodyLexiconEmotion, load_emotion_model
 

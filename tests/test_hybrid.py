@@ -16,8 +16,9 @@ import pytest
 import websockets
 
 from benchmarks.speech import word_error_rate
-from control_plane.enhancement import first_enhancement_job_id
-from control_plane.protocol import (
+from clients.stream_client import StreamResult, encode_audio, stream_audio, stream_url
+from core.jobs.enhancement import first_enhancement_job_id
+from core.protocol import (
     AudioEncoding,
     CloseCode,
     EnhancementCompleted,
@@ -31,10 +32,9 @@ from control_plane.protocol import (
     decode_server_message,
     encode_message,
 )
-from control_plane.redis_server import RedisServer
-from control_plane.serve_process import ServeProcess
-from control_plane.stream_client import StreamResult, encode_audio, stream_audio, stream_url
-from control_plane.triton_server import free_port
+from launchers.redis_server import RedisServer
+from launchers.serve_process import ServeProcess
+from launchers.triton_server import free_port
 from tests.conftest import fresh_postgres_schema
 from tests.jobs_client import JOBS, wait_for_status
 from tests.stack_fixtures import start_server, start_worker
@@ -233,7 +233,7 @@ def test_quick_start_commands_print_speaker_labelled_transcripts(hybrid_server, 
     subprocess.run([sys.executable, "-m", "benchmarks.conversations", str(meeting), "--voices", "2"], check=True,
                    capture_output=True)
     streamed = subprocess.run(
-        [sys.executable, "-m", "control_plane.cli", "stream", str(meeting), "--url", hybrid_server.ws_url,
+        [sys.executable, "-m", "clients.cli", "stream", str(meeting), "--url", hybrid_server.ws_url,
          "--speed", "0", "--enhance"],
         capture_output=True, text=True, timeout=300, check=True,
     ).stdout
@@ -243,7 +243,7 @@ def test_quick_start_commands_print_speaker_labelled_transcripts(hybrid_server, 
         assert any(speaker in line for line in enhanced_lines), streamed
 
     batch = subprocess.run(
-        [sys.executable, "-m", "control_plane.cli", "transcribe", str(meeting), "--url", hybrid_server.http_url],
+        [sys.executable, "-m", "clients.cli", "transcribe", str(meeting), "--url", hybrid_server.http_url],
         capture_output=True, text=True, timeout=300, check=True,
     ).stdout
     assert batch.startswith("job ") and "SPEAKER_00:" in batch and "SPEAKER_01:" in batch

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from benchmarks.speech import word_error_rate
-from control_plane.serve_process import ServeProcess
-from control_plane.triton_server import free_port
-from control_plane.worker_processes import WorkerProcess
+from launchers.serve_process import ServeProcess
+from launchers.triton_server import free_port
+from launchers.worker_processes import WorkerProcess
 from tests.jobs_client import JOBS, upload, wait_for_status, wav_bytes
 from tests.stack_fixtures import start_server, start_worker
 

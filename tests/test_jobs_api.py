@@ -15,8 +15,8 @@ import pytest
 from standardwebhooks import Webhook
 
 from benchmarks.speech import word_error_rate
-from control_plane.serve_process import ServeProcess
-from control_plane.triton_server import free_port
+from launchers.serve_process import ServeProcess
+from launchers.triton_server import free_port
 from tests.jobs_client import JOBS, upload, wait_for_status, wav_bytes
 from tests.stack_fixtures import start_server, start_worker
 

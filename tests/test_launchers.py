@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from control_plane.redis_server import ensure_redis, redis_answers
-from control_plane.triton_server import TritonServer, TritonStartError, free_port
+from launchers.redis_server import ensure_redis, redis_answers
+from launchers.triton_server import TritonServer, TritonStartError, free_port
 
 
 def test_triton_serves_the_repository_and_cleans_up(tmp_path: Path) -> None:

@@ -21,9 +21,11 @@ import websockets
 from sqlalchemy.engine import make_url
 
 from benchmarks.speech import CONVERSATION, SAMPLE_RATE, conversation, word_error_rate
-from control_plane.persistence import sessions as repository
-from control_plane.persistence.database import Database
-from control_plane.protocol import (
+from clients.stream_client import encode_audio, stream_url
+from control_plane.live.archive import repair_unfinished_sessions
+from core.persistence import sessions as repository
+from core.persistence.database import Database
+from core.protocol import (
     AudioEncoding,
     CloseCode,
     EndMessage,
@@ -37,9 +39,7 @@ from control_plane.protocol import (
     decode_server_message,
     encode_message,
 )
-from control_plane.session_archive import repair_unfinished_sessions
-from control_plane.storage import open_store
-from control_plane.stream_client import encode_audio, stream_url
+from core.storage import open_store
 from tests.conftest import fresh_postgres_schema
 from tests.stack_fixtures import start_server
 from tests.tcp_proxy import TcpProxy

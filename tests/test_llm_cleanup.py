@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from control_plane.llm_client import LlmClient
-from control_plane.llm_server import LlmServer, LlmStartError
-from control_plane.transcript import Segment, Speaker, Transcript, make_word
+from core.llm_client import LlmClient
+from core.transcript import Segment, Speaker, Transcript, make_word
+from launchers.llm_server import LlmServer, LlmStartError
 from pipelines.llm_cleanup import CleanupOptions, align_words, clean_transcript, word_similarity
 
 
@@ -114,8 +114,8 @@ def test_the_launcher_shows_the_log_when_the_model_cannot_load(tmp_path: Path) -
 def test_the_settings_start_a_loopback_llm_for_a_gguf_path(tmp_path: Path, llm_endpoint: str) -> None:
     import httpx
 
-    from control_plane.llm_server import PACKAGED_QWEN, ensure_llm
-    from control_plane.settings import load_settings
+    from core.settings import load_settings
+    from launchers.llm_server import PACKAGED_QWEN, ensure_llm
 
     assert ensure_llm(load_settings({}, data_dir=tmp_path)) == ("", None)
     assert ensure_llm(load_settings({"TANDEM_LLM_URL": llm_endpoint})) == (llm_endpoint, None)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from control_plane.persistence.database import Database, upgrade
-from control_plane.persistence.pagination import InvalidCursorError
-from control_plane.persistence.sessions import (
+from core.persistence.database import Database, upgrade
+from core.persistence.pagination import InvalidCursorError
+from core.persistence.sessions import (
     SessionActiveError,
     SessionNotFoundError,
     create_session,
@@ -21,7 +21,7 @@ from control_plane.persistence.sessions import (
     list_sessions,
     mark_active_sessions_interrupted,
 )
-from control_plane.persistence.states import SessionStatus
+from core.persistence.states import SessionStatus
 
 T0 = datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC)
 

@@ -3,8 +3,8 @@
 import msgspec
 import pytest
 
-from control_plane.live_models import LiveModels, StreamingModel
-from control_plane.protocol import (
+from core.live_models import LiveModels, StreamingModel
+from core.protocol import (
     AudioEncoding,
     ConfigMessage,
     EndMessage,

@@ -18,7 +18,8 @@ import websockets
 
 from benchmarks.live_scoring import normalize_words
 from benchmarks.speech import CONVERSATION, SAMPLE_RATE, conversation, word_error_rate
-from control_plane.protocol import (
+from clients.stream_client import StreamResult, encode_audio, stream_audio, stream_url
+from core.protocol import (
     AudioEncoding,
     CloseCode,
     ErrorCode,
@@ -33,7 +34,6 @@ from control_plane.protocol import (
     decode_server_message,
     encode_message,
 )
-from control_plane.stream_client import StreamResult, encode_audio, stream_audio, stream_url
 
 WER_THRESHOLD = 0.2
 
@@ -294,7 +294,7 @@ async def test_concurrent_sessions_are_batched_by_triton(server, triton) -> None
 
 
 async def test_model_server_down_at_connect_gives_4503(triton, tmp_path) -> None:
-    from control_plane.triton_server import TritonServer
+    from launchers.triton_server import TritonServer
     from tests.stack_fixtures import MODEL_REPOSITORY, start_server
 
     own_triton = TritonServer(MODEL_REPOSITORY, tmp_path / "triton")
@@ -319,7 +319,7 @@ async def test_model_server_down_at_connect_gives_4503(triton, tmp_path) -> None
 
 
 async def test_audio_faster_than_real_time_gets_a_processing_lag_warning(server, speech) -> None:
-    from control_plane.protocol import WarningCode, WarningMessage
+    from core.protocol import WarningCode, WarningMessage
 
     result = await _stream(server, speech.audio, speed=0)  # the whole clip at once
     warnings = result.of_type(WarningMessage)
@@ -330,7 +330,7 @@ async def test_audio_faster_than_real_time_gets_a_processing_lag_warning(server,
 async def test_model_server_lost_mid_session_keeps_the_session_and_its_recording(triton, tmp_path) -> None:
     import httpx
 
-    from control_plane.triton_server import TritonServer
+    from launchers.triton_server import TritonServer
     from tests.stack_fixtures import MODEL_REPOSITORY, start_server
 
     own_triton = TritonServer(MODEL_REPOSITORY, tmp_path / "triton")
@@ -386,7 +386,7 @@ def test_quick_start_stream_command_prints_the_transcript(server, tmp_path) -> N
     wav = tmp_path / "hello.wav"
     soundfile.write(wav, clip.audio, SAMPLE_RATE)
     completed = subprocess.run(
-        [sys.executable, "-m", "control_plane.cli", "stream", str(wav), "--url", server.ws_url, "--speed", "0",
+        [sys.executable, "-m", "clients.cli", "stream", str(wav), "--url", server.ws_url, "--speed", "0",
          "--store-audio"],
         capture_output=True, text=True, timeout=120, check=True,
     )
@@ -407,7 +407,7 @@ def test_stream_command_refused_prints_the_reason_and_exits_1(server, tmp_path) 
     wav = tmp_path / "hello.wav"
     soundfile.write(wav, conversation(CONVERSATION[:1]).audio, SAMPLE_RATE)
     completed = subprocess.run(
-        [sys.executable, "-m", "control_plane.cli", "stream", str(wav), "--url", server.ws_url, "--model", "large"],
+        [sys.executable, "-m", "clients.cli", "stream", str(wav), "--url", server.ws_url, "--model", "large"],
         capture_output=True, text=True, timeout=120,
     )
     assert completed.returncode == 1, completed.stdout + completed.stderr

@@ -20,10 +20,10 @@ import psutil
 import pytest
 import soundfile
 
-from control_plane.recording import WAV_HEADER_BYTES, AudioRecorder
-from control_plane.storage import LocalObjectStore, ObjectStore, S3ObjectStore, open_store
-from control_plane.storage.keys import session_audio_key
-from control_plane.storage.s3 import PART_BYTES
+from core.audio.recording import WAV_HEADER_BYTES, AudioRecorder
+from core.storage import LocalObjectStore, ObjectStore, S3ObjectStore, open_store
+from core.storage.keys import session_audio_key
+from core.storage.s3 import PART_BYTES
 
 MB = 1_000_000
 
@@ -110,8 +110,8 @@ def test_killed_process_leaves_playable_wav(tmp_path: Path) -> None:
         import sys, time
         from pathlib import Path
         import numpy as np
-        from control_plane.recording import AudioRecorder
-        from control_plane.storage import LocalObjectStore
+        from core.audio.recording import AudioRecorder
+        from core.storage import LocalObjectStore
 
         recorder = AudioRecorder.start(LocalObjectStore(Path(sys.argv[1])), "sess_killed", 16000)
         samples = (np.arange(16000 * 7 // 2) % 3000 - 1500).astype(np.int16)

@@ -19,10 +19,10 @@ import soundfile
 import websockets
 
 from benchmarks.speech import CONVERSATION, SAMPLE_RATE, conversation, word_error_rate
-from control_plane.audio_input import float_to_pcm16
-from control_plane.protocol import AudioEncoding, ErrorMessage, SessionBegin, decode_server_message
-from control_plane.storage.keys import session_audio_key
-from control_plane.stream_client import encode_audio, stream_audio, stream_url
+from clients.stream_client import encode_audio, stream_audio, stream_url
+from core.audio.frames import float_to_pcm16
+from core.protocol import AudioEncoding, ErrorMessage, SessionBegin, decode_server_message
+from core.storage.keys import session_audio_key
 from tests.conftest import fresh_postgres_schema
 from tests.stack_fixtures import start_server
 

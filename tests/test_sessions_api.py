@@ -20,14 +20,14 @@ import uvicorn
 from litestar import Litestar
 from litestar.datastructures import State
 
-from control_plane.api.schemas import ErrorResponse, SessionListResponse, SessionResponse
-from control_plane.api.sessions import SessionsController
-from control_plane.persistence.database import Database
-from control_plane.persistence.sessions import create_session, finalize_session, get_session
-from control_plane.persistence.states import SessionStatus
-from control_plane.recording import AudioRecorder
-from control_plane.storage import LocalObjectStore
-from control_plane.storage.keys import session_audio_key, session_transcript_key
+from control_plane.rest.schemas import ErrorResponse, SessionListResponse, SessionResponse
+from control_plane.rest.sessions import SessionsController
+from core.audio.recording import AudioRecorder
+from core.persistence.database import Database
+from core.persistence.sessions import create_session, finalize_session, get_session
+from core.persistence.states import SessionStatus
+from core.storage import LocalObjectStore
+from core.storage.keys import session_audio_key, session_transcript_key
 
 BASE = "/v1/audio/transcriptions/stream"
 T0 = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from control_plane.voiceprints import SAMPLE_RATE, WINDOW_S, speech_only, speech_windows
+from core.voiceprints import SAMPLE_RATE, WINDOW_S, speech_only, speech_windows
 from pipelines.speaker_matching import Voiceprint, match_speakers
 
 

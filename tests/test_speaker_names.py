@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from control_plane.llm_client import LlmClient
-from control_plane.transcript import NameSource, Segment, Speaker, Transcript
+from core.llm_client import LlmClient
+from core.transcript import NameSource, Segment, Speaker, Transcript
 from pipelines.speaker_names import name_claims, name_speakers
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from control_plane.persistence import speakers as repository
-from control_plane.persistence.database import Database
+from core.persistence import speakers as repository
+from core.persistence.database import Database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

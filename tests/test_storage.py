@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from control_plane.settings import load_settings
-from control_plane.storage import LocalObjectStore, ObjectNotFoundError, ObjectStore, S3ObjectStore, open_store
-from control_plane.storage.keys import (
+from core.settings import load_settings
+from core.storage import LocalObjectStore, ObjectNotFoundError, ObjectStore, S3ObjectStore, open_store
+from core.storage.keys import (
     job_input_key,
     job_transcript_key,
     session_audio_key,
     session_prefix,
     session_transcript_key,
 )
-from control_plane.storage.s3 import PART_BYTES
+from core.storage.s3 import PART_BYTES
 
 MiB = 1024 * 1024
 

@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks.realtime import read_triton_metrics
 from benchmarks.speech import CONVERSATION, conversation, word_error_rate
-from control_plane.inference import STREAMING_ASR_MODEL, InferenceClient, InferenceFailed
+from core.inference import STREAMING_ASR_MODEL, InferenceClient, InferenceFailed
 
 
 def _asr_counts(triton) -> tuple[float, float]:

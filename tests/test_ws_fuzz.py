@@ -10,7 +10,8 @@ import numpy as np
 import websockets
 
 from benchmarks.speech import CONVERSATION, SAMPLE_RATE, conversation, word_error_rate
-from control_plane.protocol import (
+from clients.stream_client import encode_audio, stream_audio, stream_url
+from core.protocol import (
     AudioEncoding,
     CloseCode,
     ErrorCode,
@@ -19,7 +20,6 @@ from control_plane.protocol import (
     SessionEnd,
     decode_server_message,
 )
-from control_plane.stream_client import encode_audio, stream_audio, stream_url
 
 SEED = 14
 VALID_MESSAGES = ['{"type":"config","language":"auto"}', '{"type":"flush"}', '{"type":"config","interim_results":true}']

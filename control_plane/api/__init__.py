@@ -1,1 +1,0 @@
-"""REST API controllers and their response bodies."""

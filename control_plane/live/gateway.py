@@ -1,0 +1,488 @@
+"""``WS /v1/audio/transcriptions/stream``: the WebSocket I/O around a :class:`LiveSession`.
+
+Three concerns run side by side per connection: the receive loop (validates frames and control
+messages and queues them in arrival order), the processing task (feeds audio and control
+messages to the session, one at a time) and the sender task (writes the session's messages in
+order). The receive loop never waits for inference, so a slow model shows up as a
+``processing_lag`` warning; only a backlog of ``MAX_QUEUED_ITEMS`` stops it reading. The
+recording is written by its own task (:class:`~control_plane.live.archive.RecordingWriter`),
+so storage never delays transcripts. The outbox is bounded (a client that does not read is
+closed with ``slow_consumer``) and so is the number of sessions (``capacity``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import anyio
+import msgspec
+import numpy as np
+import structlog
+from litestar import WebSocket, websocket
+
+from control_plane.live.archive import SessionArchive, SessionOutcome
+from control_plane.live.outbox import Outbox
+from control_plane.live.session import LiveSession, LiveTuning
+from core.audio.frames import (
+    MODEL_SAMPLE_RATE,
+    DecodedFrame,
+    FrameDecoder,
+    InvalidAudio,
+)
+from core.inference import InferenceClient
+from core.jobs.enhancement import (
+    EnhancementNotQueued,
+    EnhancementUnavailable,
+    enhance_session,
+    first_enhancement_job_id,
+    record_failed_enhancement,
+)
+from core.jobs.events import watch_job
+from core.jobs.result import load_transcript
+from core.live_models import LiveModels, StreamingModel
+from core.metrics import ACTIVE_SESSIONS, SESSIONS_TOTAL
+from core.persistence.sessions import get_session, new_session_id
+from core.persistence.states import JobStatus, SessionStatus
+from core.protocol import (
+    CloseCode,
+    ConfigMessage,
+    EndMessage,
+    EnhancementCompleted,
+    EnhancementFailed,
+    EnhancementProgress,
+    ErrorCode,
+    ErrorMessage,
+    FlushMessage,
+    SessionBegin,
+    SessionEnd,
+    SessionParams,
+    WarningCode,
+    WarningMessage,
+    decode_client_message,
+    encode_message,
+    parse_session_params,
+)
+from core.settings import Settings
+
+STREAM_PATH = "/v1/audio/transcriptions/stream"
+MAX_QUEUED_ITEMS = 64
+"""Frames and messages waiting for the session; beyond this the socket is not read (backpressure),
+so a client sending faster than real time cannot make the server hold its whole stream."""
+FINAL_SEND_TIMEOUT_S = 10.0
+"""After the session ended, how long its last messages may wait for a client that does not read."""
+
+log = structlog.get_logger(__name__)
+
+
+class _Disconnected:
+    """Queued when the client goes away without ``end``."""
+
+
+_DISCONNECTED = _Disconnected()
+_WorkItem = DecodedFrame | ConfigMessage | FlushMessage | EndMessage | _Disconnected
+
+
+class SessionSlots:
+    """Counts live sessions against ``Settings.max_sessions`` (``0``: no cap)."""
+
+    def __init__(self, max_sessions: int) -> None:
+        self.max_sessions = max_sessions
+        self.active = 0
+
+    def acquire(self) -> bool:
+        """Take a slot; ``False`` when every slot is taken."""
+        if self.max_sessions and self.active >= self.max_sessions:
+            return False
+        self.active += 1
+        return True
+
+    def release(self) -> None:
+        self.active -= 1
+
+
+@dataclass
+class _Connection:
+    socket: WebSocket
+    session_id: str
+    params: SessionParams
+    decoder: FrameDecoder
+    live: LiveSession
+    archive: SessionArchive
+    outbox: Outbox
+    work: asyncio.Queue[_WorkItem]
+    model: StreamingModel
+    queued_samples: int = 0
+    """16 kHz samples received but not yet processed."""
+    input_samples: int = 0
+    """Samples accepted at the session's own rate (the recorded duration)."""
+    started_at: float = 0.0
+
+
+@websocket(STREAM_PATH)
+async def transcription_stream(socket: WebSocket) -> None:
+    """Live transcription of one audio stream."""
+    await socket.accept()
+    settings: Settings = socket.app.state.settings
+    inference: InferenceClient = socket.app.state.inference
+    live_models: LiveModels = socket.app.state.live_models
+    slots: SessionSlots = socket.app.state.session_slots
+    try:
+        params = parse_session_params(dict(socket.query_params))
+        model = live_models.select(params.model)
+        params.model = model.name
+        _check_language(model, params.language)
+    except ValueError as exc:
+        await _refuse(socket, ErrorCode.INVALID_PARAMETERS, str(exc), CloseCode.INVALID_PARAMETERS)
+        return
+    if not slots.acquire():
+        await _refuse(
+            socket, ErrorCode.CAPACITY, f"the server already serves {slots.max_sessions} sessions", CloseCode.CAPACITY
+        )
+        return
+    try:
+        await _serve(socket, settings, inference, model, params)
+    finally:
+        slots.release()
+
+
+async def _serve(
+    socket: WebSocket, settings: Settings, inference: InferenceClient, model: StreamingModel, params: SessionParams
+) -> None:
+    if not await inference.ready():
+        await _refuse(
+            socket, ErrorCode.MODEL_UNAVAILABLE, "the model server is not available", CloseCode.MODEL_UNAVAILABLE
+        )
+        return
+
+    if model.language:
+        params.language = model.language  # `auto` resolves to the model's only language
+    session_id = new_session_id()
+    outbox = Outbox(settings.outbox_max_messages)
+    try:
+        archive = await SessionArchive.open(
+            socket.app.state.database,
+            socket.app.state.store,
+            session_id,
+            params,
+            model.name,
+            recording_buffer_s=settings.recording_buffer_s,
+            on_recording_failed=lambda error: outbox.put(
+                WarningMessage(code=WarningCode.RECORDING_FAILED, message=f"recording stopped: {error}")
+            ),
+        )
+    except Exception:
+        log.exception("session.open_failed", session_id=session_id)
+        await _refuse(socket, ErrorCode.INTERNAL_ERROR, "the session could not be stored", CloseCode.INTERNAL_ERROR)
+        return
+    connection = _Connection(
+        socket=socket,
+        session_id=session_id,
+        params=params,
+        decoder=FrameDecoder(params.encoding, params.sample_rate),
+        live=LiveSession(params, inference, outbox.put, _tuning(settings), triton_model=model.triton_model),
+        archive=archive,
+        outbox=outbox,
+        work=asyncio.Queue(maxsize=MAX_QUEUED_ITEMS),
+        model=model,
+        started_at=time.monotonic(),
+    )
+    SESSIONS_TOTAL.inc()
+    ACTIVE_SESSIONS.inc()
+    log.info("session.begin", session_id=connection.session_id, params=msgspec.to_builtins(params))
+    outbox.put(
+        SessionBegin(
+            session_id=connection.session_id,
+            model=connection.model.name,
+            language=params.language,
+            sample_rate=params.sample_rate,
+            encoding=params.encoding,
+            config=msgspec.structs.replace(params),  # a snapshot: `config` messages change params later
+        )
+    )
+    sender = asyncio.create_task(_send_messages(connection))
+    processor = asyncio.create_task(_process(connection))
+    receiver = asyncio.create_task(_receive(connection))
+    slow_consumer = asyncio.create_task(outbox.overflowed.wait())
+    try:
+        await asyncio.wait({receiver, processor, slow_consumer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        # Whatever happened to this task, the session is finalized: `end` or a disconnect is
+        # queued behind every accepted frame, and the processor runs until it handles it.
+        ACTIVE_SESSIONS.dec()
+        slow_consumer.cancel()
+        if not receiver.done():  # the session failed, or the client reads too slowly: stop reading
+            receiver.cancel()
+            await asyncio.gather(receiver, return_exceptions=True)
+            if not processor.done():
+                await connection.work.put(_DISCONNECTED)
+        await asyncio.shield(processor)
+        outbox.close()
+        try:
+            await asyncio.wait_for(asyncio.shield(sender), FINAL_SEND_TIMEOUT_S)
+        except TimeoutError:
+            sender.cancel()
+
+
+def _check_language(model: StreamingModel, language: str) -> None:
+    if not model.accepts_language(language):
+        if model.language:
+            raise ValueError(f"model {model.name!r} only transcribes language {model.language!r}")
+        raise ValueError(f"model {model.name!r} does not transcribe language {language!r}")
+
+
+async def _receive(connection: _Connection) -> None:
+    """Read frames until ``end``; validate and queue them. A disconnect (or a broken socket)
+    queues :data:`_DISCONNECTED` so that the session is still finalized."""
+    try:
+        while True:
+            message = await connection.socket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            if message.get("bytes") is not None:
+                await _accept_audio(connection, message["bytes"])
+                continue
+            try:
+                control = decode_client_message(message.get("text") or "")
+                if isinstance(control, ConfigMessage) and control.language is not None:
+                    _check_language(connection.model, control.language)
+            except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+                connection.outbox.put(
+                    ErrorMessage(code=ErrorCode.INVALID_MESSAGE, message=f"message refused: {exc}", recoverable=True)
+                )
+                continue
+            await connection.work.put(control)
+            if isinstance(control, EndMessage):
+                return
+    except Exception:
+        log.exception("session.receive_failed", session_id=connection.session_id)
+    await connection.work.put(_DISCONNECTED)
+
+
+async def _accept_audio(connection: _Connection, frame: bytes) -> None:
+    try:
+        decoded = connection.decoder.decode(frame)
+    except InvalidAudio as exc:
+        connection.outbox.put(ErrorMessage(code=ErrorCode.INVALID_AUDIO, message=str(exc), recoverable=True))
+        return
+    connection.queued_samples += len(decoded.model_audio)
+    await connection.work.put(decoded)
+
+
+async def _process(connection: _Connection) -> None:
+    """Feed queued work to the live session in arrival order, then end the session (once).
+
+    Audio frames that queued up while the session was busy are processed as one chunk.
+    """
+    try:
+        status = await _process_queue(connection)
+    except Exception:
+        log.exception("session.failed", session_id=connection.session_id)
+        connection.outbox.put(
+            ErrorMessage(code=ErrorCode.INTERNAL_ERROR, message="the session failed on the server", recoverable=False)
+        )
+        status = SessionStatus.FAILED
+    await _end(connection, status=status)
+
+
+async def _process_queue(connection: _Connection) -> SessionStatus:
+    """Process work until ``end`` (``completed``) or a disconnect (``interrupted``)."""
+    live = connection.live
+    pending: deque[_WorkItem] = deque()
+    while True:
+        if not pending:
+            pending.append(await connection.work.get())
+        while not connection.work.empty():
+            pending.append(connection.work.get_nowait())
+        item = pending.popleft()
+        if isinstance(item, DecodedFrame):
+            frames = [item]
+            while pending and isinstance(pending[0], DecodedFrame):
+                frames.append(pending.popleft())
+            pcm16 = np.concatenate([f.pcm16 for f in frames])
+            connection.input_samples += len(pcm16)
+            connection.archive.record(pcm16)
+            audio = np.concatenate([f.model_audio for f in frames])
+            backlog_s = connection.queued_samples / MODEL_SAMPLE_RATE  # this chunk included
+            connection.queued_samples -= len(audio)
+            await live.process_audio(audio, backlog_s=backlog_s)
+        elif isinstance(item, ConfigMessage):
+            live.configure(item)
+        elif isinstance(item, FlushMessage):
+            await live.flush()
+        else:
+            return SessionStatus.COMPLETED if isinstance(item, EndMessage) else SessionStatus.INTERRUPTED
+
+
+async def _end(connection: _Connection, *, status: SessionStatus) -> None:
+    """End the session: runs once per session and never raises.
+
+    In order: the live session decodes its buffered speech and stops every background request;
+    the archive finishes the recording and writes the record; then ``session.end`` is queued,
+    after an ``error`` for each step that failed. When the record cannot be written (database
+    down) it stays ``active`` and the start-up repair marks it ``interrupted``.
+    """
+    live = connection.live
+    try:
+        tail = connection.decoder.drain()
+        if len(tail):
+            await live.process_audio(tail)
+        await live.flush()
+    except Exception:
+        log.exception("session.finalize_failed", session_id=connection.session_id)
+        connection.outbox.put(
+            ErrorMessage(
+                code=ErrorCode.INTERNAL_ERROR, message="the last speech could not be transcribed", recoverable=False
+            )
+        )
+        status = SessionStatus.FAILED
+    finally:
+        await live.cancel_requests()
+    total_audio_seconds = round(connection.input_samples / connection.params.sample_rate, 3)
+    total_duration = round(time.monotonic() - connection.started_at, 3)
+    outcome = await _close_archive(connection, status, total_audio_seconds, total_duration)
+    enhancement_job_id = await _start_enhancement(connection, outcome) if connection.params.enhance_on_end else None
+    finals = live.stats.finals
+    connection.outbox.put(
+        SessionEnd(
+            session_id=connection.session_id,
+            total_duration=total_duration,
+            total_audio_seconds=total_audio_seconds,
+            transcript=" ".join(f.text for f in finals),
+            segments=live.segments(),
+            audio_uri=outcome.audio_uri if outcome else None,
+            enhancement_job_id=enhancement_job_id,
+        )
+    )
+    log.info(
+        "session.end",
+        session_id=connection.session_id,
+        status=outcome.status.value if outcome else "unrecorded",
+        audio_seconds=total_audio_seconds,
+        finals=len(finals),
+        enhancement_job_id=enhancement_job_id,
+    )
+    if enhancement_job_id and connection.params.enhance_wait:
+        await _push_enhancement(connection, enhancement_job_id)
+
+
+async def _start_enhancement(connection: _Connection, outcome: SessionOutcome | None) -> str:
+    """Create and queue the session's enhancement job from its stored recording; its id.
+
+    The id is never missing: when the job cannot run, the reason is sent as an ``error`` and the
+    job (``failed``) says it too; when the record could not be written, the start-up repair
+    creates the job under the same id.
+    """
+    state = connection.socket.app.state
+    job_id = first_enhancement_job_id(connection.session_id)
+    if outcome is None:
+        connection.outbox.put(
+            WarningMessage(
+                code=WarningCode.ENHANCEMENT_DEFERRED,
+                message="the session could not be recorded as ended; its enhancement starts when the server recovers",
+            )
+        )
+        return job_id
+    try:
+        session = await anyio.to_thread.run_sync(get_session, state.database, connection.session_id)
+        try:
+            view = await anyio.to_thread.run_sync(
+                enhance_session, state.database, state.store, state.job_queue, session
+            )
+        except EnhancementUnavailable as exc:
+            await anyio.to_thread.run_sync(record_failed_enhancement, state.database, session, str(exc))
+            raise
+        return view.id
+    except EnhancementNotQueued as exc:
+        message, job_id = f"{exc}; request it again with POST .../{connection.session_id}/enhance", exc.job_id
+    except EnhancementUnavailable as exc:
+        message = f"the session cannot be enhanced: {exc}"
+    except Exception as exc:
+        log.exception("session.enhancement_failed", session_id=connection.session_id)
+        message = f"the enhancement job could not be created: {exc}"
+    connection.outbox.put(ErrorMessage(code=ErrorCode.ENHANCEMENT_FAILED, message=message, recoverable=False))
+    return job_id
+
+
+async def _push_enhancement(connection: _Connection, job_id: str) -> None:
+    """``enhance_wait``: the job's progress, then its transcript (or failure), while the client listens."""
+    state = connection.socket.app.state
+    outbox = connection.outbox
+    async for view in watch_job(state.database, job_id, stop_when=lambda: outbox.closed):
+        if view.status is JobStatus.COMPLETED:
+            transcript = await anyio.to_thread.run_sync(load_transcript, state.store, job_id)
+            if transcript is not None:
+                outbox.put(EnhancementCompleted(enhancement_job_id=job_id, transcript=transcript))
+                return
+            outbox.put(EnhancementFailed(enhancement_job_id=job_id, error="the enhanced transcript is missing"))
+        elif view.finished:
+            outbox.put(EnhancementFailed(enhancement_job_id=job_id, error=view.error or f"the job was {view.status}"))
+        else:
+            outbox.put(
+                EnhancementProgress(enhancement_job_id=job_id, progress=view.progress, current_stage=view.current_stage)
+            )
+
+
+async def _close_archive(
+    connection: _Connection, status: SessionStatus, total_audio_seconds: float, total_duration: float
+) -> SessionOutcome | None:
+    """Finalize the recording and the record; ``None`` (and an ``error`` sent) when the record could not be written."""
+    try:
+        outcome = await connection.archive.close(
+            status=status,
+            finals=connection.live.stats.finals,
+            total_audio_seconds=total_audio_seconds,
+            total_duration=total_duration,
+        )
+    except Exception:
+        log.exception("session.archive_failed", session_id=connection.session_id)
+        connection.outbox.put(
+            ErrorMessage(
+                code=ErrorCode.STORAGE_FAILED,
+                message="the session could not be recorded as ended; it will be marked interrupted",
+                recoverable=False,
+            )
+        )
+        return None
+    if outcome.error:
+        connection.outbox.put(ErrorMessage(code=ErrorCode.STORAGE_FAILED, message=outcome.error, recoverable=False))
+    return outcome
+
+
+async def _send_messages(connection: _Connection) -> None:
+    """Write the outbox to the socket in order; when it is closed and empty, close the socket."""
+    socket = connection.socket
+    outbox = connection.outbox
+    while (message := await outbox.get()) is not None:
+        try:
+            await socket.send_text(encode_message(message))
+        except Exception:  # the client went away
+            outbox.discard()
+            return
+    await _close_quietly(socket, outbox.close_code)
+
+
+async def _refuse(socket: WebSocket, code: ErrorCode, message: str, close_code: int) -> None:
+    await socket.send_text(encode_message(ErrorMessage(code=code, message=message, recoverable=False)))
+    await _close_quietly(socket, close_code)
+
+
+async def _close_quietly(socket: WebSocket, code: int) -> None:
+    try:
+        await socket.close(code=code)
+    except Exception:
+        pass
+
+
+def _tuning(settings: Settings) -> LiveTuning:
+    return LiveTuning(
+        partial_interval_s=settings.partial_interval_s,
+        vad_threshold=settings.vad_threshold,
+        vad_min_silence_s=settings.vad_min_silence_s,
+        max_utterance_s=settings.max_utterance_s,
+        stable_partials=settings.stable_partials,
+        partial_hold_s=settings.partial_hold_s,
+        context_words=settings.context_words,
+    )

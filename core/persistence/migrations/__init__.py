@@ -1,0 +1,1 @@
+"""Alembic migration environment, run in code by :func:`core.persistence.database.upgrade`."""

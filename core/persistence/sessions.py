@@ -1,0 +1,201 @@
+"""Repository of realtime session records; returns plain structs, never ORM objects."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+import msgspec
+from sqlalchemy import select, update
+
+from core.persistence.database import Database
+from core.persistence.models import SessionRecord
+from core.persistence.pagination import encode_cursor, newest_first
+from core.persistence.states import SessionStatus
+
+
+class SessionView(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot of one session record."""
+
+    id: str
+    status: SessionStatus
+    created_at: datetime
+    ended_at: datetime | None
+    params: dict[str, Any]
+    """Every effective session parameter, as sent in ``session.begin``'s config."""
+    model: str
+    language: str
+    sample_rate: int
+    encoding: str
+    total_audio_seconds: float
+    total_duration: float
+    utterance_count: int
+    transcript: str
+    audio_uri: str | None
+    transcript_uri: str | None
+    enhancement_job_id: str | None
+    error: str | None
+
+
+class SessionPage(NamedTuple):
+    """One page of :func:`list_sessions`: ``cursor`` fetches the next page when ``has_more``."""
+
+    sessions: list[SessionView]
+    cursor: str | None
+    has_more: bool
+
+
+class SessionNotFoundError(LookupError):
+    """No session record has this id."""
+
+
+class SessionActiveError(RuntimeError):
+    """The session is still active, so it cannot be changed this way."""
+
+
+def new_session_id() -> str:
+    """A fresh session id: ``sess_`` followed by 32 hex digits."""
+    return f"sess_{uuid.uuid4().hex}"
+
+
+def create_session(
+    db: Database,
+    *,
+    params: dict[str, Any],
+    model: str,
+    language: str,
+    sample_rate: int,
+    encoding: str,
+    session_id: str | None = None,
+    created_at: datetime | None = None,
+) -> SessionView:
+    """Insert an ``active`` session; ``params`` holds every effective session parameter."""
+    record = SessionRecord(
+        id=session_id or new_session_id(),
+        status=SessionStatus.ACTIVE,
+        created_at=created_at or datetime.now(UTC),
+        ended_at=None,
+        params=params,
+        model=model,
+        language=language,
+        sample_rate=sample_rate,
+        encoding=encoding,
+        total_audio_seconds=0.0,
+        total_duration=0.0,
+        utterance_count=0,
+        transcript="",
+    )
+    with db.transaction() as session:
+        session.add(record)
+        session.flush()
+        return _view(record)
+
+
+def finalize_session(
+    db: Database,
+    session_id: str,
+    *,
+    status: SessionStatus,
+    ended_at: datetime,
+    total_audio_seconds: float,
+    total_duration: float,
+    utterance_count: int,
+    transcript: str,
+    audio_uri: str | None,
+    transcript_uri: str | None,
+    enhancement_job_id: str | None = None,
+    error: str | None = None,
+) -> SessionView:
+    """Record how a session ended (``completed``, ``interrupted`` or ``failed``) and its totals."""
+    if status is SessionStatus.ACTIVE:
+        raise ValueError("a session is finalized with a terminal status, not 'active'")
+    with db.transaction() as session:
+        record = session.get(SessionRecord, session_id, with_for_update=True)
+        if record is None:
+            raise SessionNotFoundError(session_id)
+        record.status = status
+        record.ended_at = ended_at
+        record.total_audio_seconds = total_audio_seconds
+        record.total_duration = total_duration
+        record.utterance_count = utterance_count
+        record.transcript = transcript
+        record.audio_uri = audio_uri
+        record.transcript_uri = transcript_uri
+        record.enhancement_job_id = enhancement_job_id
+        record.error = error
+        session.flush()
+        return _view(record)
+
+
+def get_session(db: Database, session_id: str) -> SessionView | None:
+    """The session with this id, or ``None``."""
+    with db.transaction() as session:
+        record = session.get(SessionRecord, session_id)
+        return None if record is None else _view(record)
+
+
+def list_sessions(
+    db: Database,
+    *,
+    status: SessionStatus | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> SessionPage:
+    """Sessions newest first (``created_at`` then ``id`` descending), ``limit`` per page.
+
+    Raises :class:`InvalidCursorError` for a cursor this function did not issue.
+    """
+    query = select(SessionRecord)
+    if status is not None:
+        query = query.where(SessionRecord.status == status)
+    query = newest_first(query, SessionRecord.created_at, SessionRecord.id, limit=limit, cursor=cursor)
+    with db.transaction() as session:
+        views = [_view(record) for record in session.scalars(query)]
+    has_more = len(views) > limit
+    views = views[:limit]
+    next_cursor = encode_cursor(views[-1].created_at, views[-1].id) if has_more else None
+    return SessionPage(views, next_cursor, has_more)
+
+
+def delete_session(db: Database, session_id: str) -> None:
+    """Delete a finished session's record (its stored objects are the caller's to remove).
+
+    Raises :class:`SessionNotFoundError` or, while the session is active, :class:`SessionActiveError`.
+    """
+    with db.transaction() as session:
+        record = session.get(SessionRecord, session_id, with_for_update=True)
+        if record is None:
+            raise SessionNotFoundError(session_id)
+        if record.status == SessionStatus.ACTIVE:
+            raise SessionActiveError(session_id)
+        session.delete(record)
+
+
+def mark_active_sessions_interrupted(db: Database, ended_at: datetime | None = None) -> list[str]:
+    """Mark every ``active`` session ``interrupted`` and return their ids.
+
+    Run at startup: no session can still be live then, so any left ``active`` belonged to a
+    server that was killed.
+    """
+    with db.transaction() as session:
+        ids = list(
+            session.scalars(select(SessionRecord.id).where(SessionRecord.status == SessionStatus.ACTIVE))
+        )
+        if ids:
+            session.execute(
+                update(SessionRecord)
+                .where(SessionRecord.id.in_(ids))
+                .values(status=SessionStatus.INTERRUPTED, ended_at=ended_at or datetime.now(UTC))
+            )
+    return ids
+
+
+def set_audio_uri(db: Database, session_id: str, audio_uri: str) -> None:
+    """Record where a session's audio is (used when repairing sessions of a killed server)."""
+    with db.transaction() as session:
+        session.execute(update(SessionRecord).where(SessionRecord.id == session_id).values(audio_uri=audio_uri))
+
+
+def _view(record: SessionRecord) -> SessionView:
+    return msgspec.convert(record, SessionView, from_attributes=True)
