@@ -14,6 +14,12 @@ from core.live_models import STREAMING_ASR_MODEL, LiveModels, StreamingModel, is
 from core.transcript import Emotion
 
 VAD_MODEL = "vad"
+VAD_WINDOW_SAMPLES = 512
+"""Silero's window (32 ms at 16 kHz); ``vad`` returns one speech probability per window."""
+VAD_CONTEXT_SAMPLES = 64
+"""Samples before the first window that each ``vad`` request starts with."""
+VAD_STATE_SIZE = 256
+"""Silero's recurrent state, carried from one ``vad`` request to the next."""
 BATCH_ASR_MODEL = "batch_asr"
 SPEAKER_EMBEDDING_MODEL = "speaker_embedding"
 SPEAKER_EMBEDDING_MAX_WINDOWS = 64
@@ -148,7 +154,8 @@ class InferenceClient:
         return f"{parameters.get('architecture', '')}:{parameters.get('model_path', '')}"[:128]
 
     async def vad(self, audio_with_context: np.ndarray, state: np.ndarray) -> VadOutput:
-        """Speech probabilities of each 512-sample window; ``audio_with_context`` starts with 64 samples of context."""
+        """Speech probabilities of each ``VAD_WINDOW_SAMPLES`` window; ``audio_with_context`` starts with
+        ``VAD_CONTEXT_SAMPLES`` samples of context."""
         inputs = [
             _tensor("AUDIO", audio_with_context.astype(np.float32)[None, :], "FP32"),
             _tensor("STATE", state.astype(np.float32)[None, :], "FP32"),

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import msgspec
 
+from core.live_tuning import LiveTuning
+
 _PREFIX = "TANDEM_"
 
 
@@ -35,20 +37,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """An already running Triton (``host:port``); empty starts the bundled server."""
     model_repository: Path = Path(__file__).resolve().parent.parent / "model_repository"
     triton_start_timeout_s: float = 120.0
-    partial_interval_s: float = 0.3
-    """Cadence of partial re-decodes of the current utterance."""
-    vad_threshold: float = 0.5
-    vad_min_silence_s: float = 0.4
-    """Silence that ends an utterance (the VAD silence window)."""
-    max_utterance_s: float = 20.0
-    """An utterance longer than this is finalized and a new one starts."""
-    stable_partials: bool = True
-    """Commit the words consecutive partials agree on (``stable_text``); later decodes keep them."""
-    partial_hold_s: float = 1.0
-    """A partial that would take back words already shown is held (not sent) unless agreement has
-    committed the new words, or this much audio passed since the last partial (0: send every partial)."""
-    context_words: int = 0
-    """Words of a session's previous finals given to Whisper as context for the next utterance (0: none)."""
+    live: LiveTuning = msgspec.field(default_factory=LiveTuning)
+    """The live path's knobs, each read from ``TANDEM_<FIELD_NAME_UPPER>`` too (``TANDEM_VAD_THRESHOLD``)."""
     workers: int = 2
     """RQ worker processes ``tandem serve`` starts (0: run ``tandem worker`` elsewhere)."""
     worker_nice: int = 10
@@ -95,15 +85,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
-    """Build :class:`Settings` from the environment; ``overrides`` win over it."""
+    """Build :class:`Settings` from the environment; ``overrides`` win over it.
+
+    The fields of :class:`LiveTuning` are read and overridden by their own names (``vad_threshold``),
+    not under ``live``.
+    """
     environ = dict(os.environ if environ is None else environ)
-    values: dict[str, object] = {}
-    for field in msgspec.structs.fields(Settings):
-        raw = environ.get(_PREFIX + field.name.upper())
-        if raw is not None:
-            values[field.name] = raw
-    values.update(overrides)
+    values, live = _read(Settings, environ), _read(LiveTuning, environ)
+    live_names = {field.name for field in msgspec.structs.fields(LiveTuning)}
+    for name, value in overrides.items():
+        (live if name in live_names else values)[name] = value
+    values["live"] = live
     return msgspec.convert(values, Settings, strict=False, dec_hook=_decode_path)
+
+
+def _read(struct: type[msgspec.Struct], environ: dict[str, str]) -> dict[str, object]:
+    """The ``TANDEM_<FIELD_NAME_UPPER>`` variables of ``struct``'s fields, by field name."""
+    names = (field.name for field in msgspec.structs.fields(struct))
+    return {name: environ[_PREFIX + name.upper()] for name in names if _PREFIX + name.upper() in environ}
 
 
 def _decode_path(kind: type, value: object) -> object:

@@ -78,6 +78,4 @@ class JobState:
     speaker_labels: dict[int, str] = field(default_factory=dict)
     """Speaker cluster index → speaker id in the transcript (``SPEAKER_00``...), set by merge."""
     transcript: Transcript | None = None
-    result_uri: str | None = None
-    """Where the transcript artifact was stored (set by the last stage)."""
     warnings: list[str] = field(default_factory=list)

@@ -13,12 +13,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import msgspec
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from core.inference import InferenceClient, InferenceUnavailable
-from core.jobs.params import JobParams
 from core.llm_client import LlmClient
 from core.persistence import jobs as repository
 from core.persistence.jobs import JobView, StageRecord, StageStatus
@@ -43,7 +41,7 @@ def run_job(job_id: str) -> str:
     log.info("job.started", job_id=job_id, attempt=view.attempts)
     status = asyncio.run(JobRunner(services, view).run())
     log.info("job.finished", job_id=job_id, status=status.value)
-    if view.params.get("webhook_url"):
+    if view.params.webhook_url:
         services.queue.enqueue_webhook(job_id)
     return status.value
 
@@ -65,10 +63,9 @@ class JobRunner:
     def __init__(self, services: WorkerServices, view: JobView) -> None:
         self._services = services
         self._view = view
-        self._params = msgspec.convert(view.params, JobParams)
 
     async def run(self) -> JobStatus:
-        stages = stages_for(self._params)
+        stages = stages_for(self._view.params)
         progress = _Progress(records=[], total_weight=sum(stage.weight for stage in stages))
         state = JobState(job_id=self._view.id)
         settings = self._services.settings
@@ -80,7 +77,7 @@ class JobRunner:
             else None
         )
         context = StageContext(
-            job=self._view, params=self._params, settings=settings,
+            job=self._view, params=self._view.params, settings=settings,
             database=self._services.database, store=self._services.store, inference=inference, llm=llm,
         )
         try:
@@ -144,10 +141,7 @@ class JobRunner:
         )
 
     def _finish(self, status: JobStatus, state: JobState, *, error: str | None = None) -> JobStatus:
-        result_uri = state.result_uri if status is JobStatus.COMPLETED else None
-        repository.finish_job(
-            self._services.database, self._view.id, status, error=error, warnings=state.warnings, result_uri=result_uri
-        )
+        repository.finish_job(self._services.database, self._view.id, status, error=error, warnings=state.warnings)
         return status
 
 

@@ -11,13 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.inference import InferenceClient
+from core.inference import VAD_CONTEXT_SAMPLES, VAD_STATE_SIZE, VAD_WINDOW_SAMPLES, InferenceClient
 from pipelines.job_state import SAMPLE_RATE, SpeechRegion
-
-WINDOW_SAMPLES = 512
-"""Silero's window (32 ms); the model returns one speech probability per window."""
-CONTEXT_SAMPLES = 64
-STATE_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -47,15 +42,15 @@ async def detect_speech(
 
 async def speech_probabilities(audio: np.ndarray, inference: InferenceClient, request_s: float = 16.0) -> np.ndarray:
     """One speech probability per 512-sample window of ``audio`` (the last partial window zero-padded)."""
-    windows = -(-len(audio) // WINDOW_SAMPLES)
-    padded = np.zeros(CONTEXT_SAMPLES + windows * WINDOW_SAMPLES, dtype=np.float32)
-    padded[CONTEXT_SAMPLES : CONTEXT_SAMPLES + len(audio)] = audio
-    windows_per_request = max(1, int(request_s * SAMPLE_RATE) // WINDOW_SAMPLES)
-    state = np.zeros(STATE_SIZE, dtype=np.float32)
+    windows = -(-len(audio) // VAD_WINDOW_SAMPLES)
+    padded = np.zeros(VAD_CONTEXT_SAMPLES + windows * VAD_WINDOW_SAMPLES, dtype=np.float32)
+    padded[VAD_CONTEXT_SAMPLES : VAD_CONTEXT_SAMPLES + len(audio)] = audio
+    windows_per_request = max(1, int(request_s * SAMPLE_RATE) // VAD_WINDOW_SAMPLES)
+    state = np.zeros(VAD_STATE_SIZE, dtype=np.float32)
     probabilities = []
     for first in range(0, windows, windows_per_request):
-        start = first * WINDOW_SAMPLES
-        end = min(windows, first + windows_per_request) * WINDOW_SAMPLES + CONTEXT_SAMPLES
+        start = first * VAD_WINDOW_SAMPLES
+        end = min(windows, first + windows_per_request) * VAD_WINDOW_SAMPLES + VAD_CONTEXT_SAMPLES
         output = await inference.vad(padded[start:end], state)
         probabilities.append(output.speech_probs)
         state = output.state
@@ -67,7 +62,7 @@ def regions_from_probabilities(
 ) -> list[SpeechRegion]:
     """Speech regions from per-window probabilities (hysteresis, minimum silence and speech, padding)."""
     options = options or SpeechRegionOptions()
-    window_s = WINDOW_SAMPLES / SAMPLE_RATE
+    window_s = VAD_WINDOW_SAMPLES / SAMPLE_RATE
     raw: list[tuple[float, float]] = []
     start: int | None = None
     silence_from: int | None = None

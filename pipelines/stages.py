@@ -156,7 +156,6 @@ async def persist(context: StageContext, state: JobState) -> None:
     state.transcript.warnings = list(state.warnings)
     key = job_transcript_key(context.job.id)
     context.store.put_bytes(key, msgspec.json.encode(state.transcript))
-    state.result_uri = context.store.uri(key)
 
 
 def speaker_count_hint(params: JobParams) -> SpeakerCountHint:

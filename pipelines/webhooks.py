@@ -37,7 +37,7 @@ def deliver_webhook(job_id: str) -> str:
     """POST the event; raises on a network error or a non-2xx answer (RQ retries)."""
     services = worker_services()
     view = repository.get_job(services.database, job_id)
-    if view is None or view.status not in EVENT_TYPES or not view.params.get("webhook_url"):
+    if view is None or view.status not in EVENT_TYPES or not view.params.webhook_url:
         return "nothing to deliver"
     event = WebhookEvent(
         type=EVENT_TYPES[view.status], timestamp=datetime.now(UTC), data=completed_job_body(services.store, view)
@@ -45,7 +45,7 @@ def deliver_webhook(job_id: str) -> str:
     body = msgspec.json.encode(event).decode()
     headers = signed_headers(webhook_secret(services.settings), f"msg_{job_id}_{view.status.value}", body)
     response = httpx.post(
-        view.params["webhook_url"], content=body, headers=headers, timeout=services.settings.webhook_timeout_s
+        view.params.webhook_url, content=body, headers=headers, timeout=services.settings.webhook_timeout_s
     )
     response.raise_for_status()
     log.info("webhook.delivered", job_id=job_id, status=response.status_code)

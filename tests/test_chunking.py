@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
+from core.inference import VAD_WINDOW_SAMPLES as WINDOW_SAMPLES
 from pipelines.chunking import plan_chunks
 from pipelines.job_state import SpeechRegion
-from pipelines.speech_regions import WINDOW_SAMPLES, SpeechRegionOptions, regions_from_probabilities
+from pipelines.speech_regions import SpeechRegionOptions, regions_from_probabilities
 
 WINDOW_S = WINDOW_SAMPLES / 16000
 

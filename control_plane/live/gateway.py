@@ -25,7 +25,7 @@ from litestar import WebSocket, websocket
 
 from control_plane.live.archive import SessionArchive, SessionOutcome
 from control_plane.live.outbox import Outbox
-from control_plane.live.session import LiveSession, LiveTuning
+from control_plane.live.session import LiveSession
 from core.audio.frames import (
     MODEL_SAMPLE_RATE,
     DecodedFrame,
@@ -182,7 +182,7 @@ async def _serve(
         session_id=session_id,
         params=params,
         decoder=FrameDecoder(params.encoding, params.sample_rate),
-        live=LiveSession(params, inference, outbox.put, _tuning(settings), triton_model=model.triton_model),
+        live=LiveSession(params, inference, outbox.put, settings.live, triton_model=model.triton_model),
         archive=archive,
         outbox=outbox,
         work=asyncio.Queue(maxsize=MAX_QUEUED_ITEMS),
@@ -474,15 +474,3 @@ async def _close_quietly(socket: WebSocket, code: int) -> None:
         await socket.close(code=code)
     except Exception:
         pass
-
-
-def _tuning(settings: Settings) -> LiveTuning:
-    return LiveTuning(
-        partial_interval_s=settings.partial_interval_s,
-        vad_threshold=settings.vad_threshold,
-        vad_min_silence_s=settings.vad_min_silence_s,
-        max_utterance_s=settings.max_utterance_s,
-        stable_partials=settings.stable_partials,
-        partial_hold_s=settings.partial_hold_s,
-        context_words=settings.context_words,
-    )

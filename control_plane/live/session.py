@@ -33,11 +33,15 @@ import numpy as np
 
 from core.audio.frames import MODEL_SAMPLE_RATE
 from core.inference import (
+    VAD_CONTEXT_SAMPLES,
+    VAD_STATE_SIZE,
+    VAD_WINDOW_SAMPLES,
     AsrResult,
     InferenceClient,
     InferenceFailed,
     InferenceUnavailable,
 )
+from core.live_tuning import LiveTuning
 from core.protocol import (
     ConfigMessage,
     ErrorCode,
@@ -53,43 +57,6 @@ from core.protocol import (
     WarningMessage,
     Word,
 )
-
-VAD_WINDOW_SAMPLES = 512
-VAD_CONTEXT_SAMPLES = 64
-VAD_STATE_SIZE = 256
-
-
-@dataclass(frozen=True)
-class LiveTuning:
-    """Timing knobs of the live path (from :class:`~core.settings.Settings`)."""
-
-    partial_interval_s: float = 0.3
-    early_partial_interval_s: float = 0.15
-    """Cadence during an utterance's first :attr:`early_partial_window_s`: its first words show sooner."""
-    early_partial_window_s: float = 1.2
-    min_partial_audio_s: float = 0.3
-    vad_threshold: float = 0.5
-    vad_min_silence_s: float = 0.4
-    speech_pad_s: float = 0.2
-    """Audio kept before speech start and after speech end in each decode."""
-    max_utterance_s: float = 20.0
-    lag_warning_s: float = 1.0
-    """Received, unprocessed audio beyond which a ``processing_lag`` warning is sent."""
-    stable_partials: bool = True
-    """Commit the words consecutive partials agree on and decode on from them (``stable_text``)."""
-    agreement_decodes: int = 2
-    """Consecutive partial decodes that must agree on a word before it is committed."""
-    min_commit_audio_s: float = 1.0
-    """No word is committed from decodes of less audio than this (an utterance's first decodes guess)."""
-    partial_hold_s: float = 1.0
-    """A partial that takes back shown words is sent only when the committed words reach past the
-    first changed word (two decodes agree on the change), or after this much audio since the last
-    partial sent; a partial that only adds words is always sent (0: send every partial)."""
-    min_commit_confidence: float = 0.5
-    """A partial decode whose mean token probability is below this commits nothing (the guesses
-    that agree by chance: "But when there is" for "The weather is", probability 0.43)."""
-    context_words: int = 0
-    """Words of the session's previous finals given as the prompt of each final decode (0: none)."""
 
 
 def _normalized(word: str) -> str:
@@ -218,7 +185,7 @@ class LiveSession:
         params: SessionParams,
         inference: InferenceClient,
         emit: Callable[[ServerMessage], None],
-        tuning: LiveTuning = LiveTuning(),
+        tuning: LiveTuning | None = None,
         *,
         triton_model: str,
     ) -> None:
@@ -227,7 +194,7 @@ class LiveSession:
         self._triton_model = triton_model
         self._inference = inference
         self._emit = emit
-        self._tuning = tuning
+        self._tuning = tuning or LiveTuning()
         self.stats = LiveSessionStats()
         self._audio = _AudioBuffer()
         self._vad_state = np.zeros(VAD_STATE_SIZE, dtype=np.float32)
@@ -334,7 +301,7 @@ class LiveSession:
             return
         utterance = self._utterance
         assert utterance is not None
-        if probability >= tuning.vad_threshold - 0.15:
+        if probability >= tuning.vad_silence_threshold:
             if utterance.speech_end is not None:
                 self._discard_speculation(utterance)  # speech resumed
             return

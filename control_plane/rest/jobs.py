@@ -114,7 +114,7 @@ class JobsController(Controller):
             raise ApiError(404, "job_not_found", f"no job {job_id}") from exc
         except repository.JobFinishedError as exc:
             raise ApiError(409, "job_finished", f"job {job_id} has already finished") from exc
-        if view.status is JobStatus.CANCELLED and view.params.get("webhook_url"):
+        if view.status is JobStatus.CANCELLED and view.params.webhook_url:
             app_state.job_queue(state).enqueue_webhook(job_id)
         return JobCancelled(id=view.id, status=view.status)
 
@@ -184,7 +184,7 @@ def _create_and_queue(state: State, job_id: str, params: JobParams, input_key: s
         app_state.database(state),
         job_id=job_id,
         source=JobSource.UPLOAD,
-        params=msgspec.to_builtins(params),
+        params=params,
         input_key=input_key,
     )
     try:

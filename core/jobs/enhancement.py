@@ -22,6 +22,7 @@ from core.persistence.database import Database
 from core.persistence.jobs import JobSource, JobView
 from core.persistence.sessions import SessionView
 from core.persistence.states import JobStatus, SessionStatus
+from core.protocol import SessionParams
 from core.storage.base import ObjectStore
 from core.storage.keys import session_audio_key
 
@@ -52,17 +53,22 @@ class EnhancementNotQueued(RuntimeError):
         self.job_id = job_id
 
 
-def enhancement_params(session_params: dict) -> JobParams:
+def session_params(session: SessionView) -> SessionParams:
+    """The parameters a session was opened with, decoded from its row."""
+    return msgspec.convert(session.params, SessionParams)
+
+
+def enhancement_params(params: SessionParams) -> JobParams:
     """The job parameters of a session's enhancement: diarized, word times, the optional stages asked for."""
     return JobParams(
-        language=session_params.get("language", "auto"),
+        language=params.language,
         speaker_detection=SpeakerDetection.DIARIZE,
-        num_speakers=session_params.get("num_speakers"),
-        min_speakers=session_params.get("min_speakers"),
-        max_speakers=session_params.get("max_speakers"),
+        num_speakers=params.num_speakers,
+        min_speakers=params.min_speakers,
+        max_speakers=params.max_speakers,
         word_timestamps=True,
-        llm_cleanup=bool(session_params.get("enhance_llm_cleanup")),
-        emotions=bool(session_params.get("enhance_emotions")),
+        llm_cleanup=params.enhance_llm_cleanup,
+        emotions=params.enhance_emotions,
     )
 
 
@@ -118,7 +124,7 @@ def _create_session_job(database: Database, session: SessionView, job_id: str) -
         database,
         job_id=job_id,
         source=JobSource.SESSION,
-        params=msgspec.to_builtins(enhancement_params(session.params)),
+        params=enhancement_params(session_params(session)),
         input_key=session_audio_key(session.id),
         session_id=session.id,
     )
@@ -141,7 +147,7 @@ def enhance_repaired_sessions(
     job_ids = []
     for session_id in session_ids:
         session = session_repository.get_session(database, session_id)
-        if session is None or not session.params.get("enhance_on_end") or session.enhancement_job_id:
+        if session is None or not session_params(session).enhance_on_end or session.enhancement_job_id:
             continue
         try:
             job_ids.append(enhance_session(database, store, queue, session).id)

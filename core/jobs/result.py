@@ -6,35 +6,19 @@ artifact's fields are added (``text``, ``segments``, ``speakers``, ``words``...)
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from core.persistence.jobs import JobSource, JobView, StageRecord
+from core.persistence.jobs import JobFields, JobView
 from core.persistence.states import JobStatus
 from core.storage.base import ObjectNotFoundError, ObjectStore
 from core.storage.keys import job_transcript_key
 from core.transcript import Segment, Speaker, Transcript, Word
 
 
-class JobBody(msgspec.Struct, kw_only=True):
-    """``GET /v1/audio/transcriptions/{id}``; the transcript fields only once completed."""
+class JobBody(JobFields, kw_only=True):
+    """``GET /v1/audio/transcriptions/{id}``: the job row's fields; the transcript's only once completed."""
 
-    id: str
-    status: JobStatus
-    source: JobSource
-    session_id: str | None
-    params: dict[str, Any]
-    progress: int
-    """Integer percent, 0-100."""
-    current_stage: str | None
-    stages: list[StageRecord]
-    error: str | None
-    created_at: datetime
-    started_at: datetime | None
-    completed_at: datetime | None
     language: str | UnsetType = UNSET
     language_code: str | UnsetType = UNSET
     """The same as ``language``, under the name Dalston's clients read."""
@@ -44,7 +28,6 @@ class JobBody(msgspec.Struct, kw_only=True):
     speakers: list[Speaker] | UnsetType = UNSET
     words: list[Word] | UnsetType = UNSET
     summary: str | None | UnsetType = UNSET
-    warnings: list[str] = []
 
 
 def load_transcript(store: ObjectStore, job_id: str) -> Transcript | None:
@@ -56,21 +39,7 @@ def load_transcript(store: ObjectStore, job_id: str) -> Transcript | None:
 
 
 def job_body(view: JobView, transcript: Transcript | None = None) -> JobBody:
-    body = JobBody(
-        id=view.id,
-        status=view.status,
-        source=view.source,
-        session_id=view.session_id,
-        params=view.params,
-        progress=view.progress,
-        current_stage=view.current_stage,
-        stages=view.stages,
-        error=view.error,
-        created_at=view.created_at,
-        started_at=view.started_at,
-        completed_at=view.completed_at,
-        warnings=view.warnings,
-    )
+    body = JobBody(**{name: getattr(view, name) for name in JobFields.__struct_fields__})
     if transcript is not None:
         body.language = body.language_code = transcript.language
         body.duration = transcript.duration

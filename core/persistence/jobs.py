@@ -10,11 +10,12 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import msgspec
 from sqlalchemy import func, select, update
 
+from core.jobs.params import JobParams
 from core.persistence.database import Database
 from core.persistence.models import JobRecord, SessionRecord
 from core.persistence.pagination import encode_cursor, newest_first
@@ -47,27 +48,32 @@ class StageRecord(msgspec.Struct, kw_only=True):
     error: str | None = None
 
 
-class JobView(msgspec.Struct, frozen=True, kw_only=True):
-    """A snapshot of one job row."""
+class JobFields(msgspec.Struct, kw_only=True):
+    """The fields of a job row that clients see (the base of :class:`JobView` and of the job's body)."""
 
     id: str
     status: JobStatus
     source: JobSource
     session_id: str | None
-    params: dict[str, Any]
+    params: JobParams
     progress: int
+    """Integer percent, 0-100."""
     current_stage: str | None
     stages: list[StageRecord]
     error: str | None
-    warnings: list[str]
-    result_uri: str | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    warnings: list[str] = []
+
+
+class JobView(JobFields, frozen=True, kw_only=True):
+    """A snapshot of one job row."""
+
     input_key: str | None
     cancel_requested: bool
     worker: str | None
     attempts: int
-    created_at: datetime
-    started_at: datetime | None
-    completed_at: datetime | None
 
     @property
     def finished(self) -> bool:
@@ -103,7 +109,7 @@ def create_job(
     *,
     job_id: str,
     source: JobSource,
-    params: dict[str, Any],
+    params: JobParams,
     input_key: str,
     session_id: str | None = None,
 ) -> JobView:
@@ -113,7 +119,7 @@ def create_job(
         status=JobStatus.PENDING,
         source=source,
         session_id=session_id,
-        params=params,
+        params=msgspec.to_builtins(params),
         progress=0,
         current_stage=None,
         stages=[],
@@ -208,7 +214,6 @@ def finish_job(
     *,
     error: str | None = None,
     warnings: list[str] | None = None,
-    result_uri: str | None = None,
 ) -> JobView:
     """Record a final status (``completed``, ``failed`` or ``cancelled``)."""
     if status not in FINISHED:
@@ -220,8 +225,6 @@ def finish_job(
         _finish(record, status, error=error)
         if warnings is not None:
             record.warnings = warnings
-        if result_uri is not None:
-            record.result_uri = result_uri
         session.flush()
         return _view(record)
 
@@ -302,13 +305,12 @@ def _view(record: JobRecord) -> JobView:
         status=JobStatus(record.status),
         source=JobSource(record.source),
         session_id=record.session_id,
-        params=dict(record.params or {}),
+        params=msgspec.convert(record.params or {}, JobParams),
         progress=int(record.progress or 0),
         current_stage=record.current_stage,
         stages=msgspec.convert(record.stages or [], list[StageRecord], strict=False),
         error=record.error,
         warnings=list(record.warnings or []),
-        result_uri=record.result_uri,
         input_key=record.input_key,
         cancel_requested=bool(record.cancel_requested),
         worker=record.worker,
