@@ -28,7 +28,7 @@ import typer
 
 from benchmarks.conversations import Turn, der, make_conversation
 from benchmarks.live_scoring import percentiles, utterance_latencies
-from benchmarks.realtime import run_sessions
+from benchmarks.live_sessions import run_sessions
 from benchmarks.speech import SAMPLE_RATE, benchmark_clip, word_error_rate
 from clients.stream_client import encode_audio, stream_audio, stream_url
 from core.protocol import AudioEncoding, EnhancementCompleted, SessionEnd, TranscriptFinal

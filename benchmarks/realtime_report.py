@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
+from benchmarks.figures import pyplot, save_figure
+
 FIRST_PARTIAL_TARGET_S = 0.5
 FINAL_TARGET_S = 0.5
 """SPEC: final ≤ 0.5 s after speech end, plus the VAD silence window (reported separately)."""
@@ -89,10 +91,7 @@ def rich_table(report: dict) -> Table:
 
 
 def plot(report: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     levels = report["levels"]
     sessions = [level["sessions"] for level in levels]
@@ -154,15 +153,12 @@ def plot(report: dict, path: Path) -> None:
         axis.grid(True, alpha=0.3)
         axis.legend(fontsize=8, loc="upper left")
     machine = report["machine"]
-    figure.suptitle(
+    save_figure(
+        figure,
+        path,
         f"Tandem live latency — {machine['model']} on {machine['cpu_count']} CPU cores ({machine['cpu_model']}), "
         f"{report['clip']['utterances_per_session']} utterances per session, {machine['date'][:10]}",
-        fontsize=10,
     )
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def side_by_side_table(report: dict) -> str:

@@ -26,21 +26,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from benchmarks.live_scoring import utterance_latencies
-from benchmarks.realtime import (
-    DEFAULT_OUTPUT_DIR,
-    FRAME_S,
-    MODEL_REPOSITORY,
-    console,
-    tree_rss_bytes,
-)
+from benchmarks.live_sessions import FRAME_S
+from benchmarks.samplers import tree_rss_bytes
 from benchmarks.speech import SAMPLE_RATE, benchmark_clip, conversation, word_error_rate
+from benchmarks.stack import DEFAULT_OUTPUT_DIR, MODEL_REPOSITORY
 from clients.stream_client import StreamResult, encode_audio, stream_audio, stream_url
 from core.protocol import AudioEncoding, ErrorMessage
 from launchers.serve_process import ServeProcess
 from launchers.triton_server import TritonServer
 
+console = Console()
 SAMPLE_EVERY_S = 10.0
 RSS_GROWTH_LIMIT = 0.05
 LATENCY_DRIFT_LIMIT = 0.10

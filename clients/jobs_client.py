@@ -1,12 +1,17 @@
-"""A client of the jobs API: upload a file, follow its events, fetch the result (``tandem transcribe``)."""
+"""A client of the jobs API: upload audio, wait for or follow a job, fetch the result (``tandem transcribe``)."""
 
 from __future__ import annotations
 
+import io
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
+import numpy as np
+import soundfile
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
@@ -15,10 +20,39 @@ from core.jobs.result import JobBody
 from core.transcript import Transcript
 
 JOBS_PATH = "/v1/audio/transcriptions"
+FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
 
 class JobFailed(RuntimeError):
     pass
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int = 16000) -> bytes:
+    """``audio`` as a 16-bit PCM WAV file."""
+    buffer = io.BytesIO()
+    soundfile.write(buffer, audio, sample_rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def upload(base_url: str, data: bytes, filename: str = "audio.wav", **fields: Any) -> httpx.Response:
+    """``POST`` one file as a job with form ``fields`` (booleans as ``true``/``false``); the raw response."""
+    form = {key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in fields.items()}
+    return httpx.post(f"{base_url}{JOBS_PATH}", files={"file": (filename, data)}, data=form, timeout=60)
+
+
+def wait_for_status(
+    base_url: str, job_id: str, statuses: set[str] | frozenset[str] = FINAL_STATUSES, timeout_s: float = 180.0
+) -> dict[str, Any]:
+    """Poll the job (which may not exist yet) until its status is in ``statuses``; its body."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = httpx.get(f"{base_url}{JOBS_PATH}/{job_id}", timeout=10)
+        body = response.json()
+        if response.status_code == 200 and body["status"] in statuses:
+            return body
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} not finished after {timeout_s} s: {body}")
+        time.sleep(0.2)
 
 
 def transcribe_file(path: Path, base_url: str, fields: dict[str, str], console: Console) -> JobBody:

@@ -37,6 +37,14 @@ class TritonEndpoints:
     metrics_url: str
 
 
+def model_weights_path(model_path: str) -> str:
+    """The local path of a ``config.pbtxt``'s ``model_path`` (``package:<module>`` or a path), for
+    code that loads the same weights outside Triton (a baseline, a peer server)."""
+    from triton_models.backend_config import resolve_model_path
+
+    return resolve_model_path(model_path)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -5,16 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.batch import (
-    MODEL_REPOSITORY,
-    jobs_per_minute,
-    join_meetings,
-    pipeline_vs_baseline,
-    ratio,
-    stage_rtfs,
-    with_parameter,
-    without_dynamic_batching,
-)
+from benchmarks.baseline import pipeline_vs_baseline, ratio
+from benchmarks.batch_jobs import jobs_per_minute, stage_rtfs
+from benchmarks.meetings import join_meetings
+from benchmarks.stack import MODEL_REPOSITORY, with_parameter, without_dynamic_batching
 
 
 def test_join_meetings_puts_silence_between_parts() -> None:

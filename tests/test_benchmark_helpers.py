@@ -14,8 +14,8 @@ from benchmarks.live_scoring import (
     utterance_latencies,
     utterance_revisions,
 )
-from benchmarks.realtime import parse_triton_metrics, triton_deltas
 from benchmarks.speech import SpokenUtterance
+from benchmarks.triton_metrics import parse_triton_metrics, triton_deltas
 from clients.stream_client import ReceivedMessage, StreamResult
 from core.protocol import SpeechEnd, SpeechStart, TranscriptFinal, TranscriptPartial
 

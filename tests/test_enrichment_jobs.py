@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.jobs_client import upload, wait_for_status, wav_bytes
+from clients.jobs_client import upload, wait_for_status, wav_bytes
 from tests.stack_fixtures import start_server, start_worker
 
 

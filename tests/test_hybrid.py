@@ -16,6 +16,8 @@ import pytest
 import websockets
 
 from benchmarks.speech import word_error_rate
+from clients.jobs_client import JOBS_PATH as JOBS
+from clients.jobs_client import wait_for_status
 from clients.stream_client import StreamResult, encode_audio, stream_audio, stream_url
 from core.jobs.enhancement import first_enhancement_job_id
 from core.protocol import (
@@ -36,7 +38,6 @@ from launchers.redis_server import RedisServer
 from launchers.serve_process import ServeProcess
 from launchers.triton_server import free_port
 from tests.conftest import fresh_postgres_schema
-from tests.jobs_client import JOBS, wait_for_status
 from tests.stack_fixtures import start_server, start_worker
 
 SESSIONS = "/v1/audio/transcriptions/stream"

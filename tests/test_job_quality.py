@@ -21,8 +21,8 @@ from scipy.optimize import linear_sum_assignment
 
 from benchmarks.conversations import Conversation, Turn, der, make_conversation
 from benchmarks.speech import word_error_rate
+from clients.jobs_client import upload, wait_for_status, wav_bytes
 from launchers.serve_process import ServeProcess
-from tests.jobs_client import upload, wait_for_status, wav_bytes
 from tests.stack_fixtures import start_server, start_worker
 
 VOICE_COUNTS = (2, 3, 4)

@@ -277,7 +277,7 @@ async def test_bad_clients_do_not_affect_a_concurrent_session(server, speech) ->
 
 
 async def test_concurrent_sessions_are_batched_by_triton(server, triton) -> None:
-    from benchmarks.realtime import read_triton_metrics
+    from benchmarks.triton_metrics import read_triton_metrics
 
     def asr_counts() -> tuple[float, float]:
         counts = read_triton_metrics(triton.endpoints.metrics_url)["streaming_asr"]

@@ -12,7 +12,7 @@ import pytest
 import soundfile
 
 from benchmarks.speech import SAMPLE_RATE, conversation, espeak_available, synthesize
-from tests.jobs_client import upload, wait_for_status, wav_bytes
+from clients.jobs_client import upload, wait_for_status, wav_bytes
 from tests.stack_fixtures import start_server, start_worker
 
 pytestmark = pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed")

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from benchmarks.realtime import read_triton_metrics
 from benchmarks.speech import CONVERSATION, conversation, word_error_rate
+from benchmarks.triton_metrics import read_triton_metrics
 from core.inference import STREAMING_ASR_MODEL, InferenceClient, InferenceFailed
 
 
