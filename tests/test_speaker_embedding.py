@@ -11,9 +11,6 @@ from benchmarks.conversations import SENTENCES, synthesize_words
 from benchmarks.speech import espeak_available
 from triton_models.speaker_embedding import EMBEDDING_DIM, SpeakerEmbedder, fbank, get_model_path
 
-pytestmark = pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed")
-
-
 _DATA = Path(__file__).parent / "data"
 
 
@@ -31,6 +28,7 @@ def embedder() -> SpeakerEmbedder:
     return SpeakerEmbedder(get_model_path(), threads=1)
 
 
+@pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed")
 def test_embeddings_tell_voices_apart(embedder) -> None:
     def windows(voice: str) -> np.ndarray:
         audio = np.concatenate([synthesize_words(text, voice)[0] for text in SENTENCES[:2]])
