@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from core.jobs.params import JobParams
 from core.persistence.database import Database
 from core.persistence.models import JobRecord, SessionRecord
-from core.persistence.pagination import encode_cursor, newest_first
+from core.persistence.pagination import newest_first, page_of
 from core.persistence.states import JobStatus
 
 FINISHED = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
@@ -163,10 +163,7 @@ def list_jobs(
     with db.transaction() as session:
         views = [_view(record) for record in session.scalars(query)]
         total = session.scalar(count) or 0
-    has_more = len(views) > limit
-    views = views[:limit]
-    next_cursor = encode_cursor(views[-1].created_at, views[-1].id) if has_more else None
-    return JobPage(views, next_cursor, has_more, total)
+    return JobPage(*page_of(views, limit), total)
 
 
 def claim_job(db: Database, job_id: str, worker: str, worker_alive: Callable[[str], bool]) -> JobView | None:

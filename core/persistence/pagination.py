@@ -6,9 +6,21 @@ import base64
 import binascii
 import json
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
+
+
+class _Row(Protocol):
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def id(self) -> str: ...
+
+
+RowT = TypeVar("RowT", bound=_Row)
 
 
 class InvalidCursorError(ValueError):
@@ -44,3 +56,11 @@ def newest_first(
             or_(created_at < after_created_at, and_(created_at == after_created_at, row_id < after_id))
         )
     return query.order_by(created_at.desc(), row_id.desc()).limit(limit + 1)
+
+
+def page_of(rows: list[RowT], limit: int) -> tuple[list[RowT], str | None, bool]:
+    """The first ``limit`` of ``rows`` fetched by :func:`newest_first` (one more than ``limit``), the cursor
+    of the next page (``None`` on the last) and whether more follow."""
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode_cursor(rows[-1].created_at, rows[-1].id) if has_more else None, has_more

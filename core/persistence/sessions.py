@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from core.persistence.database import Database
 from core.persistence.models import SessionRecord
-from core.persistence.pagination import encode_cursor, newest_first
+from core.persistence.pagination import newest_first, page_of
 from core.persistence.states import SessionStatus
 
 
@@ -152,10 +152,7 @@ def list_sessions(
     query = newest_first(query, SessionRecord.created_at, SessionRecord.id, limit=limit, cursor=cursor)
     with db.transaction() as session:
         views = [_view(record) for record in session.scalars(query)]
-    has_more = len(views) > limit
-    views = views[:limit]
-    next_cursor = encode_cursor(views[-1].created_at, views[-1].id) if has_more else None
-    return SessionPage(views, next_cursor, has_more)
+    return SessionPage(*page_of(views, limit))
 
 
 def delete_session(db: Database, session_id: str) -> None:
