@@ -84,6 +84,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.storage_url or str((self.data_dir / "objects").resolve())
 
 
+_LIVE_FIELDS = frozenset(field.name for field in msgspec.structs.fields(LiveTuning))
+_OWN_FIELDS = frozenset(field.name for field in msgspec.structs.fields(Settings)) - {"live"}
+
+
+def environment_variables() -> frozenset[str]:
+    """Every ``TANDEM_*`` variable :func:`load_settings` reads (the live knobs' included)."""
+    return frozenset(_variable(name) for name in _OWN_FIELDS | _LIVE_FIELDS)
+
+
 def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
     """Build :class:`Settings` from the environment; ``overrides`` win over it.
 
@@ -91,18 +100,15 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
     not under ``live``.
     """
     environ = dict(os.environ if environ is None else environ)
-    values, live = _read(Settings, environ), _read(LiveTuning, environ)
-    live_names = {field.name for field in msgspec.structs.fields(LiveTuning)}
-    for name, value in overrides.items():
-        (live if name in live_names else values)[name] = value
-    values["live"] = live
+    read = {name: environ[_variable(name)] for name in _OWN_FIELDS | _LIVE_FIELDS if _variable(name) in environ}
+    read.update(overrides)
+    values = {name: value for name, value in read.items() if name not in _LIVE_FIELDS}
+    values["live"] = {name: value for name, value in read.items() if name in _LIVE_FIELDS}
     return msgspec.convert(values, Settings, strict=False, dec_hook=_decode_path)
 
 
-def _read(struct: type[msgspec.Struct], environ: dict[str, str]) -> dict[str, object]:
-    """The ``TANDEM_<FIELD_NAME_UPPER>`` variables of ``struct``'s fields, by field name."""
-    names = (field.name for field in msgspec.structs.fields(struct))
-    return {name: environ[_PREFIX + name.upper()] for name in names if _PREFIX + name.upper() in environ}
+def _variable(field_name: str) -> str:
+    return _PREFIX + field_name.upper()
 
 
 def _decode_path(kind: type, value: object) -> object:

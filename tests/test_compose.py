@@ -5,16 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import msgspec
 import pytest
 
-from core.settings import Settings
+from core.settings import environment_variables
 
 yaml = pytest.importorskip("yaml")
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.gpu.yml"
-SETTING_NAMES = {f"TANDEM_{field.name.upper()}" for field in msgspec.structs.fields(Settings)}
+SETTING_NAMES = environment_variables()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.live_tuning import LiveTuning
-from core.settings import load_settings
+from core.settings import environment_variables, load_settings
 
 
 def test_live_knobs_are_read_from_their_own_variables() -> None:
@@ -24,3 +24,9 @@ def test_speech_ends_below_the_neg_threshold() -> None:
     assert load_settings({}).live.vad_silence_threshold == pytest.approx(0.35)
     assert load_settings({"TANDEM_VAD_THRESHOLD": "0.7"}).live.vad_silence_threshold == pytest.approx(0.55)
     assert load_settings({"TANDEM_VAD_NEG_THRESHOLD": "0.2"}).live.vad_silence_threshold == pytest.approx(0.2)
+
+
+def test_the_variables_read_include_the_live_knobs() -> None:
+    names = environment_variables()
+    assert {"TANDEM_PORT", "TANDEM_VAD_THRESHOLD", "TANDEM_VAD_NEG_THRESHOLD", "TANDEM_CONTEXT_WORDS"} <= names
+    assert "TANDEM_LIVE" not in names
