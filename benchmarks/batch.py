@@ -34,8 +34,9 @@ from typing import Annotated
 import typer
 
 from benchmarks.baseline import add_baselines, ratio
-from benchmarks.batch_jobs import live_wer, run_jobs
+from benchmarks.batch_jobs import run_jobs
 from benchmarks.batch_report import markdown_table, plot
+from benchmarks.live_sessions import live_wer
 from benchmarks.meetings import long_meeting, short_meetings
 from benchmarks.samplers import machine
 from benchmarks.stack import (

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import statistics
 import time
 
 from benchmarks.meetings import Meeting
 from benchmarks.samplers import RssSampler
-from benchmarks.speech import SAMPLE_RATE, word_error_rate
+from benchmarks.speech import word_error_rate
 from benchmarks.stack import Stack
 from clients.jobs_client import upload, wait_for_status, wav_bytes
 
@@ -78,15 +77,3 @@ def run_jobs(stack: Stack, meeting: Meeting, count: int, **fields: str) -> dict:
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
-
-
-def live_wer(ws_url: str, meeting: Meeting) -> float:
-    """WER of the joined finals of one live session streaming ``meeting`` at real-time pace."""
-    from benchmarks.live_sessions import FRAME_S
-    from clients.stream_client import encode_audio, stream_audio, stream_url
-    from core.protocol import AudioEncoding, TranscriptFinal
-
-    url = stream_url(ws_url, {"encoding": AudioEncoding.PCM_S16LE.value, "sample_rate": SAMPLE_RATE})
-    audio = encode_audio(meeting.audio, AudioEncoding.PCM_S16LE)
-    result = asyncio.run(stream_audio(url, audio, bytes_per_second=SAMPLE_RATE * 2, frame_s=FRAME_S, speed=1.0))
-    return word_error_rate(meeting.text, " ".join(final.text for final in result.of_type(TranscriptFinal)))

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from benchmarks.live_scoring import percentiles, quality_summary, utterance_latencies
-from benchmarks.speech import SAMPLE_RATE, SpeechClip
+from benchmarks.meetings import Meeting
+from benchmarks.speech import SAMPLE_RATE, SpeechClip, word_error_rate
 from clients.stream_client import StreamResult, encode_audio, stream_audio, stream_url
-from core.protocol import AudioEncoding, ErrorMessage, WarningMessage
+from core.protocol import AudioEncoding, ErrorMessage, TranscriptFinal, WarningMessage
 
 FRAME_S = 0.1
 
@@ -136,3 +137,11 @@ def _sent_at(audio_end_s: float, frame_s: float = FRAME_S) -> float:
 
 def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def live_wer(ws_url: str, meeting: Meeting) -> float:
+    """WER of the joined finals of one live session streaming ``meeting`` at real-time pace."""
+    url = stream_url(ws_url, {"encoding": AudioEncoding.PCM_S16LE.value, "sample_rate": SAMPLE_RATE})
+    audio = encode_audio(meeting.audio, AudioEncoding.PCM_S16LE)
+    result = asyncio.run(stream_audio(url, audio, bytes_per_second=SAMPLE_RATE * 2, frame_s=FRAME_S, speed=1.0))
+    return word_error_rate(meeting.text, " ".join(final.text for final in result.of_type(TranscriptFinal)))
