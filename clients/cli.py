@@ -13,7 +13,9 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from clients.keys_cli import keys_app
 from control_plane.app import create_app
+from control_plane.auth.loopback import UnsafeListenAddress, check_listen_address
 from core.settings import load_settings
 from launchers.llm_server import ensure_llm
 from launchers.redis_server import ensure_redis
@@ -22,6 +24,10 @@ from launchers.worker_processes import WorkerProcess
 
 app = typer.Typer(help="Tandem: live transcripts now, enhanced transcripts after.", no_args_is_help=True)
 console = Console(stderr=True)
+app.add_typer(keys_app, name="keys")
+ApiKeyOption = Annotated[
+    str | None, typer.Option(envvar="TANDEM_API_KEY", help="API key (tk_...) for a server with TANDEM_AUTH=keys.")
+]
 
 
 @app.command()
@@ -32,6 +38,11 @@ def serve(
     """Start the stack on its embedded defaults: Redis (if none answers), Triton, the workers, the control plane."""
     overrides = {key: value for key, value in {"host": host, "port": port}.items() if value is not None}
     settings = load_settings(**overrides)
+    try:
+        check_listen_address(settings)
+    except UnsafeListenAddress as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
     with ExitStack() as stack:
         redis_server = ensure_redis(settings.redis_url, settings.data_dir / "redis", start=settings.start_redis)
         if redis_server is not None:
@@ -98,6 +109,7 @@ def stream(
     num_speakers: Annotated[int | None, typer.Option(help="Speakers in the audio (for --enhance).")] = None,
     model: Annotated[str, typer.Option(help="Live profile: tiny.en (default) or base (multilingual).")] = "",
     language: Annotated[str, typer.Option(help="Language code, or auto (the model's own, or detected).")] = "auto",
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Stream a file to a running server, showing partials live and printing the finals (exit 1
     when the server refuses or ends the session with an error)."""
@@ -113,7 +125,7 @@ def stream(
     }
     if enhance:
         query.update(enhance_on_end=True, enhance_wait=True, num_speakers=num_speakers)
-    result = asyncio.run(stream_file(audio_file, url, speed=speed, query=query, console=Console()))
+    result = asyncio.run(stream_file(audio_file, url, speed=speed, query=query, console=Console(), api_key=api_key))
     if any(not error.recoverable for error in result.of_type(ErrorMessage)):
         raise typer.Exit(1)  # the server refused or ended the session
 
@@ -127,6 +139,7 @@ def transcribe(
     language: Annotated[str, typer.Option(help="Language code, or auto.")] = "auto",
     llm_cleanup: Annotated[bool, typer.Option(help="Clean the text with the configured LLM.")] = False,
     emotions: Annotated[bool, typer.Option(help="Add an emotion to every segment.")] = False,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Transcribe a file as a batch job: a progress bar, then the speaker-labelled transcript."""
     from clients.jobs_client import JobFailed, transcribe_file
@@ -140,7 +153,7 @@ def transcribe(
     if num_speakers is not None:
         fields["num_speakers"] = str(num_speakers)
     try:
-        transcribe_file(audio_file, url, fields, Console())
+        transcribe_file(audio_file, url, fields, Console(), api_key)
     except JobFailed as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc

@@ -55,16 +55,24 @@ def wait_for_status(
         time.sleep(0.2)
 
 
-def transcribe_file(path: Path, base_url: str, fields: dict[str, str], console: Console) -> JobBody:
-    """Upload ``path`` as a job, show its progress until it ends, print the transcript; the final body."""
+def transcribe_file(
+    path: Path, base_url: str, fields: dict[str, str], console: Console, api_key: str | None = None
+) -> JobBody:
+    """Upload ``path`` as a job, show its progress until it ends, print the transcript; the final body.
+
+    ``api_key`` goes in an ``Authorization: Bearer`` header (servers with ``TANDEM_AUTH=keys``).
+    """
     base_url = base_url.rstrip("/")
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     with path.open("rb") as file:
-        response = httpx.post(f"{base_url}{JOBS_PATH}", files={"file": (path.name, file)}, data=fields, timeout=600)
+        response = httpx.post(
+            f"{base_url}{JOBS_PATH}", files={"file": (path.name, file)}, data=fields, headers=headers, timeout=600
+        )
     if response.status_code != 201:
         raise JobFailed(f"upload refused ({response.status_code}): {response.text}")
     job_id = response.json()["id"]
     console.print(f"job {job_id}", soft_wrap=True)
-    final = _follow(base_url, job_id, console)
+    final = _follow(base_url, job_id, console, headers)
     if final.status != "completed":
         raise JobFailed(f"job {job_id} {final.status}: {final.error}")
     print_speaker_transcript(console, msgspec.convert(msgspec.to_builtins(final), Transcript, strict=False))
@@ -73,12 +81,12 @@ def transcribe_file(path: Path, base_url: str, fields: dict[str, str], console: 
     return final
 
 
-def _follow(base_url: str, job_id: str, console: Console) -> JobBody:
+def _follow(base_url: str, job_id: str, console: Console, headers: dict[str, str]) -> JobBody:
     """Read the job's Server-Sent Events with a progress bar; the last event's body."""
     columns = (TextColumn("{task.description:<14}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"))
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("queued", total=100)
-        with httpx.stream("GET", f"{base_url}{JOBS_PATH}/{job_id}/events", timeout=None) as events:
+        with httpx.stream("GET", f"{base_url}{JOBS_PATH}/{job_id}/events", headers=headers, timeout=None) as events:
             body = None
             for line in events.iter_lines():
                 if not line.startswith("data: "):

@@ -90,11 +90,16 @@ async def stream_audio(
     send_end: bool = True,
     on_message=None,
     reply_timeout_s: float = 120.0,
+    api_key: str | None = None,
 ) -> StreamResult:
-    """Send ``audio`` in ``frame_s`` frames paced at ``speed`` × real time, then ``end``; collect replies."""
+    """Send ``audio`` in ``frame_s`` frames paced at ``speed`` × real time, then ``end``; collect replies.
+
+    ``api_key`` goes in an ``Authorization: Bearer`` header (servers with ``TANDEM_AUTH=keys``).
+    """
     result = StreamResult()
     frame_bytes = max(1, int(bytes_per_second * frame_s)) // 4 * 4 or 4
-    async with websockets.connect(url, max_size=None) as socket:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+    async with websockets.connect(url, max_size=None, additional_headers=headers) as socket:
 
         async def receive() -> None:
             async for raw in socket:
@@ -126,7 +131,13 @@ ENHANCEMENT_TIMEOUT_S = 3600.0
 
 
 async def stream_file(
-    path: Path, base_url: str, *, speed: float, query: dict[str, object], console: Console
+    path: Path,
+    base_url: str,
+    *,
+    speed: float,
+    query: dict[str, object],
+    console: Console,
+    api_key: str | None = None,
 ) -> StreamResult:
     """Stream a file as 16 kHz PCM and show the transcript live (the ``tandem stream`` command).
 
@@ -162,6 +173,7 @@ async def stream_file(
             stream_url(base_url, query), encode_audio(audio, AudioEncoding.PCM_S16LE),
             bytes_per_second=32000, speed=speed, on_message=show,
             reply_timeout_s=ENHANCEMENT_TIMEOUT_S if query.get("enhance_wait") else 120.0,
+            api_key=api_key,
         )
     for error in result.of_type(ErrorMessage):
         console.print(f"[red]error[/red] {error.code}: {error.message}")

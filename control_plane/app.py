@@ -12,7 +12,10 @@ import structlog
 from litestar import Litestar, MediaType, Response, get
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
+from redis.asyncio import Redis
 
+from control_plane.auth.guard import AuthEdge, AuthMiddleware
+from control_plane.auth.keys_api import KeysController, create_token
 from control_plane.live.archive import repair_unfinished_sessions
 from control_plane.live.gateway import SessionSlots, transcription_stream
 from control_plane.rest.errors import http_error_handler, internal_error_handler
@@ -84,11 +87,19 @@ def create_app(settings: Settings, triton_grpc_url: str) -> Litestar:
         if repaired:
             enhanced = await anyio.to_thread.run_sync(enhance_repaired_sessions, database, store, job_queue, repaired)
             log.warning("sessions.repaired", interrupted=repaired, enhancement_jobs=enhanced)
-        app.state.update(database=database, store=store, inference=inference, job_queue=job_queue)
+        auth_redis = Redis.from_url(settings.redis_url)
+        app.state.update(
+            database=database,
+            store=store,
+            inference=inference,
+            job_queue=job_queue,
+            auth_edge=AuthEdge.create(settings, database, auth_redis),
+        )
         app.state.live_models = await inference.live_models()
         try:
             yield
         finally:
+            await auth_redis.aclose()
             await inference.close()
             job_queue.close()
             database.close()
@@ -96,8 +107,9 @@ def create_app(settings: Settings, triton_grpc_url: str) -> Litestar:
     return Litestar(
         route_handlers=[
             transcription_stream, SessionsController, JobsController, SpeakersController, health_live, health_ready,
-            metrics,
+            metrics, KeysController, create_token,
         ],
+        middleware=[AuthMiddleware()],
         lifespan=[lifespan],
         state=State({"settings": settings, "session_slots": SessionSlots(settings.max_sessions)}),
         exception_handlers={HTTPException: http_error_handler, 500: internal_error_handler},

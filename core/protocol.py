@@ -32,6 +32,12 @@ class ErrorCode(StrEnum):
     ENHANCEMENT_FAILED = "enhancement_failed"
     """The enhancement asked for could not be started (see the message); the session itself is kept."""
     INTERNAL_ERROR = "internal_error"
+    UNAUTHORIZED = "unauthorized"
+    """No key, or a bad, revoked, used or expired key or token; the server closes with 4401."""
+    FORBIDDEN = "forbidden"
+    """The key lacks the scope this endpoint needs; the server closes with 4403."""
+    RATE_LIMITED = "rate_limited"
+    """The key is over its requests per minute; the server closes with 4429."""
 
 
 class WarningCode(StrEnum):
@@ -52,6 +58,9 @@ class CloseCode:
     INVALID_PARAMETERS = 4400
     MODEL_UNAVAILABLE = 4503
     CAPACITY = 4503
+    UNAUTHORIZED = 4401
+    FORBIDDEN = 4403
+    RATE_LIMITED = 4429
 
 
 # --- session parameters ----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
 
 import msgspec
@@ -10,6 +11,11 @@ import msgspec
 from core.live_tuning import LiveTuning
 
 _PREFIX = "TANDEM_"
+
+
+class AuthMode(StrEnum):
+    OFF = "off"
+    KEYS = "keys"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,7 +58,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_maintenance_interval_s: int = 15
     """How often a worker looks for jobs whose worker died (and RQ cleans its registries)."""
     webhook_secret: str = ""
-    """``whsec_...`` secret signing webhooks; empty: one is generated and kept in the data dir."""
+    """``whsec_...`` secret signing webhooks, the same for every worker; empty: one is generated and kept in
+    the data dir (enough when every worker shares it, as under ``tandem serve``)."""
+    webhook_allow_private: bool = False
+    """Let ``webhook_url`` reach loopback, private and link-local addresses (local development only)."""
+    auth: AuthMode = AuthMode.OFF
+    """``off``: no keys, everything in the default tenant, allowed only on a loopback ``host``;
+    ``keys``: every route but ``/health*``, ``/schema*`` and the console's files needs an API key."""
+    rate_limit_per_minute: int = 0
+    """Requests per minute of a key created without ``--rate-limit`` (0: unlimited)."""
+    tenant_max_sessions: int = 0
+    """Live sessions one tenant may hold at once; one more gets ``capacity`` and close 4503 (0: no cap)."""
     webhook_timeout_s: float = 10.0
     max_sessions: int = 64
     """Live sessions served at once; one more connection gets ``capacity`` and close 4503 (0: no cap)."""

@@ -137,7 +137,7 @@ async def speaker_names(context: StageContext, state: JobState) -> None:
 
 async def enrolled_names(context: StageContext, state: JobState) -> dict[str, str]:
     """speaker id → enrolled name, for the diarized speakers whose voice matches an enrolled voiceprint."""
-    enrolled = speaker_repository.voiceprints(context.database)
+    enrolled = speaker_repository.voiceprints(context.database, tenant=context.job.tenant)
     if not enrolled or not state.speaker_embeddings:
         return {}
     model = await context.inference.speaker_embedding_model()

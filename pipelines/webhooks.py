@@ -15,6 +15,7 @@ import structlog
 from core.jobs.result import JobBody, completed_job_body
 from core.persistence import jobs as repository
 from core.persistence.states import JobStatus
+from core.webhook_urls import InvalidWebhookUrl, WebhookTarget, resolve_webhook_target
 from pipelines.services import worker_services
 from pipelines.webhook_signing import signed_headers, webhook_secret
 
@@ -44,9 +45,27 @@ def deliver_webhook(job_id: str) -> str:
     )
     body = msgspec.json.encode(event).decode()
     headers = signed_headers(webhook_secret(services.settings), f"msg_{job_id}_{view.status.value}", body)
-    response = httpx.post(
-        view.params.webhook_url, content=body, headers=headers, timeout=services.settings.webhook_timeout_s
-    )
-    response.raise_for_status()
+    try:
+        allow_private = services.settings.webhook_allow_private
+        target = resolve_webhook_target(view.params.webhook_url, allow_private=allow_private)
+    except InvalidWebhookUrl as exc:
+        log.warning("webhook.refused", job_id=job_id, reason=str(exc))
+        return f"refused: {exc}"
+    response = _post_pinned(target, body, headers, services.settings.webhook_timeout_s)
+    response.raise_for_status()  # a redirect too: it is never followed
     log.info("webhook.delivered", job_id=job_id, status=response.status_code)
     return f"delivered ({response.status_code})"
+
+
+def _post_pinned(target: WebhookTarget, body: str, headers: dict[str, str], timeout_s: float) -> httpx.Response:
+    """POST to the address that was checked, not to a fresh resolution of the name (DNS rebinding):
+    the URL carries the address, ``Host`` and TLS (SNI, certificate) the name."""
+    url = httpx.URL(target.url)
+    host_header = url.netloc.decode()
+    pinned = url.copy_with(host=target.address)
+    extensions = {"sni_hostname": target.host} if url.scheme == "https" else {}
+    with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
+        request = client.build_request(
+            "POST", pinned, content=body, headers={**headers, "host": host_header}, extensions=extensions
+        )
+        return client.send(request)

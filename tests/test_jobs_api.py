@@ -26,7 +26,11 @@ from tests.stack_fixtures import start_server, start_worker
 def jobs_server(triton, tmp_path_factory) -> Iterator[ServeProcess]:
     """A control plane with one worker, its webhook secret fixed for the signature check."""
     server = start_server(
-        tmp_path_factory.mktemp("jobs"), triton.endpoints, TANDEM_WEBHOOK_SECRET=WEBHOOK_SECRET, TANDEM_MAX_UPLOAD_MB="8"
+        tmp_path_factory.mktemp("jobs"),
+        triton.endpoints,
+        TANDEM_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        TANDEM_MAX_UPLOAD_MB="8",
+        TANDEM_WEBHOOK_ALLOW_PRIVATE="true",  # the receiver listens on loopback
     )
     worker = start_worker(server)
     yield server

@@ -9,6 +9,7 @@ import pytest
 
 from core.persistence import speakers as repository
 from core.persistence.database import Database
+from core.tenancy import DEFAULT_TENANT
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -37,11 +38,11 @@ def test_speakers_round_trip_in_enrollment_order(db: Database) -> None:
     assert repository.list_speakers(db) == created
     assert repository.get_speaker(db, created[1].id) == created[1]
     assert created[0].created_at.tzinfo is not None
-    prints = repository.voiceprints(db)
+    prints = repository.voiceprints(db, tenant=DEFAULT_TENANT)
     assert [(p.name, p.embedding) for p in prints] == [("Oliver", embedding), ("Priya", embedding)]
 
     repository.delete_speaker(db, created[0].id)
     assert repository.get_speaker(db, created[0].id) is None
     with pytest.raises(repository.SpeakerNotFoundError):
         repository.delete_speaker(db, created[0].id)
-    assert [p.name for p in repository.voiceprints(db)] == ["Priya"]
+    assert [p.name for p in repository.voiceprints(db, tenant=DEFAULT_TENANT)] == ["Priya"]

@@ -154,16 +154,18 @@ class SessionArchive:
         params: SessionParams,
         model: str,
         *,
+        tenant: str,
         recording_buffer_s: float,
         on_recording_failed: Callable[[str], None],
     ) -> SessionArchive:
-        """Insert the ``active`` record and, with ``store_audio``, start the recording.
+        """Insert ``tenant``'s ``active`` record and, with ``store_audio``, start the recording.
 
         ``on_recording_failed`` is called (on the event loop) if the recording stops mid-session.
         """
         await anyio.to_thread.run_sync(
             lambda: repository.create_session(
                 database,
+                tenant=tenant,
                 session_id=session_id,
                 params=msgspec.to_builtins(params),
                 model=model,

@@ -23,6 +23,7 @@ import numpy as np
 import structlog
 from litestar import WebSocket, websocket
 
+from control_plane.auth.principal import tenant_of
 from control_plane.live.archive import SessionArchive, SessionOutcome
 from control_plane.live.outbox import Outbox
 from control_plane.live.session import LiveSession
@@ -168,6 +169,7 @@ async def _serve(
             session_id,
             params,
             model.name,
+            tenant=tenant_of(socket),
             recording_buffer_s=settings.recording_buffer_s,
             on_recording_failed=lambda error: outbox.put(
                 WarningMessage(code=WarningCode.RECORDING_FAILED, message=f"recording stopped: {error}")

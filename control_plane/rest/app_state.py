@@ -6,6 +6,7 @@ from litestar.datastructures import State
 
 from core.jobs.queue import JobQueue
 from core.persistence.database import Database
+from core.settings import Settings
 from core.storage.base import ObjectStore
 
 
@@ -19,3 +20,7 @@ def store(state: State) -> ObjectStore:
 
 def job_queue(state: State) -> JobQueue:
     return state.job_queue  # type: ignore[no-any-return]
+
+
+def settings(state: State) -> Settings:
+    return state.settings  # type: ignore[no-any-return]

@@ -14,6 +14,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from control_plane.auth.principal import tenant_of
 from control_plane.rest import app_state
 from control_plane.rest.errors import ApiError, api_error_handler, validation_error_handler
 from control_plane.rest.schemas import ErrorResponse, JobCancelled, JobCreated, JobListResponse, JobResponse
@@ -29,6 +30,7 @@ from core.persistence.pagination import InvalidCursorError
 from core.persistence.states import JobStatus
 from core.storage.base import ObjectStore
 from core.storage.keys import job_input_key, job_prefix
+from core.webhook_urls import InvalidWebhookUrl, resolve_webhook_target
 
 JOBS_PATH = "/v1/audio/transcriptions"
 
@@ -61,6 +63,8 @@ class JobsController(Controller):
             params = parse_job_params(fields)
         except ValueError as exc:
             raise ApiError(400, "invalid_parameters", str(exc)) from exc
+        if params.webhook_url is not None:
+            await _check_webhook_url(state, params.webhook_url)
         try:
             info = await anyio.to_thread.run_sync(probe_audio, upload.file, upload.filename)
         except InvalidAudioFile as exc:
@@ -72,12 +76,14 @@ class JobsController(Controller):
         input_key = job_input_key(job_id, info.extension)
         await anyio.to_thread.run_sync(app_state.store(state).put_file, input_key, upload.file)
         await upload.close()
-        view = await anyio.to_thread.run_sync(lambda: _create_and_queue(state, job_id, params, input_key))
+        tenant = tenant_of(request)
+        view = await anyio.to_thread.run_sync(lambda: _create_and_queue(state, tenant, job_id, params, input_key))
         return JobCreated(id=view.id, status=view.status, created_at=view.created_at)
 
     @get("", sync_to_thread=True, responses=_INVALID)
     def list_jobs(
         self,
+        request: Request,
         state: State,
         status: FromQuery[JobStatus | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
@@ -87,7 +93,12 @@ class JobsController(Controller):
         """Jobs newest first (``cursor`` from the previous page, or ``offset``)."""
         try:
             page = repository.list_jobs(
-                app_state.database(state), status=status, limit=limit, cursor=cursor, offset=offset
+                app_state.database(state),
+                status=status,
+                limit=limit,
+                cursor=cursor,
+                offset=offset,
+                tenant=tenant_of(request),
             )
         except InvalidCursorError as exc:
             raise ApiError(400, "invalid_parameters", "cursor: not a cursor this server issued") from exc
@@ -101,15 +112,15 @@ class JobsController(Controller):
         )
 
     @get("/{job_id:str}", sync_to_thread=True, responses=_NOT_FOUND)
-    def get_job(self, state: State, job_id: FromPath[str]) -> JobResponse:
+    def get_job(self, request: Request, state: State, job_id: FromPath[str]) -> JobResponse:
         """The job's status and progress; its transcript once completed."""
-        return completed_job_body(app_state.store(state), _existing_job(state, job_id))
+        return completed_job_body(app_state.store(state), _existing_job(request, job_id))
 
     @post("/{job_id:str}/cancel", status_code=200, sync_to_thread=True, responses=_NOT_FOUND | _CONFLICT)
-    def cancel_job(self, state: State, job_id: FromPath[str]) -> JobCancelled:
+    def cancel_job(self, request: Request, state: State, job_id: FromPath[str]) -> JobCancelled:
         """Cancel: a pending job at once, a running one at its next stage boundary."""
         try:
-            view = repository.request_cancel(app_state.database(state), job_id)
+            view = repository.request_cancel(app_state.database(state), job_id, tenant=tenant_of(request))
         except repository.JobNotFoundError as exc:
             raise ApiError(404, "job_not_found", f"no job {job_id}") from exc
         except repository.JobFinishedError as exc:
@@ -119,10 +130,10 @@ class JobsController(Controller):
         return JobCancelled(id=view.id, status=view.status)
 
     @delete("/{job_id:str}", sync_to_thread=True, responses=_NOT_FOUND | _CONFLICT)
-    def delete_job(self, state: State, job_id: FromPath[str]) -> None:
+    def delete_job(self, request: Request, state: State, job_id: FromPath[str]) -> None:
         """Remove the job's row and everything stored under ``jobs/{id}/`` (409 while it runs: cancel it first)."""
         try:
-            repository.delete_job(app_state.database(state), job_id)
+            repository.delete_job(app_state.database(state), job_id, tenant=tenant_of(request))
         except repository.JobNotFoundError as exc:
             raise ApiError(404, "job_not_found", f"no job {job_id}") from exc
         except repository.JobActiveError as exc:
@@ -132,6 +143,7 @@ class JobsController(Controller):
     @get("/{job_id:str}/export/{export_format:str}", sync_to_thread=True, responses=_NOT_FOUND | _CONFLICT | _INVALID)
     def export_job(
         self,
+        request: Request,
         state: State,
         job_id: FromPath[str],
         export_format: FromPath[str],
@@ -144,7 +156,7 @@ class JobsController(Controller):
             fmt = ExportFormat(export_format)
         except ValueError as exc:
             raise ApiError(400, "invalid_parameters", "format must be one of txt, json, srt, vtt") from exc
-        view = _existing_job(state, job_id)
+        view = _existing_job(request, job_id)
         transcript = load_transcript(app_state.store(state), job_id) if view.status is JobStatus.COMPLETED else None
         if transcript is None:
             raise ApiError(409, "job_not_completed", f"job {job_id} is {view.status.value}, not completed")
@@ -160,9 +172,9 @@ class JobsController(Controller):
         return Response(rendered[0](), media_type=rendered[1], headers=headers)
 
     @get("/{job_id:str}/events", responses=_NOT_FOUND)
-    async def job_events(self, state: State, job_id: FromPath[str]) -> ServerSentEvent:
+    async def job_events(self, request: Request, state: State, job_id: FromPath[str]) -> ServerSentEvent:
         """Server-Sent Events: ``progress`` while the job runs, then one event named after its final status."""
-        await anyio.to_thread.run_sync(_existing_job, state, job_id)
+        await anyio.to_thread.run_sync(_existing_job, request, job_id)
         return ServerSentEvent(_job_event_stream(app_state.database(state), app_state.store(state), job_id))
 
 
@@ -178,10 +190,11 @@ async def _job_event_stream(
             yield ServerSentEventMessage(data=msgspec.json.encode(body).decode(), event="progress", id=view.id)
 
 
-def _create_and_queue(state: State, job_id: str, params: JobParams, input_key: str) -> JobView:
-    """The job row, then its queue message; a failure to queue leaves the job failed with the reason."""
+def _create_and_queue(state: State, tenant: str, job_id: str, params: JobParams, input_key: str) -> JobView:
+    """``tenant``'s job row, then its queue message; a failure to queue leaves the job failed with the reason."""
     view = repository.create_job(
         app_state.database(state),
+        tenant=tenant,
         job_id=job_id,
         source=JobSource.UPLOAD,
         params=params,
@@ -196,8 +209,18 @@ def _create_and_queue(state: State, job_id: str, params: JobParams, input_key: s
     return view
 
 
-def _existing_job(state: State, job_id: str) -> JobView:
-    view = repository.get_job(app_state.database(state), job_id)
+async def _check_webhook_url(state: State, url: str) -> None:
+    """400 ``invalid_webhook_url`` unless ``url`` is http(s) to a public address (or private ones are allowed)."""
+    allow_private = app_state.settings(state).webhook_allow_private
+    try:
+        await anyio.to_thread.run_sync(lambda: resolve_webhook_target(url, allow_private=allow_private))
+    except InvalidWebhookUrl as exc:
+        raise ApiError(400, "invalid_webhook_url", str(exc)) from exc
+
+
+def _existing_job(request: Request, job_id: str) -> JobView:
+    """The caller's job ``job_id``; 404 for a missing one and for another tenant's."""
+    view = repository.get_job(app_state.database(request.app.state), job_id, tenant=tenant_of(request))
     if view is None:
         raise ApiError(404, "job_not_found", f"no job {job_id}")
     return view

@@ -6,13 +6,14 @@ import contextlib
 from collections.abc import Iterator
 from typing import Annotated
 
-from litestar import Controller, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
 from litestar.exceptions import ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Stream
 
+from control_plane.auth.principal import tenant_of
 from control_plane.rest import app_state
 from control_plane.rest.errors import ApiError, api_error_handler, validation_error_handler
 from control_plane.rest.schemas import (
@@ -53,6 +54,7 @@ class SessionsController(Controller):
     @get("", sync_to_thread=True, responses=_INVALID)
     def list_sessions(
         self,
+        request: Request,
         state: State,
         status: FromQuery[SessionStatus | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
@@ -60,20 +62,22 @@ class SessionsController(Controller):
     ) -> SessionListResponse:
         """Sessions newest first, optionally only those with ``status``."""
         try:
-            page = repository.list_sessions(app_state.database(state), status=status, limit=limit, cursor=cursor)
+            page = repository.list_sessions(
+                app_state.database(state), status=status, limit=limit, cursor=cursor, tenant=tenant_of(request)
+            )
         except InvalidCursorError as exc:
             raise ApiError(400, "invalid_parameters", "cursor: not a cursor this server issued") from exc
         return SessionListResponse(page.sessions, page.cursor, page.has_more)
 
     @get("/{session_id:str}", sync_to_thread=True, responses=_NOT_FOUND)
-    def get_session(self, state: State, session_id: FromPath[str]) -> SessionResponse:
+    def get_session(self, request: Request, state: State, session_id: FromPath[str]) -> SessionResponse:
         """One session with its totals and transcript."""
-        return _existing_session(state, session_id)
+        return _existing_session(request, session_id)
 
     @get("/{session_id:str}/transcript", sync_to_thread=True, responses=_NOT_FOUND)
-    def get_transcript(self, state: State, session_id: FromPath[str]) -> Response[bytes]:
+    def get_transcript(self, request: Request, state: State, session_id: FromPath[str]) -> Response[bytes]:
         """The stored ``transcript.json`` (sessions started with ``store_transcript``)."""
-        _existing_session(state, session_id)
+        _existing_session(request, session_id)
         try:
             content = app_state.store(state).get_bytes(session_transcript_key(session_id))
         except ObjectNotFoundError as exc:
@@ -81,9 +85,9 @@ class SessionsController(Controller):
         return Response(content, media_type="application/json")
 
     @get("/{session_id:str}/audio", sync_to_thread=True, responses=_NOT_FOUND | _CONFLICT)
-    def get_audio(self, state: State, session_id: FromPath[str]) -> Stream:
+    def get_audio(self, request: Request, state: State, session_id: FromPath[str]) -> Stream:
         """The recorded WAV (16-bit PCM at the session's sample rate), streamed."""
-        view = _existing_session(state, session_id)
+        view = _existing_session(request, session_id)
         if view.status is SessionStatus.ACTIVE:
             raise ApiError(409, "session_active", f"session {session_id} is still recording")
         if view.audio_uri is None:  # none was kept, or it failed: whatever the store holds is not it
@@ -97,31 +101,31 @@ class SessionsController(Controller):
         return Stream(chunks, media_type="audio/wav", headers={"Content-Length": str(size)})
 
     @get("/{session_id:str}/enhancement", sync_to_thread=True, responses=_NOT_FOUND)
-    def get_enhancement(self, state: State, session_id: FromPath[str]) -> EnhancementResponse:
+    def get_enhancement(self, request: Request, state: State, session_id: FromPath[str]) -> EnhancementResponse:
         """The session's enhancement job: status, and the enhanced transcript once completed."""
-        return _enhancement(state, _existing_session(state, session_id))
+        return _enhancement(state, _existing_session(request, session_id))
 
     @post("/{session_id:str}/enhance", status_code=201, sync_to_thread=True, responses=_NOT_FOUND | _CONFLICT)
-    def enhance(self, state: State, session_id: FromPath[str]) -> EnhancementResponse:
+    def enhance(self, request: Request, state: State, session_id: FromPath[str]) -> EnhancementResponse:
         """Enhance a finished session from its stored audio (409 if a job exists or nothing was recorded)."""
-        session = _existing_session(state, session_id)
+        session = _existing_session(request, session_id)
         try:
             enhance_session(app_state.database(state), app_state.store(state), app_state.job_queue(state), session)
         except EnhancementUnavailable as exc:
             raise ApiError(409, "enhancement_unavailable", str(exc)) from exc
         except EnhancementNotQueued as exc:
             raise ApiError(503, "queue_unavailable", str(exc)) from exc
-        return _enhancement(state, _existing_session(state, session_id))
+        return _enhancement(state, _existing_session(request, session_id))
 
     @delete("/{session_id:str}", sync_to_thread=True, responses=_NOT_FOUND | _CONFLICT)
-    def delete_session(self, state: State, session_id: FromPath[str]) -> None:
+    def delete_session(self, request: Request, state: State, session_id: FromPath[str]) -> None:
         """Remove the session's record and everything stored under ``sessions/{id}/``."""
-        view = _existing_session(state, session_id)
+        view = _existing_session(request, session_id)
         if view.status is SessionStatus.ACTIVE:
             raise ApiError(409, "session_active", f"session {session_id} is active; end it first")
         app_state.store(state).delete_prefix(session_prefix(session_id))
         with contextlib.suppress(repository.SessionNotFoundError):  # deleted concurrently: the same outcome
-            repository.delete_session(app_state.database(state), session_id)
+            repository.delete_session(app_state.database(state), session_id, tenant=tenant_of(request))
 
 
 def _enhancement(state: State, session: SessionView) -> EnhancementResponse:
@@ -138,8 +142,9 @@ def _enhancement(state: State, session: SessionView) -> EnhancementResponse:
     )
 
 
-def _existing_session(state: State, session_id: str) -> SessionView:
-    view = repository.get_session(app_state.database(state), session_id)
+def _existing_session(request: Request, session_id: str) -> SessionView:
+    """The caller's session ``session_id``; 404 for a missing one and for another tenant's."""
+    view = repository.get_session(app_state.database(request.app.state), session_id, tenant=tenant_of(request))
     if view is None:
         raise ApiError(404, "session_not_found", f"no session {session_id}")
     return view

@@ -9,6 +9,7 @@ from litestar.exceptions import ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath
 
+from control_plane.auth.principal import tenant_of
 from control_plane.rest import app_state
 from control_plane.rest.errors import ApiError, api_error_handler, validation_error_handler
 from control_plane.rest.schemas import ErrorResponse, SpeakerListResponse, SpeakerResponse
@@ -69,7 +70,7 @@ class SpeakersController(Controller):
             raise ApiError(422, "insufficient_speech", str(exc)) from exc
         except (InferenceUnavailable, InferenceFailed) as exc:
             raise ApiError(503, "model_unavailable", f"the speaker embedding model failed: {exc}") from exc
-        speaker_id = repository.new_speaker_id()
+        speaker_id, tenant = repository.new_speaker_id(), tenant_of(request)
         sample_key = speaker_sample_key(speaker_id, info.extension)
         await upload.seek(0)
         await anyio.to_thread.run_sync(app_state.store(state).put_file, sample_key, upload.file)
@@ -77,6 +78,7 @@ class SpeakersController(Controller):
         return await anyio.to_thread.run_sync(
             lambda: repository.create_speaker(
                 app_state.database(state),
+                tenant=tenant,
                 speaker_id=speaker_id,
                 name=name,
                 embedding=[float(value) for value in sample_print.embedding],
@@ -87,23 +89,25 @@ class SpeakersController(Controller):
         )
 
     @get("", sync_to_thread=True)
-    def list_speakers(self, state: State) -> SpeakerListResponse:
-        """Every enrolled speaker, oldest first."""
-        return SpeakerListResponse(speakers=repository.list_speakers(app_state.database(state)))
+    def list_speakers(self, request: Request, state: State) -> SpeakerListResponse:
+        """Every speaker the caller's tenant enrolled, oldest first."""
+        return SpeakerListResponse(
+            speakers=repository.list_speakers(app_state.database(state), tenant=tenant_of(request))
+        )
 
     @get("/{speaker_id:str}", sync_to_thread=True, responses=_NOT_FOUND)
-    def get_speaker(self, state: State, speaker_id: FromPath[str]) -> SpeakerResponse:
+    def get_speaker(self, request: Request, state: State, speaker_id: FromPath[str]) -> SpeakerResponse:
         """One enrolled speaker."""
-        view = repository.get_speaker(app_state.database(state), speaker_id)
+        view = repository.get_speaker(app_state.database(state), speaker_id, tenant=tenant_of(request))
         if view is None:
             raise ApiError(404, "speaker_not_found", f"no speaker {speaker_id}")
         return view
 
     @delete("/{speaker_id:str}", sync_to_thread=True, responses=_NOT_FOUND)
-    def delete_speaker(self, state: State, speaker_id: FromPath[str]) -> None:
+    def delete_speaker(self, request: Request, state: State, speaker_id: FromPath[str]) -> None:
         """Forget the speaker: its voiceprint and its stored sample."""
         try:
-            repository.delete_speaker(app_state.database(state), speaker_id)
+            repository.delete_speaker(app_state.database(state), speaker_id, tenant=tenant_of(request))
         except repository.SpeakerNotFoundError as exc:
             raise ApiError(404, "speaker_not_found", f"no speaker {speaker_id}") from exc
         app_state.store(state).delete_prefix(speaker_prefix(speaker_id))

@@ -127,6 +127,7 @@ def _create_session_job(database: Database, session: SessionView, job_id: str) -
         params=enhancement_params(session_params(session)),
         input_key=session_audio_key(session.id),
         session_id=session.id,
+        tenant=session.tenant,
     )
 
 

@@ -34,8 +34,6 @@ class JobParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
                 raise ValueError(f"{name} must be between 1 and 32")
         if self.min_speakers and self.max_speakers and self.min_speakers > self.max_speakers:
             raise ValueError("min_speakers must not exceed max_speakers")
-        if self.webhook_url is not None and not self.webhook_url.startswith(("http://", "https://")):
-            raise ValueError("webhook_url must be an http(s) URL")
         return self
 
 

@@ -20,6 +20,8 @@ from core.persistence.database import Database
 from core.persistence.models import JobRecord, SessionRecord
 from core.persistence.pagination import newest_first, page_of
 from core.persistence.states import JobStatus
+from core.persistence.tenant_filter import get_owned, owned_by
+from core.tenancy import DEFAULT_TENANT
 
 FINISHED = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
@@ -52,6 +54,7 @@ class JobFields(msgspec.Struct, kw_only=True):
     """The fields of a job row that clients see (the base of :class:`JobView` and of the job's body)."""
 
     id: str
+    tenant: str
     status: JobStatus
     source: JobSource
     session_id: str | None
@@ -112,10 +115,12 @@ def create_job(
     params: JobParams,
     input_key: str,
     session_id: str | None = None,
+    tenant: str = DEFAULT_TENANT,
 ) -> JobView:
-    """Insert a ``pending`` job; for a session's enhancement, also link the session to it."""
+    """Insert a ``pending`` job of ``tenant``; for a session's enhancement, also link the session to it."""
     record = JobRecord(
         id=job_id,
+        tenant=tenant,
         status=JobStatus.PENDING,
         source=source,
         session_id=session_id,
@@ -139,9 +144,10 @@ def create_job(
         return _view(record)
 
 
-def get_job(db: Database, job_id: str) -> JobView | None:
+def get_job(db: Database, job_id: str, *, tenant: str | None = None) -> JobView | None:
+    """The job with this id, or ``None`` (also when it belongs to another ``tenant``)."""
     with db.transaction() as session:
-        record = session.get(JobRecord, job_id)
+        record = get_owned(session, JobRecord, job_id, tenant)
         return None if record is None else _view(record)
 
 
@@ -152,10 +158,11 @@ def list_jobs(
     limit: int = 50,
     cursor: str | None = None,
     offset: int = 0,
+    tenant: str | None = None,
 ) -> JobPage:
-    """Jobs newest first; ``cursor`` (keyset) or ``offset`` pages through them."""
-    query = select(JobRecord)
-    count = select(func.count()).select_from(JobRecord)
+    """``tenant``'s jobs newest first; ``cursor`` (keyset) or ``offset`` pages through them."""
+    query = owned_by(select(JobRecord), JobRecord.tenant, tenant)
+    count = owned_by(select(func.count()).select_from(JobRecord), JobRecord.tenant, tenant)
     if status is not None:
         query = query.where(JobRecord.status == status)
         count = count.where(JobRecord.status == status)
@@ -226,13 +233,13 @@ def finish_job(
         return _view(record)
 
 
-def request_cancel(db: Database, job_id: str) -> JobView:
+def request_cancel(db: Database, job_id: str, *, tenant: str | None = None) -> JobView:
     """Cancel a job: a ``pending`` one at once, a ``running`` one at its next stage boundary.
 
-    Raises :class:`JobNotFoundError` or :class:`JobFinishedError`.
+    Raises :class:`JobNotFoundError` (also for another ``tenant``'s) or :class:`JobFinishedError`.
     """
     with db.transaction() as session:
-        record = session.get(JobRecord, job_id, with_for_update=True)
+        record = get_owned(session, JobRecord, job_id, tenant, for_update=True)
         if record is None:
             raise JobNotFoundError(job_id)
         if record.status in FINISHED:
@@ -265,13 +272,14 @@ def unfinished_jobs(db: Database) -> list[JobView]:
         return [_view(record) for record in session.scalars(query)]
 
 
-def delete_job(db: Database, job_id: str) -> JobView:
+def delete_job(db: Database, job_id: str, *, tenant: str | None = None) -> JobView:
     """Delete a job row (its stored objects are the caller's to remove); returns what was deleted.
 
-    A running job is cancelled instead of deleted under its worker: raises :class:`JobActiveError`.
+    A running job is cancelled instead of deleted under its worker: raises :class:`JobActiveError`;
+    another ``tenant``'s job is :class:`JobNotFoundError`.
     """
     with db.transaction() as session:
-        record = session.get(JobRecord, job_id, with_for_update=True)
+        record = get_owned(session, JobRecord, job_id, tenant, for_update=True)
         if record is None:
             raise JobNotFoundError(job_id)
         if record.status == JobStatus.RUNNING:
@@ -299,6 +307,7 @@ def _finish(record: JobRecord, status: JobStatus, *, error: str | None) -> None:
 def _view(record: JobRecord) -> JobView:
     return JobView(
         id=record.id,
+        tenant=record.tenant,
         status=JobStatus(record.status),
         source=JobSource(record.source),
         session_id=record.session_id,

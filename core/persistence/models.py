@@ -9,6 +9,8 @@ from sqlalchemy import JSON, Boolean, DateTime, Dialect, Float, Index, Integer, 
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from core.tenancy import DEFAULT_TENANT
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC timestamp on every backend.
@@ -45,9 +47,11 @@ class SessionRecord(Base):
     __table_args__ = (
         Index("ix_realtime_sessions_created_at_id", "created_at", "id"),
         Index("ix_realtime_sessions_status_created_at_id", "status", "created_at", "id"),
+        Index("ix_realtime_sessions_tenant_created_at_id", "tenant", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), default=DEFAULT_TENANT)
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -77,9 +81,11 @@ class JobRecord(Base):
         Index("ix_jobs_created_at_id", "created_at", "id"),
         Index("ix_jobs_status_created_at_id", "status", "created_at", "id"),
         Index("ix_jobs_session_id", "session_id"),
+        Index("ix_jobs_tenant_created_at_id", "tenant", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), default=DEFAULT_TENANT)
     status: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(16))
     """``upload`` or ``session``."""
@@ -107,12 +113,34 @@ class SpeakerRecord(Base):
     """An enrolled speaker: a name and the voiceprint that recognises them."""
 
     __tablename__ = "speakers"
-    __table_args__ = (Index("ix_speakers_created_at_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_speakers_created_at_id", "created_at", "id"),
+        Index("ix_speakers_tenant_created_at_id", "tenant", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), default=DEFAULT_TENANT)
     name: Mapped[str] = mapped_column(String(256))
     embedding: Mapped[list[float]] = mapped_column(JSON)
     embedding_model: Mapped[str] = mapped_column(String(128))
     sample_key: Mapped[str | None] = mapped_column(String(1024))
     sample_seconds: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiKeyRecord(Base):
+    """An API key: its tenant and scopes; the key itself is never stored, only its SHA-256."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    """Hex SHA-256 of the key (keys are 256 random bits, so a fast hash is enough)."""
+    key_prefix: Mapped[str] = mapped_column(String(16))
+    """The key's first characters, to recognise it in a list."""
+    tenant: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
+    """Requests per minute; ``None``: the server's ``TANDEM_RATE_LIMIT_PER_MINUTE``."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

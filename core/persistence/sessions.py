@@ -13,12 +13,15 @@ from core.persistence.database import Database
 from core.persistence.models import SessionRecord
 from core.persistence.pagination import newest_first, page_of
 from core.persistence.states import SessionStatus
+from core.persistence.tenant_filter import get_owned, owned_by
+from core.tenancy import DEFAULT_TENANT
 
 
 class SessionView(msgspec.Struct, frozen=True, kw_only=True):
     """A snapshot of one session record."""
 
     id: str
+    tenant: str
     status: SessionStatus
     created_at: datetime
     ended_at: datetime | None
@@ -69,10 +72,12 @@ def create_session(
     encoding: str,
     session_id: str | None = None,
     created_at: datetime | None = None,
+    tenant: str = DEFAULT_TENANT,
 ) -> SessionView:
-    """Insert an ``active`` session; ``params`` holds every effective session parameter."""
+    """Insert an ``active`` session of ``tenant``; ``params`` holds every effective session parameter."""
     record = SessionRecord(
         id=session_id or new_session_id(),
+        tenant=tenant,
         status=SessionStatus.ACTIVE,
         created_at=created_at or datetime.now(UTC),
         ended_at=None,
@@ -128,10 +133,10 @@ def finalize_session(
         return _view(record)
 
 
-def get_session(db: Database, session_id: str) -> SessionView | None:
-    """The session with this id, or ``None``."""
+def get_session(db: Database, session_id: str, *, tenant: str | None = None) -> SessionView | None:
+    """The session with this id, or ``None`` (also when it belongs to another ``tenant``)."""
     with db.transaction() as session:
-        record = session.get(SessionRecord, session_id)
+        record = get_owned(session, SessionRecord, session_id, tenant)
         return None if record is None else _view(record)
 
 
@@ -141,12 +146,13 @@ def list_sessions(
     status: SessionStatus | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    tenant: str | None = None,
 ) -> SessionPage:
-    """Sessions newest first (``created_at`` then ``id`` descending), ``limit`` per page.
+    """``tenant``'s sessions newest first (``created_at`` then ``id`` descending), ``limit`` per page.
 
     Raises :class:`InvalidCursorError` for a cursor this function did not issue.
     """
-    query = select(SessionRecord)
+    query = owned_by(select(SessionRecord), SessionRecord.tenant, tenant)
     if status is not None:
         query = query.where(SessionRecord.status == status)
     query = newest_first(query, SessionRecord.created_at, SessionRecord.id, limit=limit, cursor=cursor)
@@ -155,13 +161,14 @@ def list_sessions(
     return SessionPage(*page_of(views, limit))
 
 
-def delete_session(db: Database, session_id: str) -> None:
+def delete_session(db: Database, session_id: str, *, tenant: str | None = None) -> None:
     """Delete a finished session's record (its stored objects are the caller's to remove).
 
-    Raises :class:`SessionNotFoundError` or, while the session is active, :class:`SessionActiveError`.
+    Raises :class:`SessionNotFoundError` (also for another ``tenant``'s) or, while the session is
+    active, :class:`SessionActiveError`.
     """
     with db.transaction() as session:
-        record = session.get(SessionRecord, session_id, with_for_update=True)
+        record = get_owned(session, SessionRecord, session_id, tenant, for_update=True)
         if record is None:
             raise SessionNotFoundError(session_id)
         if record.status == SessionStatus.ACTIVE:

@@ -6,10 +6,12 @@ import uuid
 from datetime import UTC, datetime
 
 import msgspec
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from core.persistence.database import Database
 from core.persistence.models import SpeakerRecord
+from core.persistence.tenant_filter import get_owned, owned_by
+from core.tenancy import DEFAULT_TENANT
 
 
 class SpeakerView(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,9 +51,11 @@ def create_speaker(
     embedding_model: str,
     sample_key: str | None,
     sample_seconds: float,
+    tenant: str = DEFAULT_TENANT,
 ) -> SpeakerView:
     record = SpeakerRecord(
         id=speaker_id,
+        tenant=tenant,
         name=name,
         embedding=embedding,
         embedding_model=embedding_model,
@@ -65,35 +69,38 @@ def create_speaker(
         return _view(record)
 
 
-def get_speaker(db: Database, speaker_id: str) -> SpeakerView | None:
+def get_speaker(db: Database, speaker_id: str, *, tenant: str | None = None) -> SpeakerView | None:
+    """The speaker with this id, or ``None`` (also when enrolled by another ``tenant``)."""
     with db.transaction() as session:
-        record = session.get(SpeakerRecord, speaker_id)
+        record = get_owned(session, SpeakerRecord, speaker_id, tenant)
         return None if record is None else _view(record)
 
 
-def list_speakers(db: Database) -> list[SpeakerView]:
-    """Every enrolled speaker, oldest first."""
+def list_speakers(db: Database, *, tenant: str | None = None) -> list[SpeakerView]:
+    """Every speaker ``tenant`` enrolled, oldest first."""
+    query = owned_by(select(SpeakerRecord), SpeakerRecord.tenant, tenant)
     with db.transaction() as session:
-        records = session.scalars(select(SpeakerRecord).order_by(SpeakerRecord.created_at, SpeakerRecord.id))
+        records = session.scalars(query.order_by(SpeakerRecord.created_at, SpeakerRecord.id))
         return [_view(record) for record in records]
 
 
-def voiceprints(db: Database) -> list[EnrolledVoiceprint]:
-    """Every enrolled name with its voiceprint, oldest first."""
+def voiceprints(db: Database, *, tenant: str) -> list[EnrolledVoiceprint]:
+    """Every name ``tenant`` enrolled with its voiceprint, oldest first (voices never match across tenants)."""
+    query = select(SpeakerRecord.name, SpeakerRecord.embedding, SpeakerRecord.embedding_model).where(
+        SpeakerRecord.tenant == tenant
+    )
     with db.transaction() as session:
-        rows = session.execute(
-            select(SpeakerRecord.name, SpeakerRecord.embedding, SpeakerRecord.embedding_model).order_by(
-                SpeakerRecord.created_at, SpeakerRecord.id
-            )
-        )
+        rows = session.execute(query.order_by(SpeakerRecord.created_at, SpeakerRecord.id))
         return [EnrolledVoiceprint(name, list(embedding), model) for name, embedding, model in rows]
 
 
-def delete_speaker(db: Database, speaker_id: str) -> None:
-    """Remove the speaker's row; raises :class:`SpeakerNotFoundError`."""
+def delete_speaker(db: Database, speaker_id: str, *, tenant: str | None = None) -> None:
+    """Remove the speaker's row; raises :class:`SpeakerNotFoundError` (also for another ``tenant``'s)."""
     with db.transaction() as session:
-        if session.execute(delete(SpeakerRecord).where(SpeakerRecord.id == speaker_id)).rowcount == 0:
+        record = get_owned(session, SpeakerRecord, speaker_id, tenant, for_update=True)
+        if record is None:
             raise SpeakerNotFoundError(speaker_id)
+        session.delete(record)
 
 
 def _view(record: SpeakerRecord) -> SpeakerView:
