@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import httpx
 import websockets

@@ -3,6 +3,8 @@ with ``TANDEM_AUTH=keys``, keys made by the ``tandem keys`` command, real HTTP a
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -12,6 +14,7 @@ from urllib.parse import urlencode
 import httpx
 import numpy as np
 import pytest
+import websockets
 from litestar.routes import HTTPRoute, WebSocketRoute
 
 from control_plane.app import create_app
@@ -21,7 +24,7 @@ from launchers.serve_process import PROJECT_ROOT, ServeProcess
 from launchers.triton_server import free_port
 from tests.auth_helpers import bearer, client, create_key, open_socket, tandem
 from clients.jobs_client import JOBS_PATH as JOBS
-from clients.jobs_client import upload, wav_bytes
+from clients.jobs_client import wav_bytes
 from tests.stack_fixtures import start_server
 
 STREAM = "/v1/audio/transcriptions/stream"
@@ -153,9 +156,6 @@ def test_websocket_tokens_are_single_use(keyed: ServeProcess) -> None:
 def test_a_tenant_holds_at_most_its_live_sessions(keyed: ServeProcess) -> None:
     first_key = create_key(keyed, "capped", "realtime")
     other_key = create_key(keyed, "uncapped-neighbour", "realtime")
-    import asyncio
-
-    import websockets
 
     async def scenario() -> tuple[int | None, str, bool]:
         async with websockets.connect(f"{keyed.ws_url}{STREAM}", additional_headers=bearer(first_key)) as held:
@@ -172,8 +172,15 @@ def test_a_tenant_holds_at_most_its_live_sessions(keyed: ServeProcess) -> None:
 def test_webhook_urls_must_be_public(keyed: ServeProcess) -> None:
     key = create_key(keyed, "hooks", "jobs:write")
     audio = wav_bytes(np.zeros(16000, np.float32))
-    for url in ("http://127.0.0.1:9/hook", "http://169.254.169.254/latest/meta-data", "file:///etc/passwd",
-                "http://10.1.2.3/", "http://[::1]/", "http://localhost/"):
+    private_or_not_http = (
+        "http://127.0.0.1:9/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "file:///etc/passwd",
+        "http://10.1.2.3/",
+        "http://[::1]/",
+        "http://localhost/",
+    )
+    for url in private_or_not_http:
         response = httpx.post(
             f"{keyed.http_url}{JOBS}", headers=bearer(key), files={"file": ("a.wav", audio)}, data={"webhook_url": url}
         )
@@ -245,11 +252,15 @@ def test_another_tenants_speaker_is_404(keyed: ServeProcess, speech) -> None:
 
 
 def test_serve_refuses_auth_off_on_a_public_address(tmp_path) -> None:
-    environment = {key: value for key, value in __import__("os").environ.items() if not key.startswith("TANDEM_")}
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("TANDEM_")}
     environment.update(TANDEM_DATA_DIR=str(tmp_path), TANDEM_PORT=str(free_port()))
     refused = subprocess.run(
         [sys.executable, "-m", "clients.cli", "serve", "--host", "0.0.0.0"],
-        env=environment, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+        env=environment,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert refused.returncode != 0 and "TANDEM_AUTH" in refused.stderr + refused.stdout
 

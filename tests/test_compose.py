@@ -161,3 +161,35 @@ def test_control_plane_image_installs_the_project() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
     assert re.search(r"^RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu \. ", dockerfile, re.M)
+
+
+_SECRET_NAME = re.compile(r"PASSWORD|SECRET|ROOT_USER|ACCESS_KEY|^POSTGRES_USER$")
+_REQUIRED_VARIABLE = re.compile(r"^\$\{(\w+):\?[^}]*\}$")
+
+
+def test_secrets_come_from_the_env_file_without_defaults(services: dict) -> None:
+    """Every credential is a required ``${VAR:?...}`` (compose reads it from .env); none is written in the YAML."""
+    env_example = (ROOT / "deploy" / "tandem.env.example").read_text()
+    for name, service in services.items():
+        for key, value in _environment(service).items():
+            if _SECRET_NAME.search(key):
+                match = _REQUIRED_VARIABLE.match(value)
+                assert match, f"{name}: {key}={value!r} is not a required variable from the env file"
+                assert re.search(rf"^{match.group(1)}=", env_example, re.M), f"{match.group(1)} not in the example"
+    database_url = _environment(services["control-plane"])["TANDEM_DATABASE_URL"]
+    assert ":-" not in database_url.split("@")[0], "the database credentials have no default"
+
+
+def test_only_the_api_is_published_where_the_operator_chooses(services: dict) -> None:
+    published = {name: service["ports"] for name, service in services.items() if service.get("ports")}
+    assert set(published) == {"control-plane"}, f"published besides the API: {set(published) - {'control-plane'}}"
+    (mapping,) = published["control-plane"]
+    assert re.match(r"^\$\{\w+:-127\.0\.0\.1:8000\}:8000$", str(mapping)), mapping
+    assert "--console-address" not in " ".join(services["minio"]["command"])
+
+
+def test_keys_are_on_and_every_worker_signs_with_one_secret(services: dict) -> None:
+    plane, worker = _environment(services["control-plane"]), _environment(services["worker"])
+    assert plane["TANDEM_AUTH"] == "keys"
+    assert _REQUIRED_VARIABLE.match(plane["TANDEM_WEBHOOK_SECRET"])
+    assert worker["TANDEM_WEBHOOK_SECRET"] == plane["TANDEM_WEBHOOK_SECRET"]

@@ -81,8 +81,8 @@ def test_migrations_create_tables_and_are_idempotent(database_url: str) -> None:
             version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     finally:
         engine.dispose()
-    assert {"realtime_sessions", "jobs", "speakers", "alembic_version"} <= tables
-    assert version == "0003"
+    assert {"realtime_sessions", "jobs", "speakers", "api_keys", "alembic_version"} <= tables
+    assert version == "0004"
 
 
 def test_create_finalize_get_round_trip(db: Database) -> None:

@@ -46,3 +46,28 @@ def test_speakers_round_trip_in_enrollment_order(db: Database) -> None:
     with pytest.raises(repository.SpeakerNotFoundError):
         repository.delete_speaker(db, created[0].id)
     assert [p.name for p in repository.voiceprints(db, tenant=DEFAULT_TENANT)] == ["Priya"]
+
+
+def test_voiceprints_and_speakers_stay_inside_their_tenant(db: Database) -> None:
+    """Matching reads only the job's tenant's voiceprints; another tenant cannot see or delete a speaker."""
+    enrolled = {
+        tenant: repository.create_speaker(
+            db,
+            tenant=tenant,
+            speaker_id=repository.new_speaker_id(),
+            name=name,
+            embedding=[1.0, 0.0],
+            embedding_model="m",
+            sample_key=None,
+            sample_seconds=3.0,
+        )
+        for tenant, name in (("acme", "Oliver"), ("globex", "Priya"))
+    }
+    assert [p.name for p in repository.voiceprints(db, tenant="acme")] == ["Oliver"]
+    assert [p.name for p in repository.voiceprints(db, tenant="globex")] == ["Priya"]
+    assert repository.voiceprints(db, tenant=DEFAULT_TENANT) == []
+    assert repository.list_speakers(db, tenant="acme") == [enrolled["acme"]]
+    assert repository.get_speaker(db, enrolled["acme"].id, tenant="globex") is None
+    with pytest.raises(repository.SpeakerNotFoundError):
+        repository.delete_speaker(db, enrolled["acme"].id, tenant="globex")
+    assert repository.get_speaker(db, enrolled["acme"].id, tenant="acme") == enrolled["acme"]
