@@ -196,20 +196,20 @@ def _tenants(server: ServeProcess, scopes: str = ALL_SCOPES) -> tuple[httpx.Clie
     )
 
 
+def _assert_not_found(other: httpx.Client, resource: str, *requests: str) -> None:
+    """Each ``"METHOD [/suffix]"`` of ``resource`` is 404 for ``other`` (another tenant)."""
+    for request in requests:
+        method, _, suffix = request.partition(" ")
+        response = other.request(method, f"{resource}{suffix}")
+        assert response.status_code == 404, (request, resource, response.status_code, response.text)
+
+
 def test_another_tenants_job_is_404_everywhere(keyed: ServeProcess) -> None:
     owner, other = _tenants(keyed)
     with owner, other:
         job_id = owner.post(JOBS, files={"file": ("a.wav", wav_bytes(np.zeros(16000, np.float32)))}).json()["id"]
         assert owner.get(f"{JOBS}/{job_id}").status_code == 200
-        for method, path in (
-            ("GET", f"{JOBS}/{job_id}"),
-            ("GET", f"{JOBS}/{job_id}/export/json"),
-            ("GET", f"{JOBS}/{job_id}/events"),
-            ("POST", f"{JOBS}/{job_id}/cancel"),
-            ("DELETE", f"{JOBS}/{job_id}"),
-        ):
-            response = other.request(method, path)
-            assert response.status_code == 404, (method, path, response.status_code)
+        _assert_not_found(other, f"{JOBS}/{job_id}", "GET", "GET /export/json", "GET /events", "POST /cancel", "DELETE")
         assert job_id not in [job["id"] for job in other.get(JOBS).json()["jobs"]]
         assert other.get(JOBS).json()["total"] == 0
         assert job_id in [job["id"] for job in owner.get(JOBS).json()["jobs"]]
@@ -223,16 +223,9 @@ def test_another_tenants_session_is_404_everywhere(keyed: ServeProcess) -> None:
         session_end = next(message for message in ended.messages if isinstance(message, SessionEnd))
         session_id = session_end.session_id
         assert owner.get(f"{STREAM}/{session_id}").status_code == 200
-        for method, path in (
-            ("GET", f"{STREAM}/{session_id}"),
-            ("GET", f"{STREAM}/{session_id}/audio"),
-            ("GET", f"{STREAM}/{session_id}/transcript"),
-            ("GET", f"{STREAM}/{session_id}/enhancement"),
-            ("POST", f"{STREAM}/{session_id}/enhance"),
-            ("DELETE", f"{STREAM}/{session_id}"),
-        ):
-            response = other.request(method, path)
-            assert response.status_code == 404, (method, path, response.status_code)
+        under = f"{STREAM}/{session_id}"
+        _assert_not_found(other, under, "GET", "GET /audio", "GET /transcript", "GET /enhancement", "POST /enhance")
+        _assert_not_found(other, under, "DELETE")
         assert session_id not in [item["id"] for item in other.get(STREAM).json()["sessions"]]
         assert session_id in [item["id"] for item in owner.get(STREAM).json()["sessions"]]
         assert owner.get(f"{STREAM}/{session_id}/audio").status_code == 200
@@ -263,5 +256,3 @@ def test_serve_refuses_auth_off_on_a_public_address(tmp_path) -> None:
         timeout=60,
     )
     assert refused.returncode != 0 and "TANDEM_AUTH" in refused.stderr + refused.stdout
-
-
