@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -34,9 +35,13 @@ ALL_SCOPES = "jobs:read,jobs:write,realtime,speakers,admin"
 
 @pytest.fixture(scope="module")
 def keyed(triton, tmp_path_factory) -> Iterator[ServeProcess]:
-    """A control plane with keys on; a tenant holds at most one live session at once."""
+    """A control plane with keys on, on every interface; a tenant holds at most one live session at once."""
     server = start_server(
-        tmp_path_factory.mktemp("keyed"), triton.endpoints, TANDEM_AUTH="keys", TANDEM_TENANT_MAX_SESSIONS="1"
+        tmp_path_factory.mktemp("keyed"),
+        triton.endpoints,
+        TANDEM_AUTH="keys",
+        TANDEM_HOST="0.0.0.0",
+        TANDEM_TENANT_MAX_SESSIONS="1",
     )
     yield server
     server.stop()
@@ -80,6 +85,30 @@ def test_every_route_but_the_open_ones_needs_a_key(keyed: ServeProcess) -> None:
     assert bad.status_code == 401 and bad.json()["error"]["code"] == "unauthorized"
 
 
+def _outward_address() -> str:
+    """This machine's address on its outgoing interface (not loopback); skips without one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.254", 9))  # no packet is sent: this only picks the route
+        except OSError:
+            pytest.skip("no non-loopback interface")
+        address = probe.getsockname()[0]
+    if address.startswith("127."):
+        pytest.skip("no non-loopback interface")
+    return address
+
+
+def test_metrics_need_admin_from_another_host(keyed: ServeProcess) -> None:
+    port = keyed.http_url.rsplit(":", 1)[1]
+    outside = f"http://{_outward_address()}:{port}/metrics"
+    assert httpx.get(f"{keyed.http_url}/metrics").status_code == 200  # loopback: open
+    assert httpx.get(outside).status_code == 401
+    assert httpx.get(outside, headers=bearer(create_key(keyed, "metrics", "jobs:read"))).status_code == 403
+    admin = httpx.get(outside, headers=bearer(create_key(keyed, "metrics", "admin")))
+    assert admin.status_code == 200 and "tandem_" in admin.text
+    assert httpx.get(f"http://{_outward_address()}:{port}/health/ready").status_code != 401
+
+
 def test_cli_keys_create_list_revoke(keyed: ServeProcess) -> None:
     key = create_key(keyed, "cli-tenant", "jobs:read")
     with client(keyed, key) as http:
@@ -94,6 +123,16 @@ def test_cli_keys_create_list_revoke(keyed: ServeProcess) -> None:
     assert tandem(keyed, "keys", "revoke", "key_missing").returncode == 1
     bad_scope = tandem(keyed, "keys", "create", "--tenant", "t", "--scopes", "jobs:read,everything")
     assert bad_scope.returncode != 0 and not bad_scope.stdout and "everything" in bad_scope.stderr
+
+
+def test_tandem_stream_sends_the_api_key(keyed: ServeProcess, tmp_path) -> None:
+    audio_file = tmp_path / "silence.wav"
+    audio_file.write_bytes(wav_bytes(np.zeros(16000, np.float32)))
+    stream = ("stream", str(audio_file), "--url", keyed.ws_url, "--speed", "0")
+    refused = tandem(keyed, *stream)
+    assert refused.returncode == 1 and "unauthorized" in refused.stdout + refused.stderr
+    served = tandem(keyed, *stream, "--api-key", create_key(keyed, "cli-stream", "realtime"))
+    assert served.returncode == 0, served.stdout + served.stderr
 
 
 def test_scopes_are_enforced_on_http_and_websockets(keyed: ServeProcess) -> None:
