@@ -154,7 +154,8 @@ async def stream_file(
                 partial = _partial_text(message)
             elif isinstance(message, TranscriptFinal):
                 partial = Text("")
-                console.print(f"[bold][{message.start:7.2f} → {message.end:7.2f}][/bold] {message.text}", soft_wrap=True)
+                times = f"[bold][{message.start:7.2f} → {message.end:7.2f}][/bold]"
+                console.print(f"{times} {message.text}", soft_wrap=True)
             elif isinstance(message, SessionEnd):
                 _print_session_end(console, message)
             elif isinstance(message, EnhancementProgress):

@@ -6,7 +6,6 @@ The gateway, the tests and the benchmarks import these instead of writing dicts 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Union
 
 import msgspec
 
@@ -107,7 +106,7 @@ class EndMessage(msgspec.Struct, tag="end", tag_field="type"):
     """Finalize and close the session."""
 
 
-ClientMessage = Union[ConfigMessage, FlushMessage, EndMessage]
+ClientMessage = ConfigMessage | FlushMessage | EndMessage
 
 
 # --- server -> client ------------------------------------------------------------------------
@@ -208,19 +207,19 @@ class EnhancementFailed(msgspec.Struct, tag="enhancement.failed", tag_field="typ
     error: str
 
 
-ServerMessage = Union[
-    SessionBegin,
-    SpeechStart,
-    SpeechEnd,
-    TranscriptPartial,
-    TranscriptFinal,
-    WarningMessage,
-    ErrorMessage,
-    SessionEnd,
-    EnhancementProgress,
-    EnhancementCompleted,
-    EnhancementFailed,
-]
+ServerMessage = (
+    SessionBegin
+    | SpeechStart
+    | SpeechEnd
+    | TranscriptPartial
+    | TranscriptFinal
+    | WarningMessage
+    | ErrorMessage
+    | SessionEnd
+    | EnhancementProgress
+    | EnhancementCompleted
+    | EnhancementFailed
+)
 
 _client_decoder = msgspec.json.Decoder(ClientMessage)
 _server_decoder = msgspec.json.Decoder(ServerMessage)

@@ -13,6 +13,7 @@ closed with ``slow_consumer``) and so is the number of sessions (``capacity``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -472,7 +473,5 @@ async def _refuse(socket: WebSocket, code: ErrorCode, message: str, close_code: 
 
 
 async def _close_quietly(socket: WebSocket, code: int) -> None:
-    try:
+    with contextlib.suppress(Exception):
         await socket.close(code=code)
-    except Exception:
-        pass
