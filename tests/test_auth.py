@@ -18,14 +18,14 @@ import pytest
 import websockets
 from litestar.routes import HTTPRoute, WebSocketRoute
 
+from clients.jobs_client import JOBS_PATH as JOBS
+from clients.jobs_client import wav_bytes
 from control_plane.app import create_app
 from core.protocol import ErrorMessage, SessionBegin, SessionEnd
 from core.settings import load_settings
 from launchers.serve_process import PROJECT_ROOT, ServeProcess
 from launchers.triton_server import free_port
 from tests.auth_helpers import bearer, client, create_key, open_socket, tandem
-from clients.jobs_client import JOBS_PATH as JOBS
-from clients.jobs_client import wav_bytes
 from tests.stack_fixtures import start_server
 
 STREAM = "/v1/audio/transcriptions/stream"

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.jobs.params import JobParams
 from core.persistence import jobs as repository
 from core.persistence.database import Database
 from core.persistence.jobs import JobSource
@@ -56,7 +57,7 @@ def _worker_with_job(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, webhook_ur
     database = Database.open(f"sqlite:///{tmp_path / 'tandem.db'}")
     job_id = repository.new_job_id()
     repository.create_job(
-        database, job_id=job_id, source=JobSource.UPLOAD, params={"webhook_url": webhook_url}, input_key="x"
+        database, job_id=job_id, source=JobSource.UPLOAD, params=JobParams(webhook_url=webhook_url), input_key="x"
     )
     repository.finish_job(database, job_id, JobStatus.FAILED, error="test")
     database.close()
