@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from control_plane.auth.guard import AuthEdge, AuthMiddleware
 from control_plane.auth.keys_api import KeysController, create_token
+from control_plane.console.routes import console_assets, console_page
 from control_plane.live.archive import repair_unfinished_sessions
 from control_plane.live.gateway import SessionSlots, transcription_stream
 from control_plane.rest.errors import http_error_handler, internal_error_handler
@@ -107,7 +108,7 @@ def create_app(settings: Settings, triton_grpc_url: str) -> Litestar:
     return Litestar(
         route_handlers=[
             transcription_stream, SessionsController, JobsController, SpeakersController, health_live, health_ready,
-            metrics, KeysController, create_token,
+            metrics, KeysController, create_token, console_page, console_assets,
         ],
         middleware=[AuthMiddleware()],
         lifespan=[lifespan],

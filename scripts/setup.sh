@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)          # test and benchmark speech
 command -v redis-server >/dev/null || missing+=(redis-server)    # started by `tandem serve` when none answers
+command -v chromium >/dev/null || missing+=(chromium)           # the console's browser tests
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 ldconfig -p 2>/dev/null | grep -q libsndfile.so || missing+=(libsndfile1)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing system packages: ${missing[*]}"

@@ -1,0 +1,1 @@
+"""The browser console (SPEC, Console): ``GET /`` and its static files, shipped inside the package."""
