@@ -14,6 +14,11 @@ export class DetailView {
     this.liveText = document.getElementById("detail-live-text");
     this.result = new ResultPanel(document.getElementById("detail-result"));
     this.shown = 0; // which open() is current: a late answer for an earlier one is dropped
+    this.uploads = new Map(); // job id → the file uploaded in this page (the server keeps no playable copy)
+  }
+
+  rememberUpload(jobId, file) {
+    this.uploads.set(jobId, file);
   }
 
   begin(title) {
@@ -30,6 +35,7 @@ export class DetailView {
       if (shown !== this.shown) return;
       this.title.textContent = `Job ${jobId} · ${formatDate(job.created_at)}`;
       if (job.session_id) await this.result.loadAudio(`${SESSIONS}/${job.session_id}/audio`);
+      else if (this.uploads.has(jobId)) this.result.showAudio(URL.createObjectURL(this.uploads.get(jobId)));
       await this.showJob(job, shown);
     } catch (error) {
       showError(error);

@@ -6,8 +6,8 @@ import { LiveView } from "./live.js";
 import { UploadView } from "./upload.js";
 
 const live = new LiveView();
-new UploadView();
 const detail = new DetailView();
+new UploadView((jobId, file) => detail.rememberUpload(jobId, file));
 
 function showView(name) {
   for (const view of document.querySelectorAll(".view")) view.hidden = view.id !== `view-${name}`;

@@ -59,11 +59,16 @@ export class ResultPanel {
     this.status.textContent = `Failed: ${message}`;
   }
 
+  /** Play `url` (an object URL: the panel revokes it when reset). */
+  showAudio(url) {
+    this.audio.src = url;
+    this.audio.hidden = false;
+  }
+
   /** Load the audio behind `path` into the player (fetched with the key, so it works with auth on). */
   async loadAudio(path) {
     try {
-      this.audio.src = await blobUrl(path);
-      this.audio.hidden = false;
+      this.showAudio(await blobUrl(path));
     } catch (error) {
       if (!(error instanceof ApiError && error.status === 404)) showError(error);
     }

@@ -1,10 +1,12 @@
 // Upload view: pick or drop a file, submit it as a job, then open the job (its progress follows).
+// `onUploaded(jobId, file)` is told first, so the job's view can play the file it was made from.
 
 import { apiJson } from "./api.js";
 import { showError } from "./ui.js";
 
 export class UploadView {
-  constructor() {
+  constructor(onUploaded) {
+    this.onUploaded = onUploaded;
     this.form = document.getElementById("upload-form");
     this.fileInput = document.getElementById("upload-file");
     this.dropZone = document.getElementById("drop-zone");
@@ -42,6 +44,7 @@ export class UploadView {
     this.submit.textContent = "Uploading…";
     try {
       const job = await apiJson("/v1/audio/transcriptions", { method: "POST", body: form });
+      this.onUploaded(job.id, form.get("file"));
       location.hash = `#job/${job.id}`;
     } catch (error) {
       showError(error);
