@@ -131,6 +131,8 @@ def test_live_from_the_microphone_then_the_enhanced_transcript_with_speakers(
     assert "ended" in driver.find_element(By.ID, "live-status").text
     labels = _assert_two_speakers(panel)
     assert labels == [labels[0], labels[1]] * 2  # the conversation's lines alternate voices
+    speaker_ids = [line.get_attribute("data-speaker") for line in _enhanced_lines(panel)]
+    assert speaker_ids == ["SPEAKER_00", "SPEAKER_01"] * 2  # the ids stay on the lines where names are shown
     enhanced_text = " ".join(_texts(driver, "#live-result .enhanced-transcript .text"))
     assert word_error_rate(speech.text, enhanced_text) <= 0.1, enhanced_text
     driver.save_screenshot(str(screenshots / "console-live.png"))

@@ -20,9 +20,16 @@ const SESSION_PARAMS = {
 };
 const UNAUTHORIZED_CLOSE = 4401;
 
+class MicrophoneError extends Error {
+  code = "microphone";
+}
+
 /** The microphone as 16 kHz PCM chunks posted by the `pcm-capture` worklet to `onChunk`. */
 class Microphone {
   async open(onChunk) {
+    if (!window.isSecureContext || !navigator.mediaDevices) {
+      throw new MicrophoneError("the microphone needs a secure page: open the console over https:// or on localhost");
+    }
     this.stream = await navigator.mediaDevices.getUserMedia({
       audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
     });
@@ -85,8 +92,7 @@ export class LiveView {
       this.socket = new WebSocket(await socketUrl(STREAM_PATH, SESSION_PARAMS));
     } catch (error) {
       this.finish();
-      showError(error.name === "NotAllowedError" ? { code: "microphone", message: "microphone access was denied" }
-        : error);
+      showError(error.name === "NotAllowedError" ? new MicrophoneError("microphone access was denied") : error);
       return;
     }
     this.socket.binaryType = "arraybuffer";

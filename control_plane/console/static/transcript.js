@@ -22,6 +22,7 @@ export function showTranscript(list, transcript) {
   const order = transcript.speakers.map((speaker) => speaker.id);
   list.replaceChildren(...transcript.segments.map((segment) => {
     const line = segmentLine({ ...segment, speaker: names.get(segment.speaker) ?? segment.speaker });
+    if (segment.speaker) line.dataset.speaker = segment.speaker; // the id (SPEAKER_00), also where a name is shown
     line.dataset.speakerIndex = String(order.indexOf(segment.speaker) % SPEAKER_COLOURS);
     line.tabIndex = 0;
     line.title = "Play from here";
