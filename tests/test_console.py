@@ -123,7 +123,10 @@ def test_live_from_the_microphone_then_the_enhanced_transcript_with_speakers(
     seconds = round(len(speech.audio) / SAMPLE_RATE) + 3
     driver.get(f"{console_server.http_url}/?live=1&seconds={seconds}")
 
-    # Live text appears while the speech goes on: finals with times, before the session has ended.
+    # Live text appears while the speech goes on: a partial (its uncommitted words tentative), then finals with
+    # times, before the session has ended.
+    _wait(driver, lambda d: d.find_element(By.ID, "live-partial").text.strip(), timeout_s=seconds + 30)
+    assert driver.find_elements(By.CSS_SELECTOR, "#live-partial .tentative")
     _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#live-transcript .segment"), timeout_s=seconds + 30)
     assert "ended" not in driver.find_element(By.ID, "live-status").text
     assert driver.find_element(By.ID, "stop").is_enabled()
@@ -210,6 +213,21 @@ def test_a_session_from_history_shows_its_live_text_audio_and_enhancement(
     first_line = _enhanced_lines(panel)[0].text
     assert LINE_WITH_SPEAKER.match(first_line) and "hello everyone" in _words(first_line), first_line
     assert panel.find_element(By.TAG_NAME, "audio").is_displayed()
+
+
+def test_a_file_that_is_not_audio_is_refused_plainly(browser, console_server, tmp_path) -> None:
+    not_audio = tmp_path / "notes.wav"
+    not_audio.write_text("these are meeting notes, not a recording\n" * 20)
+    driver = browser()
+    driver.get(f"{console_server.http_url}/#upload")
+    driver.find_element(By.ID, "upload-file").send_keys(str(not_audio))
+    driver.find_element(By.ID, "upload-submit").click()
+    notice = driver.find_element(By.ID, "notice")
+    _wait(driver, lambda _: notice.is_displayed())
+    assert notice.text.startswith("Error — invalid_audio: "), notice.text
+    assert driver.current_url.endswith("#upload") and driver.find_element(By.ID, "upload-submit").is_enabled()
+    unexpected = [entry for entry in console_errors(driver) if "status of 422" not in entry["message"]]
+    assert not unexpected  # the refused request itself is logged as a failed resource: expected here
 
 
 def test_phone_width_and_dark_theme(browser, console_server, screenshots) -> None:

@@ -17,6 +17,7 @@ const SESSION_PARAMS = {
   store_audio: true,
   enhance_on_end: true,
   enhance_wait: true,
+  diarize: true, // provisional live speakers where the server has them (an unknown parameter is ignored)
 };
 const UNAUTHORIZED_CLOSE = 4401;
 
