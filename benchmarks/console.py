@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import platform
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +26,7 @@ import soundfile
 import typer
 from selenium.webdriver.common.by import By
 
+from benchmarks.run_facts import run_facts
 from benchmarks.speech import SAMPLE_RATE, benchmark_clip, word_error_rate
 from launchers.chromium import console_errors, open_chromium
 from launchers.serve_process import ServeProcess
@@ -103,9 +101,7 @@ def main(runs: int = typer.Option(3, help="Live sessions, one after another.")) 
             server.stop()
             triton.stop()
     report = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "load_average_1m": round(os.getloadavg()[0], 2),
+        **run_facts(),
         "clip_audio_s": round(clip.duration_s, 1),
         "runs": rows,
     }

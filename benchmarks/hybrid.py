@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import platform
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +26,7 @@ import typer
 from benchmarks.conversations import Turn, der, make_conversation
 from benchmarks.live_scoring import percentiles, utterance_latencies
 from benchmarks.live_sessions import run_sessions
+from benchmarks.run_facts import run_facts
 from benchmarks.speech import SAMPLE_RATE, benchmark_clip, word_error_rate
 from clients.stream_client import encode_audio, stream_audio, stream_url
 from core.protocol import AudioEncoding, EnhancementCompleted, SessionEnd, TranscriptFinal
@@ -151,9 +149,7 @@ def main(quick: bool = typer.Option(False, help="Only the realtime benchmark's c
             server.stop()
             triton.stop()
     report = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "load_average_1m": round(os.getloadavg()[0], 2),
+        **run_facts(),
         "clips": rows,
         "live_alone": baseline if durations else None,
         "sessions": durations,

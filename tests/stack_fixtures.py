@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,18 @@ def start_worker(server: ServeProcess, name: str = "worker") -> WorkerProcess:
     return WorkerProcess(
         server.environment["TANDEM_TRITON_GRPC_URL"], server.data_dir / f"{name}.log", dict(server.environment)
     )
+
+
+@contextmanager
+def server_with_worker(data_dir: Path, triton_endpoints: TritonEndpoints, **environment: str) -> Iterator[ServeProcess]:
+    """``tandem serve`` and one worker for it, both stopped on leaving."""
+    server = start_server(data_dir, triton_endpoints, **environment)
+    worker = start_worker(server)
+    try:
+        yield server
+    finally:
+        worker.stop()
+        server.stop()
 
 
 @pytest.fixture(scope="session")

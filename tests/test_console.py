@@ -28,7 +28,7 @@ from benchmarks.speech import SAMPLE_RATE, word_error_rate
 from clients.stream_client import stream_url
 from launchers.chromium import ChromiumMissingError, console_errors, open_chromium
 from launchers.serve_process import ServeProcess
-from tests.stack_fixtures import start_server, start_worker
+from tests.stack_fixtures import server_with_worker, start_server
 
 ENHANCEMENT_TIMEOUT_S = 600
 LINE_WITH_SPEAKER = re.compile(r"^(SPEAKER_\d\d|[A-Z][\w.' -]*): \S")
@@ -37,11 +37,8 @@ Browser = Callable[..., webdriver.Chrome]
 
 @pytest.fixture(scope="module")
 def console_server(triton, tmp_path_factory) -> Iterator[ServeProcess]:
-    server = start_server(tmp_path_factory.mktemp("console"), triton.endpoints)
-    worker = start_worker(server)
-    yield server
-    worker.stop()
-    server.stop()
+    with server_with_worker(tmp_path_factory.mktemp("console"), triton.endpoints) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
