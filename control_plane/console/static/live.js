@@ -65,6 +65,7 @@ export class LiveView {
     this.microphone = null;
     this.socket = null;
     this.unsent = []; // audio captured before the session began
+    this.enhancementJobId = null; // announced by session.end, until its result arrives
     this.began = false;
     this.stopTimer = null;
     this.unauthorized = false;
@@ -84,6 +85,7 @@ export class LiveView {
     this.lines.replaceChildren();
     this.partial.replaceChildren();
     this.result.reset();
+    this.enhancementJobId = null;
     this.status.textContent = "Opening the microphone…";
     try {
       this.microphone = new Microphone();
@@ -158,15 +160,18 @@ export class LiveView {
         this.status.textContent = `Session ${message.session_id} ended: ${message.total_audio_seconds.toFixed(1)} s of audio.`;
         this.partial.replaceChildren();
         if (message.audio_uri) this.result.loadAudio(`${STREAM_PATH}/${message.session_id}/audio`);
+        this.enhancementJobId = message.enhancement_job_id;
         if (message.enhancement_job_id) this.result.showProgress(0, null);
         break;
       case "enhancement.progress":
         this.result.showProgress(message.progress, message.current_stage);
         break;
       case "enhancement.completed":
+        this.enhancementJobId = null;
         this.result.showCompleted(message.enhancement_job_id, message.transcript);
         break;
       case "enhancement.failed":
+        this.enhancementJobId = null;
         this.result.showFailed(message.error);
         break;
       default:
@@ -181,6 +186,11 @@ export class LiveView {
       this.unauthorized = false;
       if (wasRecording && await askForKey("Live transcription needs an API key.")) await this.start(seconds);
       return;
+    }
+    if (this.enhancementJobId) { // the socket closed before the enhanced transcript came: follow the job instead
+      const jobId = this.enhancementJobId;
+      this.enhancementJobId = null;
+      this.result.follow(jobId).catch(showError);
     }
     if (wasRecording && event.code !== 1000) {
       this.status.textContent = `The server closed the session (${event.code}${event.reason ? `: ${event.reason}` : ""}).`;
