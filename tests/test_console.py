@@ -273,3 +273,31 @@ def test_the_page_and_its_assets_are_served_without_a_build_step(console_server)
         "text/javascript")
     schema = httpx.get(f"{console_server.http_url}/schema/openapi.json", timeout=10).json()
     assert "/" not in schema["paths"]
+
+
+def test_with_keys_on_the_page_asks_for_a_key_once_and_streams_with_a_token(
+    browser, triton, tmp_path, microphone_wav
+) -> None:
+    """With ``TANDEM_AUTH=keys``: the page loads without a key, asks for one at the first 401, keeps it for the
+    tab, and opens the live socket with a ``POST /v1/tokens`` token. Runs where the auth edge exists."""
+    pytest.importorskip("control_plane.auth", reason="this tree has no API keys (control_plane.auth)")
+    from tests.auth_helpers import create_key
+
+    with server_with_worker(tmp_path / "keyed", triton.endpoints, TANDEM_AUTH="keys") as server:
+        key = create_key(server, "console", "jobs:read,jobs:write,realtime")
+        assert httpx.get(f"{server.http_url}/v1/audio/transcriptions", timeout=10).status_code == 401
+        driver = browser(microphone_wav)
+        driver.get(f"{server.http_url}/#history")
+        dialog = driver.find_element(By.ID, "key-dialog")
+        _wait(driver, lambda _: dialog.is_displayed())
+        dialog.find_element(By.NAME, "key").send_keys(key, Keys.ENTER)
+        _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#history-jobs li"))
+        assert not driver.find_element(By.ID, "notice").is_displayed()
+
+        driver.get(f"{server.http_url}/?live=1&seconds=5")  # the same tab: the key is remembered
+        panel = _wait_until_done(driver, "live-result")
+        assert not driver.find_element(By.ID, "key-dialog").is_displayed()
+        assert driver.execute_script("return sessionStorage.getItem('tandem.apiKey')") == key
+        assert _enhanced_lines(panel) and panel.find_element(By.TAG_NAME, "audio").is_displayed()
+        unexpected = [entry for entry in console_errors(driver) if "status of 401" not in entry["message"]]
+        assert not unexpected  # the first, refused request is logged as a failed resource: expected
