@@ -28,12 +28,10 @@ from selenium.webdriver.common.by import By
 
 from benchmarks.run_facts import run_facts
 from benchmarks.speech import SAMPLE_RATE, benchmark_clip, word_error_rate
+from benchmarks.stack import DEFAULT_OUTPUT_DIR, MODEL_REPOSITORY, Stack
 from launchers.chromium import console_errors, open_chromium
-from launchers.serve_process import ServeProcess
-from launchers.triton_server import TritonServer
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "console.json"
+RESULTS = DEFAULT_OUTPUT_DIR / "console.json"
 LEAD_SILENCE_S = 1.0
 POLL_S = 0.1
 TIMEOUT_S = 600
@@ -90,16 +88,13 @@ def main(runs: int = typer.Option(3, help="Live sessions, one after another.")) 
         silence = np.zeros(int(LEAD_SILENCE_S * SAMPLE_RATE), dtype=np.float32)
         microphone_wav = Path(work) / "microphone.wav"
         soundfile.write(microphone_wav, np.concatenate([silence, clip.audio, silence]), SAMPLE_RATE, subtype="PCM_16")
-        triton = TritonServer(PROJECT_ROOT / "model_repository", Path(work) / "triton")
-        triton.start()
-        server = ServeProcess(Path(work) / "server", triton.endpoints.grpc_url, TANDEM_WORKERS="1")
+        stack = Stack(MODEL_REPOSITORY, Path(work), workers=1)
         try:
             for _ in range(runs):
-                rows.append(measure_run(server.http_url, microphone_wav, clip, seconds))
+                rows.append(measure_run(stack.server.http_url, microphone_wav, clip, seconds))
                 print(rows[-1], flush=True)
         finally:
-            server.stop()
-            triton.stop()
+            stack.close()
     report = {
         **run_facts(),
         "clip_audio_s": round(clip.duration_s, 1),
