@@ -228,6 +228,44 @@ def test_a_file_that_is_not_audio_is_refused_plainly(browser, console_server, tm
     assert not unexpected  # the refused request itself is logged as a failed resource: expected here
 
 
+_WORKLET_TONES_SCRIPT = """
+const [contextRate, tones, done] = arguments;
+(async () => {
+  const context = new OfflineAudioContext(1, contextRate * 1.2, contextRate);  // rendered at once, no autoplay rule
+  await context.audioWorklet.addModule("/console/pcm-capture.js");
+  const capture = new AudioWorkletNode(context, "pcm-capture", {
+    numberOfOutputs: 0, processorOptions: { targetRate: 16000, chunkSamples: 1600 },
+  });
+  const samples = [];
+  capture.port.onmessage = (event) => samples.push(...new Int16Array(event.data));
+  for (const frequency of tones) {
+    const tone = new OscillatorNode(context, { frequency });
+    tone.connect(new GainNode(context, { gain: 0.4 })).connect(capture);
+    tone.start();
+  }
+  await context.startRendering();
+  while (samples.length < 16000) await new Promise((resolve) => setTimeout(resolve, 50));
+  done(samples.slice(4000, 12000));
+})().catch((error) => done(String(error)));
+"""
+
+
+@pytest.mark.parametrize("context_rate", [44100, 48000])
+def test_the_capture_worklet_resamples_to_16_khz_without_aliasing(browser, console_server, context_rate) -> None:
+    """1 kHz + 12 kHz tones at the browser's rate: 1 kHz comes out at 1 kHz, 12 kHz (above 8 kHz) is filtered
+    out instead of folding back to 4 kHz."""
+    driver = browser()
+    driver.get(f"{console_server.http_url}/#upload")  # the worklet module is loaded from the console's origin
+    samples = driver.execute_async_script(_WORKLET_TONES_SCRIPT, context_rate, [1000, 12000])
+    assert isinstance(samples, list), samples
+    signal = np.asarray(samples, dtype=np.float64) / 32768
+    spectrum = np.abs(np.fft.rfft(signal * np.hanning(len(signal))))
+    frequencies = np.fft.rfftfreq(len(signal), 1 / SAMPLE_RATE)
+    assert abs(frequencies[np.argmax(spectrum)] - 1000) <= 2
+    level = {hz: spectrum[np.abs(frequencies - hz) <= 20].max() for hz in (1000, 4000)}
+    assert level[4000] < 0.01 * level[1000], level  # the alias is 40 dB down
+
+
 def test_phone_width_and_dark_theme(browser, console_server, screenshots) -> None:
     driver = browser()
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
