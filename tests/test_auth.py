@@ -29,7 +29,8 @@ from tests.auth_helpers import bearer, client, create_key, open_socket, tandem
 from tests.stack_fixtures import start_server
 
 STREAM = "/v1/audio/transcriptions/stream"
-OPEN_PREFIXES = ("/health", "/schema")
+OPEN_PREFIXES = ("/health", "/schema", "/console")
+"""With ``/`` (the console's page): the console asks for a key itself."""
 ALL_SCOPES = "jobs:read,jobs:write,realtime,speakers,admin"
 
 
@@ -70,7 +71,7 @@ def test_every_route_but_the_open_ones_needs_a_key(keyed: ServeProcess) -> None:
     with client(keyed, None) as anonymous:
         for method, path in http:
             response = anonymous.request(method, path)
-            if path.startswith(OPEN_PREFIXES):
+            if path.startswith(OPEN_PREFIXES) or path == "/":
                 assert response.status_code != 401, (method, path)
             elif path == "/metrics":  # open to a loopback client
                 assert response.status_code in (200, 204), (method, path, response.status_code)
