@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator
-from importlib.util import find_spec
 from pathlib import Path
 
 import httpx
@@ -29,6 +28,7 @@ from benchmarks.speech import SAMPLE_RATE, word_error_rate
 from clients.stream_client import stream_url
 from launchers.chromium import ChromiumMissingError, console_errors, open_chromium
 from launchers.serve_process import ServeProcess
+from tests.auth_helpers import create_key
 from tests.stack_fixtures import server_with_worker, start_server
 
 ENHANCEMENT_TIMEOUT_S = 600
@@ -314,14 +314,11 @@ def test_the_page_and_its_assets_are_served_without_a_build_step(console_server)
     assert "/" not in schema["paths"]
 
 
-@pytest.mark.skipif(find_spec("control_plane.auth") is None, reason="this tree has no API keys (control_plane.auth)")
 def test_with_keys_on_the_page_asks_for_a_key_once_and_streams_with_a_token(
     browser, triton, tmp_path, microphone_wav
 ) -> None:
     """With ``TANDEM_AUTH=keys``: the page loads without a key, asks for one at the first 401, keeps it for the
-    tab, and opens the live socket with a ``POST /v1/tokens`` token. Runs where the auth edge exists."""
-    from tests.auth_helpers import create_key
-
+    tab, and opens the live socket with a ``POST /v1/tokens`` token."""
     with server_with_worker(tmp_path / "keyed", triton.endpoints, TANDEM_AUTH="keys") as server:
         key = create_key(server, "console", "jobs:read,jobs:write,realtime")
         assert httpx.get(f"{server.http_url}/v1/audio/transcriptions", timeout=10).status_code == 401
