@@ -101,6 +101,7 @@ def stream(
     url: Annotated[str, typer.Option(help="Server base URL.")] = "ws://127.0.0.1:8000",
     speed: Annotated[float, typer.Option(help="Pace relative to real time (0 = as fast as possible).")] = 1.0,
     word_timestamps: Annotated[bool, typer.Option(help="Ask for word timestamps.")] = False,
+    diarize: Annotated[bool, typer.Option(help="Live speaker labels (S0, S1...) on every final.")] = False,
     store_audio: Annotated[bool, typer.Option(help="Record the session's audio on the server.")] = False,
     store_transcript: Annotated[bool, typer.Option(help="Store the transcript on the server.")] = False,
     enhance: Annotated[
@@ -120,6 +121,7 @@ def stream(
         "model": model,
         "language": language,
         "word_timestamps": word_timestamps,
+        "diarize": diarize,
         "store_audio": store_audio or enhance,
         "store_transcript": store_transcript,
     }

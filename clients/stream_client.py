@@ -155,7 +155,8 @@ async def stream_file(
             elif isinstance(message, TranscriptFinal):
                 partial = Text("")
                 times = f"[bold][{message.start:7.2f} → {message.end:7.2f}][/bold]"
-                console.print(f"{times} {message.text}", soft_wrap=True)
+                speaker = f"[cyan]{message.speaker}:[/cyan] " if message.speaker else ""
+                console.print(f"{times} {speaker}{message.text}", soft_wrap=True)
             elif isinstance(message, SessionEnd):
                 _print_session_end(console, message)
             elif isinstance(message, EnhancementProgress):

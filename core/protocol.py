@@ -85,6 +85,8 @@ class SessionParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     num_speakers: int | None = None
     min_speakers: int | None = None
     max_speakers: int | None = None
+    diarize: bool = False
+    """Live speaker labels: every final and its words carry a provisional ``speaker`` (``S0``, ``S1``...)."""
 
 
 # --- client -> server ------------------------------------------------------------------------
@@ -112,7 +114,7 @@ ClientMessage = ConfigMessage | FlushMessage | EndMessage
 # --- server -> client ------------------------------------------------------------------------
 
 
-class Word(msgspec.Struct, kw_only=True):
+class Word(msgspec.Struct, kw_only=True, omit_defaults=True):
     """A word and its times; its text is sent twice, as ``word`` (OpenAI) and ``text`` (ElevenLabs, Dalston)."""
 
     word: str
@@ -121,16 +123,20 @@ class Word(msgspec.Struct, kw_only=True):
     confidence: float
     text: str = ""
     """Always equal to ``word`` (filled in when left empty)."""
+    speaker: str | None = None
+    """With ``diarize``: the provisional live speaker label (``S0``, ``S1``...)."""
 
     def __post_init__(self) -> None:
         if not self.text:
             self.text = self.word
 
 
-class Segment(msgspec.Struct, kw_only=True):
+class Segment(msgspec.Struct, kw_only=True, omit_defaults=True):
     start: float
     end: float
     text: str
+    speaker: str | None = None
+    """With ``diarize``: the live speaker label of the final."""
 
 
 class SessionBegin(msgspec.Struct, tag="session.begin", tag_field="type", kw_only=True):
@@ -164,6 +170,8 @@ class TranscriptFinal(msgspec.Struct, tag="transcript.final", tag_field="type", 
     end: float
     confidence: float
     words: list[Word] | None = None
+    speaker: str | None = None
+    """With ``diarize``: the provisional live speaker label (``S0``, ``S1``... by first appearance)."""
 
 
 class WarningMessage(msgspec.Struct, tag="warning", tag_field="type", kw_only=True):

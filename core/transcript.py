@@ -60,6 +60,8 @@ class Speaker(msgspec.Struct, kw_only=True, omit_defaults=True):
     name_source: NameSource | None = None
     total_duration: float = 0.0
     """Seconds of speech attributed to the speaker."""
+    live_label: str | None = None
+    """In a live session's enhancement with ``diarize``: the live label (``S0``...) this speaker had."""
 
 
 class Transcript(msgspec.Struct, kw_only=True):

@@ -19,6 +19,7 @@ import numpy as np
 from core.audio.decoding import decode_audio
 from core.inference import InferenceClient
 from core.jobs.params import JobParams, SpeakerDetection
+from core.live_transcript import load_live_transcript
 from core.llm_client import LlmClient
 from core.persistence import speakers as speaker_repository
 from core.persistence.database import Database
@@ -29,6 +30,7 @@ from core.storage.keys import job_transcript_key
 from pipelines.diarization import diarize as diarize_speech
 from pipelines.emotion import detect_emotions
 from pipelines.job_state import SAMPLE_RATE, JobState, SpeakerCountHint
+from pipelines.live_labels import with_live_labels
 from pipelines.llm_cleanup import clean_transcript
 from pipelines.merge import merge_transcript
 from pipelines.speaker_matching import Voiceprint, match_speakers
@@ -96,7 +98,7 @@ async def diarize(context: StageContext, state: JobState) -> None:
 
 
 async def merge(context: StageContext, state: JobState) -> None:
-    """A speaker for every word; segments split at speaker turns."""
+    """A speaker for every word; segments split at speaker turns; for a live session, the live label of each speaker."""
     merged = merge_transcript(
         state.asr_segments,
         state.speaker_turns,
@@ -107,6 +109,9 @@ async def merge(context: StageContext, state: JobState) -> None:
     )
     state.transcript = merged.transcript
     state.speaker_labels = merged.speaker_labels
+    live = load_live_transcript(context.store, context.job.session_id) if context.job.session_id else None
+    if live is not None:
+        state.transcript = with_live_labels(state.transcript, live.segments)
 
 
 async def llm_cleanup(context: StageContext, state: JobState) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 import structlog
 
 from core.audio.recording import AudioRecorder
+from core.live_transcript import LiveTranscript
 from core.persistence import sessions as repository
 from core.persistence.database import Database
 from core.persistence.states import SessionStatus
@@ -27,18 +28,6 @@ from core.storage.base import ObjectStore
 from core.storage.keys import session_audio_key, session_transcript_key
 
 log = structlog.get_logger(__name__)
-
-
-class TranscriptArtifact(msgspec.Struct, kw_only=True):
-    """``sessions/{id}/transcript.json``: the live finals with words and timing."""
-
-    session_id: str
-    model: str
-    language: str
-    sample_rate: int
-    total_audio_seconds: float
-    text: str
-    segments: list[TranscriptFinal]
 
 
 class SessionOutcome(msgspec.Struct, kw_only=True):
@@ -219,8 +208,9 @@ class SessionArchive:
     ) -> SessionOutcome:
         text = " ".join(final.text for final in finals)
         transcript_uri = None
-        if self._params.store_transcript:
-            artifact = TranscriptArtifact(
+        if self._params.store_transcript or (self._params.diarize and self._params.store_audio):
+            # a recording with live speaker labels: its enhancement says which live label each speaker is
+            artifact = LiveTranscript(
                 session_id=self.session_id,
                 model=self._model,
                 language=self._params.language,

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import Enum
 
+import msgspec
 import numpy as np
 
+from control_plane.live.speaker_labels import LabelledPart, OnlineSpeakers, Span, SpeakerLabelOptions, speaker_windows
 from core.audio.frames import MODEL_SAMPLE_RATE
 from core.inference import (
     VAD_CONTEXT_SAMPLES,
@@ -117,13 +119,22 @@ class _AudioBuffer:
             self._start += drop
 
 
+@dataclass(frozen=True)
+class _FinalDecode:
+    """A final's transcript and, with ``diarize``, the speaker windows of its audio and their embeddings."""
+
+    result: AsrResult
+    windows: list[Span] = field(default_factory=list)
+    embeddings: np.ndarray | None = None
+
+
 @dataclass
 class _Utterance:
     start: int
     """Absolute sample index where the decoded audio starts (speech start minus padding)."""
     speech_end: int | None = None
     """Tentative end of speech (first silent window), cleared if speech resumes."""
-    speculative_final: asyncio.Task[AsrResult] | None = None
+    speculative_final: asyncio.Task[_FinalDecode | None] | None = None
     speculative_end: int = 0
     finalized: bool = False
     committed: list[str] = field(default_factory=list)
@@ -207,6 +218,11 @@ class LiveSession:
         self._tasks: set[asyncio.Task] = set()
         self._last_warning_at = 0.0
         self._last_error_at = 0.0
+        self._speakers = (
+            OnlineSpeakers(SpeakerLabelOptions(max_speakers=params.num_speakers or params.max_speakers))
+            if params.diarize
+            else None
+        )
 
     # --- input ---------------------------------------------------------------------------------
 
@@ -266,7 +282,7 @@ class LiveSession:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def segments(self) -> list[Segment]:
-        return [Segment(start=f.start, end=f.end, text=f.text) for f in self.stats.finals]
+        return [Segment(start=f.start, end=f.end, text=f.text, speaker=f.speaker) for f in self.stats.finals]
 
     # --- VAD -----------------------------------------------------------------------------------
 
@@ -390,13 +406,29 @@ class LiveSession:
         utterance.speculative_end = end
         utterance.speculative_final = self._spawn(self._final_decode(utterance, end))
 
-    def _final_decode(self, utterance: _Utterance, end: int):
-        return self._transcribe(
-            self._audio.slice(utterance.start, end),
-            word_timestamps=self.params.word_timestamps,
-            final=True,
-            prefix=utterance.prefix,
+    def _final_decode(self, utterance: _Utterance, end: int) -> Coroutine[None, None, _FinalDecode | None]:
+        """The final decode of the utterance up to ``end`` (its audio taken now, before it is dropped)."""
+        return self._decode_final(self._audio.slice(utterance.start, end), utterance.prefix)
+
+    async def _decode_final(self, audio: np.ndarray, prefix: str) -> _FinalDecode | None:
+        """Transcribe; with ``diarize``, embed the speaker windows at the same time (word times are
+        then always decoded: a final is split between words where the speaker changes)."""
+        transcribing = self._transcribe(
+            audio, word_timestamps=self.params.word_timestamps or self.params.diarize, final=True, prefix=prefix
         )
+        if self._speakers is None:
+            result = await transcribing
+            return None if result is None else _FinalDecode(result)
+        windows, samples = speaker_windows(audio, self._speakers.options)
+        result, embeddings = await asyncio.gather(transcribing, self._embed(samples))
+        return None if result is None else _FinalDecode(result, windows, embeddings)
+
+    async def _embed(self, samples: np.ndarray) -> np.ndarray | None:
+        try:
+            return await self._inference.embed_speakers(samples)
+        except (InferenceUnavailable, InferenceFailed) as exc:
+            self._report_error(ErrorCode.MODEL_UNAVAILABLE, f"speaker embedding failed: {exc}")
+            return None
 
     @staticmethod
     def _discard_speculation(utterance: _Utterance) -> None:
@@ -424,41 +456,48 @@ class LiveSession:
         previous: asyncio.Task[None] | None,
         start: int,
         end: int,
-        decode: asyncio.Task[AsrResult | None],
+        decode: asyncio.Task[_FinalDecode | None],
     ) -> None:
         if previous is not None:
             await asyncio.gather(previous, return_exceptions=True)
         try:
-            result = await decode
+            decoded = await decode
         except asyncio.CancelledError:
             if asyncio.current_task().cancelling():
                 raise
-            result = None
-        if result is None or not result.text:
+            decoded = None
+        if decoded is None or not decoded.result.text:
             return
+        result = decoded.result
         offset_s = start / MODEL_SAMPLE_RATE
         end_s = round(end / MODEL_SAMPLE_RATE, 3)
-        words = None
-        if self.params.word_timestamps:
-            words = [
-                Word(
-                    word=w.word,
-                    text=w.word,
-                    start=round(min(offset_s + w.start, end_s), 3),
-                    end=round(min(offset_s + w.end, end_s), 3),
-                    confidence=w.confidence,
-                )
-                for w in result.words
-            ]
+        words = [
+            Word(
+                word=w.word,
+                text=w.word,
+                start=round(min(offset_s + w.start, end_s), 3),
+                end=round(min(offset_s + w.end, end_s), 3),
+                confidence=w.confidence,
+            )
+            for w in result.words
+        ]
         final = TranscriptFinal(
             text=result.text,
             start=round(offset_s, 3),
             end=end_s,
             confidence=round(result.confidence, 4),
-            words=words,
+            words=words if self.params.word_timestamps else None,
         )
-        self.stats.finals.append(final)
-        self._emit(final)
+        finals = [final]
+        if self._speakers is not None and decoded.embeddings is not None:
+            word_spans = [Span(w.start, w.end) for w in result.words]
+            parts = self._speakers.label(
+                decoded.windows, decoded.embeddings, word_spans, (end - start) / MODEL_SAMPLE_RATE
+            )
+            finals = _labelled_finals(final, words, parts, offset_s)
+        for labelled in finals:
+            self.stats.finals.append(labelled)
+            self._emit(labelled)
 
     async def _transcribe(
         self, audio: np.ndarray, *, word_timestamps: bool, final: bool, prefix: str = ""
@@ -514,3 +553,41 @@ class LiveSession:
                     message=f"{backlog_s:.1f} s of received audio is waiting to be processed",
                 )
             )
+
+
+def _labelled_finals(
+    final: TranscriptFinal, words: list[Word], parts: list[LabelledPart], offset_s: float
+) -> list[TranscriptFinal]:
+    """``final`` with speaker labels, split where the speaker changes (each word goes to the part
+    holding its middle); without word times, whole with the label of its longest part."""
+    if not words:
+        longest = max(parts, key=lambda part: part.end - part.start)
+        return [msgspec.structs.replace(final, speaker=longest.speaker)]
+    runs: list[tuple[LabelledPart, list[Word]]] = []
+    for word in words:
+        middle = (word.start + word.end) / 2 - offset_s
+        part = next((p for p in parts if middle < p.end), parts[-1])
+        labelled_word = msgspec.structs.replace(word, speaker=part.speaker)
+        if runs and runs[-1][0] is part:
+            runs[-1][1].append(labelled_word)
+        else:
+            runs.append((part, [labelled_word]))
+    keep_words = final.words is not None
+    if len(runs) == 1:
+        part, labelled = runs[0]
+        return [msgspec.structs.replace(final, speaker=part.speaker, words=labelled if keep_words else None)]
+    finals = []
+    for index, (part, labelled) in enumerate(runs):
+        start = final.start if index == 0 else min(round(offset_s + part.start, 3), labelled[0].start)
+        end = final.end if index == len(runs) - 1 else max(round(offset_s + part.end, 3), labelled[-1].end)
+        finals.append(
+            TranscriptFinal(
+                text=" ".join(word.word for word in labelled),
+                start=start,
+                end=end,
+                confidence=round(sum(word.confidence for word in labelled) / len(labelled), 4),
+                words=labelled if keep_words else None,
+                speaker=part.speaker,
+            )
+        )
+    return finals

@@ -1,0 +1,190 @@
+"""Live speaker labels: online clustering of speaker embeddings, one final utterance at a time.
+
+A final's audio is cut into windows of ``window_s`` every ``hop_s`` (a final shorter than a window
+is one window of its speech, tiled); Triton's ``speaker_embedding`` model embeds them. The final is
+split where its two sides sound most different: at the gap between words where the mean embeddings
+of the windows wholly on either side are least similar, when that cosine is below
+``change_similarity`` (again within each side). Each part then takes the running speaker centroid it
+is most similar to when the cosine reaches ``match_similarity`` (``short_match_similarity`` for a
+part with no whole window of its own, whose embedding is noisier), else it opens a new speaker.
+Speakers are ``S0``, ``S1``... in order of first appearance; a label once given never changes
+(centroids move on, the past does not).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.audio.frames import MODEL_SAMPLE_RATE
+from core.voiceprints import speech_only
+
+
+@dataclass(frozen=True)
+class SpeakerLabelOptions:
+    window_s: float = 1.5
+    """Embedding window (the diarization window: comparable embeddings, requests that batch together)."""
+    hop_s: float = 0.75
+    change_similarity: float = 0.5
+    """A final is split where the windows on either side are less similar than this."""
+    match_similarity: float = 0.6
+    """A part joins the most similar speaker at or above this cosine, else it opens a new one."""
+    short_match_similarity: float = 0.45
+    """The same for a part without a whole window of its own (a back-channel, a short final)."""
+    edge_slack_s: float = 0.15
+    """A window counts as on one side of a split when it reaches at most this far past it."""
+    max_speakers: int | None = None
+    """No new speaker beyond this many (``num_speakers``/``max_speakers`` of the session)."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """Seconds from the start of the final's audio."""
+
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class LabelledPart:
+    """A stretch of the final's audio said by one speaker (seconds from the start of its audio)."""
+
+    start: float
+    end: float
+    speaker: str
+
+
+def speaker_windows(audio: np.ndarray, options: SpeakerLabelOptions) -> tuple[list[Span], np.ndarray]:
+    """The windows of a final's 16 kHz ``audio`` to embed: ``(spans, (n, window samples) float32)``."""
+    window = int(round(options.window_s * MODEL_SAMPLE_RATE))
+    if len(audio) < window:
+        speech = speech_only(audio)
+        speech = speech if len(speech) else audio
+        tiled = np.resize(speech, window) if len(speech) else np.zeros(window, np.float32)
+        return [Span(0.0, len(audio) / MODEL_SAMPLE_RATE)], tiled[None, :].astype(np.float32)
+    hop = int(round(options.hop_s * MODEL_SAMPLE_RATE))
+    starts = list(range(0, len(audio) - window + 1, hop))
+    if starts[-1] + window < len(audio):
+        starts.append(len(audio) - window)
+    spans = [Span(s / MODEL_SAMPLE_RATE, (s + window) / MODEL_SAMPLE_RATE) for s in starts]
+    return spans, np.stack([audio[s : s + window] for s in starts]).astype(np.float32)
+
+
+class OnlineSpeakers:
+    """The speakers of one live session so far: labels in order of first appearance, running centroids."""
+
+    def __init__(self, options: SpeakerLabelOptions = SpeakerLabelOptions()) -> None:
+        self.options = options
+        self._sums: list[np.ndarray] = []
+        """Per speaker: the sum of the part embeddings given to it (weighted by their windows)."""
+
+    @property
+    def count(self) -> int:
+        return len(self._sums)
+
+    def label(
+        self, windows: list[Span], embeddings: np.ndarray, words: list[Span], duration_s: float
+    ) -> list[LabelledPart]:
+        """Label one final: its parts in time order, covering ``[0, duration_s]``.
+
+        ``windows`` and ``embeddings`` come from :func:`speaker_windows`; ``words`` are the final's
+        word times (splits fall only between words; none or one word: one part).
+        """
+        units = _unit_rows(np.asarray(embeddings, dtype=np.float64))
+        bounds = [0.0, *self._split_points(windows, units, words, 0.0, duration_s), duration_s]
+        parts = []
+        for start, end in zip(bounds[:-1], bounds[1:]):
+            embedding, whole = self._part_embedding(windows, units, start, end)
+            parts.append(LabelledPart(start, end, self._assign(embedding, whole)))
+        return _joined(parts)
+
+    def _split_points(
+        self, windows: list[Span], units: np.ndarray, words: list[Span], start: float, end: float
+    ) -> list[float]:
+        """Split times inside ``[start, end]``, in order (binary segmentation at the least similar gap)."""
+        inside = [w for w in words if start <= (w.start + w.end) / 2 < end]
+        slack = self.options.edge_slack_s
+        best: tuple[float, list[int], list[int]] | None = None
+        for before, after in zip(inside[:-1], inside[1:]):
+            cut = (before.end + after.start) / 2
+            left = [i for i, w in enumerate(windows) if w.start >= start - slack and w.end <= cut + slack]
+            right = [i for i, w in enumerate(windows) if w.start >= cut - slack and w.end <= end + slack]
+            if not left or not right:
+                continue
+            similarity = float(_unit(units[left].mean(axis=0)) @ _unit(units[right].mean(axis=0)))
+            if best is None or similarity < best[0]:
+                best = (similarity, left, right)
+        if best is None or best[0] >= self.options.change_similarity:
+            return []
+        cut = _change_point(windows, units, inside, units[best[1]].mean(axis=0), units[best[2]].mean(axis=0))
+        return [
+            *self._split_points(windows, units, words, start, cut),
+            cut,
+            *self._split_points(windows, units, words, cut, end),
+        ]
+
+    def _part_embedding(
+        self, windows: list[Span], units: np.ndarray, start: float, end: float
+    ) -> tuple[np.ndarray, int]:
+        """Mean embedding of the windows wholly inside the part and their count; with none, the
+        windows overlapping it, weighted by their overlap (count 0)."""
+        slack = self.options.edge_slack_s
+        whole = [i for i, w in enumerate(windows) if w.start >= start - slack and w.end <= end + slack]
+        if whole:
+            return _unit(units[whole].mean(axis=0)), len(whole)
+        overlap = np.array([max(0.0, min(end, w.end) - max(start, w.start)) for w in windows])
+        if not overlap.any():
+            overlap = np.ones(len(windows))
+        return _unit(overlap @ units), 0
+
+    def _assign(self, embedding: np.ndarray, whole_windows: int) -> str:
+        options = self.options
+        threshold = options.match_similarity if whole_windows else options.short_match_similarity
+        weight = max(whole_windows, 1)
+        if self._sums:
+            similarity = np.array([_unit(total) @ embedding for total in self._sums])
+            best = int(np.argmax(similarity))
+            full = options.max_speakers is not None and self.count >= options.max_speakers
+            if similarity[best] >= threshold or full:
+                self._sums[best] = self._sums[best] + weight * embedding
+                return f"S{best}"
+        self._sums.append(weight * embedding)
+        return f"S{self.count - 1}"
+
+
+def _change_point(
+    windows: list[Span], units: np.ndarray, words: list[Span], left: np.ndarray, right: np.ndarray
+) -> float:
+    """The gap between ``words`` that best separates the words sounding like ``left`` from those
+    sounding like ``right`` (each word: the windows covering its middle, closer to which side)."""
+    leaning = []
+    for word in words:
+        middle = (word.start + word.end) / 2
+        covering = [i for i, w in enumerate(windows) if w.start <= middle < w.end]
+        leaning.append(float((units[covering] @ (_unit(left) - _unit(right))).mean()) if covering else 0.0)
+    totals = np.cumsum(leaning)
+    # splitting after word k: the words up to k lean left, the rest right; a wider gap wins a tie
+    scores = [2 * totals[k] - totals[-1] for k in range(len(words) - 1)]
+    gaps = [words[k + 1].start - words[k].end for k in range(len(words) - 1)]
+    k = max(range(len(words) - 1), key=lambda k: (round(scores[k], 6), gaps[k]))
+    return (words[k].end + words[k + 1].start) / 2
+
+
+def _joined(parts: list[LabelledPart]) -> list[LabelledPart]:
+    """Neighbouring parts of one speaker as one."""
+    joined: list[LabelledPart] = []
+    for part in parts:
+        if joined and joined[-1].speaker == part.speaker:
+            joined[-1] = LabelledPart(joined[-1].start, part.end, part.speaker)
+        else:
+            joined.append(part)
+    return joined
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
