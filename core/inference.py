@@ -29,7 +29,8 @@ ALL_MODELS = (VAD_MODEL, STREAMING_ASR_MODEL, BATCH_ASR_MODEL, SPEAKER_EMBEDDING
 """Every model of the repository: readiness of the whole stack (live and enhancement)."""
 FINAL_PRIORITY = 1
 PARTIAL_PRIORITY = 2
-"""Priority levels of ``streaming_asr``'s dynamic batcher (1 is served first)."""
+"""Priority levels of ``streaming_asr``'s and ``speaker_embedding``'s dynamic batchers (1 is served first;
+0 is the model's default level)."""
 
 
 class InferenceUnavailable(RuntimeError):
@@ -201,14 +202,20 @@ class InferenceClient:
         result = await self._infer(BATCH_ASR_MODEL, inputs, timeout_s=self._batch_timeout_s)
         return _chunk_decoder.decode(result.as_numpy("SEGMENTS").reshape(-1)[0])
 
-    async def embed_speakers(self, windows: np.ndarray) -> np.ndarray:
-        """Speaker embeddings of equal-length 16 kHz windows: ``(n, samples)`` → ``(n, dim)``, rows L2-normalised."""
+    async def embed_speakers(self, windows: np.ndarray, *, live: bool = False) -> np.ndarray:
+        """Speaker embeddings of equal-length 16 kHz windows: ``(n, samples)`` → ``(n, dim)``, rows L2-normalised.
+
+        ``live``: a live session's request (served before enhancement's, with the live timeout).
+        """
         windows = np.asarray(windows, dtype=np.float32)
         size = SPEAKER_EMBEDDING_MAX_WINDOWS
         chunks = [windows[i : i + size] for i in range(0, len(windows), size)]
+        priority, timeout_s = (FINAL_PRIORITY, self._timeout_s) if live else (0, self._batch_timeout_s)
         results = await asyncio.gather(
             *(
-                self._infer(SPEAKER_EMBEDDING_MODEL, [_tensor("AUDIO", chunk, "FP32")], timeout_s=self._batch_timeout_s)
+                self._infer(
+                    SPEAKER_EMBEDDING_MODEL, [_tensor("AUDIO", chunk, "FP32")], priority=priority, timeout_s=timeout_s
+                )
                 for chunk in chunks
             )
         )

@@ -425,7 +425,7 @@ class LiveSession:
 
     async def _embed(self, samples: np.ndarray) -> np.ndarray | None:
         try:
-            return await self._inference.embed_speakers(samples)
+            return await self._inference.embed_speakers(samples, live=True)
         except (InferenceUnavailable, InferenceFailed) as exc:
             self._report_error(ErrorCode.MODEL_UNAVAILABLE, f"speaker embedding failed: {exc}")
             return None

@@ -2,13 +2,17 @@
 
 A final's audio is cut into windows of ``window_s`` every ``hop_s`` (a final shorter than a window
 is one window of its speech, tiled); Triton's ``speaker_embedding`` model embeds them. The final is
-split where its two sides sound most different: at the gap between words where the mean embeddings
-of the windows wholly on either side are least similar, when that cosine is below
-``change_similarity`` (again within each side). Each part then takes the running speaker centroid it
-is most similar to when the cosine reaches ``match_similarity`` (``short_match_similarity`` for a
-part with no whole window of its own, whose embedding is noisier), else it opens a new speaker.
-Speakers are ``S0``, ``S1``... in order of first appearance; a label once given never changes
-(centroids move on, the past does not).
+split where its two sides sound most different: the gap between words where the mean embeddings of
+the windows wholly on either side are least similar, when that cosine is below ``change_similarity``
+(again within each side); the split goes to the word gap that best separates the words leaning to
+either side. Each part then joins the running speaker centroid it is most similar to when the cosine
+reaches ``match_similarity`` (lower against a speaker heard in few windows, and for a part with no
+whole window of its own), else it opens a new speaker; the best-heard part of a final goes first, so
+a speaker is opened by a clear voice. Labels are ``S0``, ``S1``... in order of first appearance in
+time; a label once given never changes (centroids move on, the past does not).
+
+Thresholds tuned on the espeak meetings of ``benchmarks.conversations`` (CAM++ windows: one voice
+0.78-0.95 against its own centroid, at most ~0.67 against another's; see ``benchmarks/live_speakers.py``).
 """
 
 from __future__ import annotations
@@ -26,12 +30,15 @@ class SpeakerLabelOptions:
     window_s: float = 1.5
     """Embedding window (the diarization window: comparable embeddings, requests that batch together)."""
     hop_s: float = 0.75
-    change_similarity: float = 0.5
+    change_similarity: float = 0.75
     """A final is split where the windows on either side are less similar than this."""
-    match_similarity: float = 0.6
+    match_similarity: float = 0.65
     """A part joins the most similar speaker at or above this cosine, else it opens a new one."""
-    short_match_similarity: float = 0.45
+    short_match_similarity: float = 0.5
     """The same for a part without a whole window of its own (a back-channel, a short final)."""
+    young_match_similarity: float = 0.6
+    """The same against a speaker heard in fewer than ``mature_windows`` windows (a noisier centroid)."""
+    mature_windows: int = 3
     edge_slack_s: float = 0.15
     """A window counts as on one side of a split when it reaches at most this far past it."""
     max_speakers: int | None = None
@@ -78,6 +85,10 @@ class OnlineSpeakers:
         self.options = options
         self._sums: list[np.ndarray] = []
         """Per speaker: the sum of the part embeddings given to it (weighted by their windows)."""
+        self._weights: list[int] = []
+        """Per speaker: the windows its centroid is made of."""
+        self._labels: dict[int, str] = {}
+        """Speaker index → its label, numbered in order of first appearance in time."""
 
     @property
     def count(self) -> int:
@@ -93,10 +104,16 @@ class OnlineSpeakers:
         """
         units = _unit_rows(np.asarray(embeddings, dtype=np.float64))
         bounds = [0.0, *self._split_points(windows, units, words, 0.0, duration_s), duration_s]
+        spans = list(zip(bounds[:-1], bounds[1:]))
+        embedded = [self._part_embedding(windows, units, start, end) for start, end in spans]
+        # the best-heard part first: a speaker is opened by a clear voice, the noisier parts then join it
+        speakers: dict[int, int] = {}
+        for index in sorted(range(len(spans)), key=lambda i: -embedded[i][1]):
+            speakers[index] = self._assign(*embedded[index])
         parts = []
-        for start, end in zip(bounds[:-1], bounds[1:]):
-            embedding, whole = self._part_embedding(windows, units, start, end)
-            parts.append(LabelledPart(start, end, self._assign(embedding, whole)))
+        for index, (start, end) in enumerate(spans):
+            label = self._labels.setdefault(speakers[index], f"S{len(self._labels)}")
+            parts.append(LabelledPart(start, end, label))
         return _joined(parts)
 
     def _split_points(
@@ -130,7 +147,12 @@ class OnlineSpeakers:
         """Mean embedding of the windows wholly inside the part and their count; with none, the
         windows overlapping it, weighted by their overlap (count 0)."""
         slack = self.options.edge_slack_s
-        whole = [i for i, w in enumerate(windows) if w.start >= start - slack and w.end <= end + slack]
+        full = self.options.window_s - 1e-6  # a tiled window (a short final) is not a whole one
+        whole = [
+            i
+            for i, w in enumerate(windows)
+            if w.start >= start - slack and w.end <= end + slack and w.end - w.start >= full
+        ]
         if whole:
             return _unit(units[whole].mean(axis=0)), len(whole)
         overlap = np.array([max(0.0, min(end, w.end) - max(start, w.start)) for w in windows])
@@ -138,19 +160,24 @@ class OnlineSpeakers:
             overlap = np.ones(len(windows))
         return _unit(overlap @ units), 0
 
-    def _assign(self, embedding: np.ndarray, whole_windows: int) -> str:
+    def _assign(self, embedding: np.ndarray, whole_windows: int) -> int:
+        """The speaker of a part (a new one when none is similar enough); its centroid takes the part in."""
         options = self.options
         threshold = options.match_similarity if whole_windows else options.short_match_similarity
         weight = max(whole_windows, 1)
         if self._sums:
             similarity = np.array([_unit(total) @ embedding for total in self._sums])
             best = int(np.argmax(similarity))
+            if whole_windows and self._weights[best] < options.mature_windows:
+                threshold = min(threshold, options.young_match_similarity)
             full = options.max_speakers is not None and self.count >= options.max_speakers
             if similarity[best] >= threshold or full:
                 self._sums[best] = self._sums[best] + weight * embedding
-                return f"S{best}"
+                self._weights[best] += weight
+                return best
         self._sums.append(weight * embedding)
-        return f"S{self.count - 1}"
+        self._weights.append(weight)
+        return self.count - 1
 
 
 def _change_point(
