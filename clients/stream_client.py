@@ -203,6 +203,9 @@ def _print_session_end(console: Console, end: SessionEnd) -> None:
 def print_speaker_transcript(console: Console, transcript: Transcript) -> None:
     """The enhanced transcript, one line per speaker turn: ``[start → end] Oliver: text``."""
     names = speaker_names(transcript)
+    for speaker in transcript.speakers:  # a diarized live session: which live label each speaker had
+        if speaker.live_label and speaker.id in names:
+            names[speaker.id] = f"{names[speaker.id]} ({speaker.live_label})"
     console.print("\n[bold]Enhanced transcript[/bold]")
     turns: list[list] = []
     for segment in transcript.segments:

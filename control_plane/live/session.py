@@ -19,6 +19,8 @@ agreement commits the change (or ``partial_hold_s`` of audio passed): a reader s
 not every passing hypothesis. Context (off by default): the session's previous finals (their
 last ``context_words`` words) are the prompt of each final decode, as Whisper does across its
 windows; prompted partials are not used, they delayed the first correct words by 0.5-1 s.
+With ``diarize``, each final's audio is embedded in speaker windows while the final is decoded, and
+:mod:`control_plane.live.speaker_labels` labels it (split into one final per speaker at a change).
 """
 
 from __future__ import annotations

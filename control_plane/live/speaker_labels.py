@@ -2,10 +2,10 @@
 
 A final's audio is cut into windows of ``window_s`` every ``hop_s`` (a final shorter than a window
 is one window of its speech, tiled); Triton's ``speaker_embedding`` model embeds them. The final is
-split where its two sides sound most different: the gap between words where the mean embeddings of
-the windows wholly on either side are least similar, when that cosine is below ``change_similarity``
-(again within each side); the split goes to the word gap that best separates the words leaning to
-either side. Each part then joins the running speaker centroid it is most similar to when the cosine
+split at each gap between words where the mean embeddings of the windows just before and just after
+(within ``context_s``) are less similar than ``change_similarity``, most different first, at least
+``min_turn_s`` apart; a split goes to the word gap that best separates the words leaning to either
+side. Each part then joins the running speaker centroid it is most similar to when the cosine
 reaches ``match_similarity`` (lower against a speaker heard in few windows, and for a part with no
 whole window of its own), else it opens a new speaker; the best-heard part of a final goes first, so
 a speaker is opened by a clear voice. Labels are ``S0``, ``S1``... in order of first appearance in
@@ -34,11 +34,18 @@ class SpeakerLabelOptions:
     """A final is split where the windows on either side are less similar than this."""
     match_similarity: float = 0.65
     """A part joins the most similar speaker at or above this cosine, else it opens a new one."""
+    clear_match_similarity: float = 0.7
+    """The same for a part of at least ``mature_windows`` whole windows (a clearer embedding)."""
     short_match_similarity: float = 0.5
     """The same for a part without a whole window of its own (a back-channel, a short final)."""
     young_match_similarity: float = 0.6
     """The same against a speaker heard in fewer than ``mature_windows`` windows (a noisier centroid)."""
     mature_windows: int = 3
+    """Whole windows that make a part well heard, or a speaker's centroid settled."""
+    context_s: float = 3.0
+    """A possible split compares the windows this far before it with those this far after it."""
+    min_turn_s: float = 1.0
+    """Splits of one final at least this far apart."""
     edge_slack_s: float = 0.15
     """A window counts as on one side of a split when it reaches at most this far past it."""
     max_speakers: int | None = None
@@ -103,7 +110,7 @@ class OnlineSpeakers:
         word times (splits fall only between words; none or one word: one part).
         """
         units = _unit_rows(np.asarray(embeddings, dtype=np.float64))
-        bounds = [0.0, *self._split_points(windows, units, words, 0.0, duration_s), duration_s]
+        bounds = [0.0, *self._split_points(windows, units, words), duration_s]
         spans = list(zip(bounds[:-1], bounds[1:]))
         embedded = [self._part_embedding(windows, units, start, end) for start, end in spans]
         # the best-heard part first: a speaker is opened by a clear voice, the noisier parts then join it
@@ -116,30 +123,27 @@ class OnlineSpeakers:
             parts.append(LabelledPart(start, end, label))
         return _joined(parts)
 
-    def _split_points(
-        self, windows: list[Span], units: np.ndarray, words: list[Span], start: float, end: float
-    ) -> list[float]:
-        """Split times inside ``[start, end]``, in order (binary segmentation at the least similar gap)."""
-        inside = [w for w in words if start <= (w.start + w.end) / 2 < end]
-        slack = self.options.edge_slack_s
-        best: tuple[float, list[int], list[int]] | None = None
-        for before, after in zip(inside[:-1], inside[1:]):
+    def _split_points(self, windows: list[Span], units: np.ndarray, words: list[Span]) -> list[float]:
+        """Split times, in order: the gaps between words where the windows within ``context_s`` before
+        and after are least similar, below ``change_similarity``, at least ``min_turn_s`` apart."""
+        options, slack = self.options, self.options.edge_slack_s
+        candidates: list[tuple[float, float, list[int], list[int]]] = []
+        for before, after in zip(words[:-1], words[1:]):
             cut = (before.end + after.start) / 2
-            left = [i for i, w in enumerate(windows) if w.start >= start - slack and w.end <= cut + slack]
-            right = [i for i, w in enumerate(windows) if w.start >= cut - slack and w.end <= end + slack]
-            if not left or not right:
-                continue
-            similarity = float(_unit(units[left].mean(axis=0)) @ _unit(units[right].mean(axis=0)))
-            if best is None or similarity < best[0]:
-                best = (similarity, left, right)
-        if best is None or best[0] >= self.options.change_similarity:
-            return []
-        cut = _change_point(windows, units, inside, units[best[1]].mean(axis=0), units[best[2]].mean(axis=0))
-        return [
-            *self._split_points(windows, units, words, start, cut),
-            cut,
-            *self._split_points(windows, units, words, cut, end),
-        ]
+            left = [i for i, w in enumerate(windows) if w.start >= cut - options.context_s and w.end <= cut + slack]
+            right = [i for i, w in enumerate(windows) if w.start >= cut - slack and w.end <= cut + options.context_s]
+            if left and right:
+                similarity = float(_unit(units[left].mean(axis=0)) @ _unit(units[right].mean(axis=0)))
+                candidates.append((similarity, cut, left, right))
+        cuts: list[float] = []
+        for similarity, cut, left, right in sorted(candidates, key=lambda c: c[0]):
+            if similarity >= options.change_similarity:
+                break
+            nearby = [w for w in words if abs((w.start + w.end) / 2 - cut) < options.context_s]
+            cut = _change_point(windows, units, nearby, units[left].mean(axis=0), units[right].mean(axis=0))
+            if all(abs(cut - other) >= options.min_turn_s for other in cuts):
+                cuts.append(cut)
+        return sorted(cuts)
 
     def _part_embedding(
         self, windows: list[Span], units: np.ndarray, start: float, end: float
@@ -163,7 +167,10 @@ class OnlineSpeakers:
     def _assign(self, embedding: np.ndarray, whole_windows: int) -> int:
         """The speaker of a part (a new one when none is similar enough); its centroid takes the part in."""
         options = self.options
-        threshold = options.match_similarity if whole_windows else options.short_match_similarity
+        if whole_windows >= options.mature_windows:
+            threshold = options.clear_match_similarity
+        else:
+            threshold = options.match_similarity if whole_windows else options.short_match_similarity
         weight = max(whole_windows, 1)
         if self._sums:
             similarity = np.array([_unit(total) @ embedding for total in self._sums])
