@@ -22,15 +22,23 @@ VAD_STATE_SIZE = 256
 """Silero's recurrent state, carried from one ``vad`` request to the next."""
 BATCH_ASR_MODEL = "batch_asr"
 SPEAKER_EMBEDDING_MODEL = "speaker_embedding"
+LIVE_SPEAKER_EMBEDDING_MODEL = "live_speaker_embedding"
+"""The same embedding model for live speaker labels, not niced (enhancement's model yields the CPU)."""
 SPEAKER_EMBEDDING_MAX_WINDOWS = 64
 """Windows per ``speaker_embedding`` request (the batcher joins requests up to its max batch)."""
 EMOTION_MODEL = "emotion"
-ALL_MODELS = (VAD_MODEL, STREAMING_ASR_MODEL, BATCH_ASR_MODEL, SPEAKER_EMBEDDING_MODEL, EMOTION_MODEL)
+ALL_MODELS = (
+    VAD_MODEL,
+    STREAMING_ASR_MODEL,
+    BATCH_ASR_MODEL,
+    SPEAKER_EMBEDDING_MODEL,
+    LIVE_SPEAKER_EMBEDDING_MODEL,
+    EMOTION_MODEL,
+)
 """Every model of the repository: readiness of the whole stack (live and enhancement)."""
 FINAL_PRIORITY = 1
 PARTIAL_PRIORITY = 2
-"""Priority levels of ``streaming_asr``'s and ``speaker_embedding``'s dynamic batchers (1 is served first;
-0 is the model's default level)."""
+"""Priority levels of ``streaming_asr``'s dynamic batcher (1 is served first)."""
 
 
 class InferenceUnavailable(RuntimeError):
@@ -205,19 +213,18 @@ class InferenceClient:
     async def embed_speakers(self, windows: np.ndarray, *, live: bool = False) -> np.ndarray:
         """Speaker embeddings of equal-length 16 kHz windows: ``(n, samples)`` → ``(n, dim)``, rows L2-normalised.
 
-        ``live``: a live session's request (served before enhancement's, with the live timeout).
+        ``live``: a live session's request (``live_speaker_embedding``, with the live timeout).
         """
         windows = np.asarray(windows, dtype=np.float32)
         size = SPEAKER_EMBEDDING_MAX_WINDOWS
         chunks = [windows[i : i + size] for i in range(0, len(windows), size)]
-        priority, timeout_s = (FINAL_PRIORITY, self._timeout_s) if live else (0, self._batch_timeout_s)
+        model, timeout_s = (
+            (LIVE_SPEAKER_EMBEDDING_MODEL, self._timeout_s)
+            if live
+            else (SPEAKER_EMBEDDING_MODEL, self._batch_timeout_s)
+        )
         results = await asyncio.gather(
-            *(
-                self._infer(
-                    SPEAKER_EMBEDDING_MODEL, [_tensor("AUDIO", chunk, "FP32")], priority=priority, timeout_s=timeout_s
-                )
-                for chunk in chunks
-            )
+            *(self._infer(model, [_tensor("AUDIO", chunk, "FP32")], timeout_s=timeout_s) for chunk in chunks)
         )
         embeddings = [result.as_numpy("EMBEDDING") for result in results]
         return np.concatenate(embeddings) if embeddings else np.zeros((0, 0), dtype=np.float32)

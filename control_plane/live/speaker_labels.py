@@ -30,6 +30,7 @@ class SpeakerLabelOptions:
     window_s: float = 1.5
     """Embedding window (the diarization window: comparable embeddings, requests that batch together)."""
     hop_s: float = 0.75
+    """Seconds between window starts (the last window of a final ends with it)."""
     change_similarity: float = 0.75
     """A final is split where the windows on either side are less similar than this."""
     match_similarity: float = 0.65

@@ -39,4 +39,3 @@ def _chunk_request(request) -> ChunkRequest:
         language=text_value(pb_utils.get_input_tensor_by_name(request, "LANGUAGE")) or "auto",
         prompt=text_value(pb_utils.get_input_tensor_by_name(request, "PROMPT")),
     )
-
