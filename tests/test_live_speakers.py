@@ -107,7 +107,10 @@ def test_stream_command_shows_live_labels(server, tmp_path) -> None:
     soundfile.write(wav, meeting.audio, SAMPLE_RATE)
     completed = subprocess.run(
         [sys.executable, "-m", "clients.cli", "stream", str(wav), "--url", server.ws_url, "--speed", "0", "--diarize"],
-        capture_output=True, text=True, timeout=300, check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
     lines = [line for line in completed.stdout.splitlines() if line.startswith("[")]
     labels = {line.split("]", 1)[1].split(":", 1)[0].strip() for line in lines}
@@ -130,7 +133,10 @@ async def test_the_enhanced_transcript_says_which_live_label_each_speaker_had(en
         {"diarize": True, "store_audio": True, "enhance_on_end": True, "enhance_wait": True, "num_speakers": 2},
     )
     result = await stream_audio(
-        url, encode_audio(meeting.audio, AudioEncoding.PCM_S16LE), bytes_per_second=32000, speed=0.0,
+        url,
+        encode_audio(meeting.audio, AudioEncoding.PCM_S16LE),
+        bytes_per_second=32000,
+        speed=0.0,
         reply_timeout_s=600,
     )
     live_labels = _labels_in_order(result.of_type(TranscriptFinal))
@@ -143,7 +149,9 @@ async def test_the_enhanced_transcript_says_which_live_label_each_speaker_had(en
     agreeing = sum(
         1
         for word in enhanced.words
-        if any(f.start <= (word.start + word.end) / 2 <= f.end and f.speaker == by_speaker[word.speaker]
-               for f in live_finals)
+        if any(
+            f.start <= (word.start + word.end) / 2 <= f.end and f.speaker == by_speaker[word.speaker]
+            for f in live_finals
+        )
     )
     assert agreeing >= 0.8 * len(enhanced.words)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from control_plane.live.speaker_labels import OnlineSpeakers, SpeakerLabelOptions, Span, speaker_windows
+from control_plane.live.speaker_labels import OnlineSpeakers, Span, SpeakerLabelOptions, speaker_windows
 
 DIM = 16
 RNG = np.random.default_rng(0)
 VOICES = np.eye(DIM)[:3]
 
 
-def _final(voice_by_time, duration_s: float, options=SpeakerLabelOptions()) -> tuple[list[Span], np.ndarray]:
+def _final(voice_by_time, duration_s: float) -> tuple[list[Span], np.ndarray]:
     """Windows over ``duration_s`` and embeddings of the voice speaking at each window's middle, with noise."""
-    windows, _ = speaker_windows(np.zeros(int(duration_s * 16000), np.float32), options)
+    windows, _ = speaker_windows(np.zeros(int(duration_s * 16000), np.float32), SpeakerLabelOptions())
     embeddings = np.stack([VOICES[voice_by_time((w.start + w.end) / 2)] + 0.1 * RNG.normal(size=DIM) for w in windows])
     return windows, embeddings
 
