@@ -146,6 +146,9 @@ class _Utterance:
     shown: list[str] = field(default_factory=list)
     """Words of the last partial sent."""
     shown_at: int = 0
+    window_embeddings: dict[int, tuple[asyncio.Task[np.ndarray | None], int]] = field(default_factory=dict)
+    """With ``diarize``: the speaker windows embedded as their audio arrived, by sample offset from
+    :attr:`start` → (the request, the window's row in its answer)."""
     """Audio end (sample index) of the last partial sent."""
 
     @property
@@ -251,6 +254,7 @@ class LiveSession:
                     self._begin_utterance(self._audio.end)
             else:
                 self._maybe_request_partial()
+                self._embed_arrived_windows()
 
     def configure(self, message: ConfigMessage) -> None:
         if message.language is not None:
@@ -408,13 +412,35 @@ class LiveSession:
         utterance.speculative_end = end
         utterance.speculative_final = self._spawn(self._final_decode(utterance, end))
 
+    def _embed_arrived_windows(self) -> None:
+        """With ``diarize``: embed the open utterance's speaker windows whose audio has arrived (the
+        final then waits only for its last ones)."""
+        utterance = self._utterance
+        if self._speakers is None or utterance is None or utterance.finalized:
+            return
+        window = int(round(self._speakers.options.window_s * MODEL_SAMPLE_RATE))
+        hop = int(round(self._speakers.options.hop_s * MODEL_SAMPLE_RATE))
+        offsets = []
+        offset = len(utterance.window_embeddings) * hop
+        while utterance.start + offset + window <= self._audio.end:
+            offsets.append(offset)
+            offset += hop
+        if offsets:
+            start = utterance.start
+            samples = np.stack([self._audio.slice(start + o, start + o + window) for o in offsets])
+            request = self._spawn(self._embed(samples))
+            utterance.window_embeddings.update({o: (request, row) for row, o in enumerate(offsets)})
+
     def _final_decode(self, utterance: _Utterance, end: int) -> Coroutine[None, None, _FinalDecode | None]:
         """The final decode of the utterance up to ``end`` (its audio taken now, before it is dropped)."""
-        return self._decode_final(self._audio.slice(utterance.start, end), utterance.prefix)
+        audio = self._audio.slice(utterance.start, end)
+        return self._decode_final(audio, utterance.prefix, dict(utterance.window_embeddings))
 
-    async def _decode_final(self, audio: np.ndarray, prefix: str) -> _FinalDecode | None:
-        """Transcribe; with ``diarize``, embed the speaker windows at the same time (word times are
-        then always decoded: a final is split between words where the speaker changes)."""
+    async def _decode_final(
+        self, audio: np.ndarray, prefix: str, embedded: dict[int, tuple[asyncio.Task[np.ndarray | None], int]]
+    ) -> _FinalDecode | None:
+        """Transcribe; with ``diarize``, embed the speaker windows not ``embedded`` yet at the same time
+        (word times are then always decoded: a final is split between words where the speaker changes)."""
         transcribing = self._transcribe(
             audio, word_timestamps=self.params.word_timestamps or self.params.diarize, final=True, prefix=prefix
         )
@@ -422,7 +448,25 @@ class LiveSession:
             result = await transcribing
             return None if result is None else _FinalDecode(result)
         windows, samples = speaker_windows(audio, self._speakers.options)
-        result, embeddings = await asyncio.gather(transcribing, self._embed(samples))
+        window_s = self._speakers.options.window_s
+        offsets = [int(round(w.start * MODEL_SAMPLE_RATE)) if w.end - w.start >= window_s else -1 for w in windows]
+        missing = [i for i, offset in enumerate(offsets) if offset not in embedded]
+        requests = {id(task): task for task, _ in embedded.values()}  # shielded: a later decode reuses them
+        result, fresh, *answers = await asyncio.gather(
+            transcribing,
+            self._embed(samples[missing]) if missing else _no_embeddings(),
+            *(asyncio.shield(task) for task in requests.values()),
+        )
+        answer_of = dict(zip(requests, answers))
+        rows = []
+        for index, offset in enumerate(offsets):
+            if index in missing:
+                rows.append(None if fresh is None else fresh[missing.index(index)])
+            else:
+                task, row = embedded[offset]
+                answer = answer_of[id(task)]
+                rows.append(None if answer is None else answer[row])
+        embeddings = None if any(row is None for row in rows) else np.stack(rows)
         return None if result is None else _FinalDecode(result, windows, embeddings)
 
     async def _embed(self, samples: np.ndarray) -> np.ndarray | None:
@@ -593,3 +637,7 @@ def _labelled_finals(
             )
         )
     return finals
+
+
+async def _no_embeddings() -> np.ndarray:
+    return np.zeros((0, 0), dtype=np.float32)
