@@ -14,8 +14,8 @@ import uvicorn
 from rich.console import Console
 
 from clients.keys_cli import keys_app
-from control_plane.app import create_app
 from control_plane.auth.loopback import UnsafeListenAddress, check_listen_address
+from core.metrics_files import metrics_dir, serve_worker_metrics, share_metrics
 from core.settings import load_settings
 from launchers.llm_server import ensure_llm
 from launchers.redis_server import ensure_redis
@@ -43,6 +43,9 @@ def serve(
     except UnsafeListenAddress as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
+    share_metrics(metrics_dir(settings), fresh=True)  # before the app's metrics exist; its workers inherit it
+    from control_plane.app import create_app
+
     with ExitStack() as stack:
         redis_server = ensure_redis(settings.redis_url, settings.data_dir / "redis", start=settings.start_redis)
         if redis_server is not None:
@@ -51,7 +54,11 @@ def serve(
         grpc_url = settings.triton_grpc_url
         if not grpc_url:
             triton = TritonServer(
-                settings.model_repository, settings.data_dir / "triton", start_timeout_s=settings.triton_start_timeout_s
+                settings.model_repository,
+                settings.data_dir / "triton",
+                start_timeout_s=settings.triton_start_timeout_s,
+                metrics_address=settings.host,
+                metrics_port=settings.triton_metrics_port,
             )
             stack.enter_context(triton)
             grpc_url = triton.endpoints.grpc_url
@@ -60,7 +67,8 @@ def serve(
         if llm_server is not None:
             stack.callback(llm_server.stop)
             console.print(f"started llama.cpp server for LLM cleanup at {llm_url}")
-        worker_environment = dict(os.environ, TANDEM_LLM_URL=llm_url)
+        # Its workers share its metrics folder: /metrics shows their jobs, no port of their own.
+        worker_environment = dict(os.environ, TANDEM_LLM_URL=llm_url, TANDEM_WORKER_METRICS_PORT="0")
         for index in range(settings.workers):
             log_path = settings.data_dir / "workers" / f"worker-{index}.log"
             worker = WorkerProcess(grpc_url, log_path, worker_environment)
@@ -72,6 +80,7 @@ def serve(
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level.lower(),
+            log_config=None,  # uvicorn's lines go through core.log_config (JSON when not on a terminal)
             timeout_graceful_shutdown=15,
         )
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal: exit
@@ -90,6 +99,11 @@ def worker(
     burst: Annotated[bool, typer.Option(help="Exit when the queue is empty.")] = False,
 ) -> None:
     """Run an RQ worker on the job queue (needs TANDEM_TRITON_GRPC_URL of a running Triton)."""
+    settings = load_settings()
+    inherited = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    share_metrics(Path(inherited) if inherited else metrics_dir(settings), fresh=False)
+    if settings.worker_metrics_port:
+        serve_worker_metrics(settings.worker_metrics_port)
     from pipelines.worker import run_worker
 
     run_worker(burst=burst)

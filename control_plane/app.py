@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 import anyio
 import msgspec
-import prometheus_client
 import structlog
 from litestar import Litestar, MediaType, Response, get
 from litestar.datastructures import State
@@ -19,6 +18,7 @@ from control_plane.auth.keys_api import KeysController, create_token
 from control_plane.console.routes import console_assets, console_page
 from control_plane.live.archive import repair_unfinished_sessions
 from control_plane.live.gateway import SessionSlots, transcription_stream
+from control_plane.request_ids import request_id_middleware
 from control_plane.rest.errors import http_error_handler, internal_error_handler
 from control_plane.rest.jobs import JobsController
 from control_plane.rest.sessions import SessionsController
@@ -27,6 +27,7 @@ from core.inference import ALL_MODELS, InferenceClient
 from core.jobs.enhancement import enhance_repaired_sessions
 from core.jobs.queue import JobQueue
 from core.log_config import configure_logging
+from core.metrics import QUEUE_DEPTH, TRITON_READY, render_metrics
 from core.persistence.database import Database
 from core.settings import Settings
 from core.storage import open_store
@@ -68,10 +69,23 @@ def _answers(ping) -> bool:
     return True
 
 
-@get("/metrics", media_type=MediaType.TEXT, sync_to_thread=False)
-def metrics() -> Response[bytes]:
-    """Prometheus metrics."""
-    return Response(prometheus_client.generate_latest(), media_type=prometheus_client.CONTENT_TYPE_LATEST)
+@get("/metrics", media_type=MediaType.TEXT)
+async def metrics(state: State) -> Response[bytes]:
+    """Prometheus metrics of the control plane and of the workers sharing its metrics folder."""
+    TRITON_READY.set(await state.inference.models_ready(ALL_MODELS))
+    depth = await anyio.to_thread.run_sync(_queue_depth, state.job_queue)
+    if depth is not None:
+        QUEUE_DEPTH.set(depth)
+    body, content_type = await anyio.to_thread.run_sync(render_metrics)
+    return Response(body, media_type=content_type)
+
+
+def _queue_depth(job_queue: JobQueue) -> int | None:
+    """Messages waiting in the queue; ``None`` while Redis does not answer (readiness says so)."""
+    try:
+        return job_queue.queue.count
+    except Exception:
+        return None
 
 
 def create_app(settings: Settings, triton_grpc_url: str) -> Litestar:
@@ -114,5 +128,7 @@ def create_app(settings: Settings, triton_grpc_url: str) -> Litestar:
         lifespan=[lifespan],
         state=State({"settings": settings, "session_slots": SessionSlots(settings.max_sessions)}),
         exception_handlers={HTTPException: http_error_handler, 500: internal_error_handler},
+        middleware=[request_id_middleware],
+        logging_config=None,  # core.log_config already routes every logger
         request_max_body_size=int(settings.max_upload_mb * 1024 * 1024),
     )

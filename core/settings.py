@@ -45,6 +45,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     triton_start_timeout_s: float = 120.0
     live: LiveTuning = msgspec.field(default_factory=LiveTuning)
     """The live path's knobs, each read from ``TANDEM_<FIELD_NAME_UPPER>`` too (``TANDEM_VAD_THRESHOLD``)."""
+    triton_metrics_port: int = 8002
+    """Port of the started Triton's Prometheus metrics (``nv_*``), fixed so that Prometheus can scrape it."""
     workers: int = 2
     """RQ worker processes ``tandem serve`` starts (0: run ``tandem worker`` elsewhere)."""
     worker_nice: int = 10
@@ -77,6 +79,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     recording_buffer_s: float = 60.0
     """Seconds of a session's audio that may wait for the store; beyond that the recording stops."""
     log_level: str = "INFO"
+    metrics_dir: str = ""
+    """Folder where this host's processes share their metrics (empty = ``<data_dir>/metrics``)."""
+    worker_metrics_port: int = 0
+    """``tandem worker`` serves its host's metrics on this port (0: none; the control plane's
+    ``/metrics`` shows them when it shares the metrics folder, as under ``tandem serve``)."""
     llm_url: str = ""
     """OpenAI-compatible base URL (``http://host:port/v1``) for cleanup and speaker names; empty = no LLM,
     unless ``llm_gguf_path`` is set, in which case a llama.cpp server is started on loopback."""

@@ -45,6 +45,11 @@ def model_weights_path(model_path: str) -> str:
     return resolve_model_path(model_path)
 
 
+def _loopback_if_any(address: str) -> str:
+    """Where to reach a server listening on ``address`` from this host."""
+    return "127.0.0.1" if address in ("0.0.0.0", "::", "") else address
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -54,7 +59,18 @@ def free_port() -> int:
 class TritonServer:
     """A running ``tritonserver`` process; use as a context manager or call start/stop."""
 
-    def __init__(self, model_repository: Path, work_dir: Path, *, start_timeout_s: float = 120.0) -> None:
+    def __init__(
+        self,
+        model_repository: Path,
+        work_dir: Path,
+        *,
+        start_timeout_s: float = 120.0,
+        metrics_address: str = "127.0.0.1",
+        metrics_port: int = 0,
+    ) -> None:
+        """``metrics_port`` 0: a free port (tests run several servers side by side)."""
+        self.metrics_address = metrics_address
+        self.metrics_port = metrics_port
         self.model_repository = Path(model_repository).resolve()
         self.work_dir = Path(work_dir).resolve()
         self.start_timeout_s = start_timeout_s
@@ -72,7 +88,8 @@ class TritonServer:
 
     def start(self) -> TritonEndpoints:
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
+        http_port, grpc_port = free_port(), free_port()
+        metrics_port = self.metrics_port or free_port()
         command = [
             str(_pytriton_dir() / "tritonserver" / "bin" / "tritonserver"),
             f"--model-repository={self.model_repository}",
@@ -81,7 +98,7 @@ class TritonServer:
             f"--http-port={http_port}",
             "--grpc-address=127.0.0.1",
             f"--grpc-port={grpc_port}",
-            "--metrics-address=127.0.0.1",
+            f"--metrics-address={self.metrics_address}",
             f"--metrics-port={metrics_port}",
             "--allow-metrics=true",
             "--strict-readiness=true",
@@ -99,7 +116,7 @@ class TritonServer:
         self.endpoints = TritonEndpoints(
             grpc_url=f"127.0.0.1:{grpc_port}",
             http_url=f"http://127.0.0.1:{http_port}",
-            metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
+            metrics_url=f"http://{_loopback_if_any(self.metrics_address)}:{metrics_port}/metrics",
         )
         self._wait_ready()
         return self.endpoints

@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
+from rq import get_current_job
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from core.inference import InferenceClient, InferenceUnavailable
 from core.llm_client import LlmClient
+from core.metrics import JOB_STAGE_SECONDS
 from core.persistence import jobs as repository
 from core.persistence.jobs import JobView, StageRecord, StageStatus
 from core.persistence.states import JobStatus
+from pipelines.job_metrics import record_finished_job, record_queue_wait
 from pipelines.job_state import JobState
 from pipelines.services import WorkerServices, worker_services
 from pipelines.stages import Stage, StageContext, stages_for
@@ -30,8 +33,15 @@ log = structlog.get_logger(__name__)
 
 
 def run_job(job_id: str) -> str:
-    """RQ entry point: run the job's stages; returns its final status."""
+    """RQ entry point: run the job's stages; returns its final status. Its log lines carry ``job_id``."""
+    with structlog.contextvars.bound_contextvars(job_id=job_id):
+        return _run_job(job_id)
+
+
+def _run_job(job_id: str) -> str:
     services = worker_services()
+    rq_job = get_current_job()
+    record_queue_wait(rq_job.enqueued_at if rq_job is not None else None)
     view = repository.claim_job(
         services.database, job_id, worker_identity(), lambda other: worker_alive(other, services)
     )
@@ -116,7 +126,9 @@ class JobRunner:
             error = _describe(exc)
             log.warning("job.stage_failed", job_id=self._view.id, stage=stage.name, error=error, exc_info=True)
         record.completed_at = datetime.now(UTC)
-        record.duration_ms = int((time.perf_counter() - started) * 1000)
+        elapsed_s = time.perf_counter() - started
+        record.duration_ms = int(elapsed_s * 1000)
+        JOB_STAGE_SECONDS.labels(stage=stage.name).observe(elapsed_s)
         progress.done_weight += stage.weight
         if error is None:
             record.status = StageStatus.COMPLETED
@@ -142,6 +154,7 @@ class JobRunner:
 
     def _finish(self, status: JobStatus, state: JobState, *, error: str | None = None) -> JobStatus:
         repository.finish_job(self._services.database, self._view.id, status, error=error, warnings=state.warnings)
+        record_finished_job(self._services.database, self._view, status, state.duration_s)
         return status
 
 

@@ -13,6 +13,7 @@ import msgspec
 import structlog
 
 from core.jobs.result import JobBody, completed_job_body
+from core.metrics import WEBHOOK_DELIVERIES
 from core.persistence import jobs as repository
 from core.persistence.states import JobStatus
 from core.webhook_urls import InvalidWebhookUrl, WebhookTarget, resolve_webhook_target
@@ -35,7 +36,12 @@ class WebhookEvent(msgspec.Struct, kw_only=True):
 
 
 def deliver_webhook(job_id: str) -> str:
-    """POST the event; raises on a network error or a non-2xx answer (RQ retries)."""
+    """POST the event; raises on a network error or a non-2xx answer (RQ retries). Logs carry ``job_id``."""
+    with structlog.contextvars.bound_contextvars(job_id=job_id):
+        return _deliver(job_id)
+
+
+def _deliver(job_id: str) -> str:
     services = worker_services()
     view = repository.get_job(services.database, job_id)
     if view is None or view.status not in EVENT_TYPES or not view.params.webhook_url:
@@ -49,10 +55,16 @@ def deliver_webhook(job_id: str) -> str:
         allow_private = services.settings.webhook_allow_private
         target = resolve_webhook_target(view.params.webhook_url, allow_private=allow_private)
     except InvalidWebhookUrl as exc:
+        WEBHOOK_DELIVERIES.labels(outcome="failed").inc()
         log.warning("webhook.refused", job_id=job_id, reason=str(exc))
         return f"refused: {exc}"
-    response = _post_pinned(target, body, headers, services.settings.webhook_timeout_s)
-    response.raise_for_status()  # a redirect too: it is never followed
+    try:
+        response = _post_pinned(target, body, headers, services.settings.webhook_timeout_s)
+        response.raise_for_status()  # a redirect too: it is never followed
+    except Exception:
+        WEBHOOK_DELIVERIES.labels(outcome="failed").inc()
+        raise
+    WEBHOOK_DELIVERIES.labels(outcome="delivered").inc()
     log.info("webhook.delivered", job_id=job_id, status=response.status_code)
     return f"delivered ({response.status_code})"
 

@@ -106,7 +106,7 @@ async def test_database_lost_at_end_still_sends_session_end_and_leaves_the_row_f
         assert errors and errors[-1].code == ErrorCode.STORAGE_FAILED and not errors[-1].recoverable
         assert messages.index(errors[-1]) < len(messages) - 1, "the error comes before session.end"
         assert word_error_rate(clip.text, messages[-1].transcript) <= 0.2, "the transcript is still delivered"
-        assert _metric(server, "tandem_active_sessions") == 0, "the session's tasks are released"
+        assert _metric(server, "tandem_live_sessions_active") == 0, "the session's tasks are released"
         assert "session.end" in server.log()
 
         database = Database.open(direct_url)
@@ -314,7 +314,7 @@ async def test_client_that_does_not_read_is_closed_as_slow_consumer(triton, tmp_
         assert record["status"] == "interrupted" and record["audio_uri"]
         audio = httpx.get(f"{server.http_url}/v1/audio/transcriptions/stream/{session_id}/audio")
         assert audio.content[44:] == sent, "the recording holds the audio sent"
-        assert _metric(server, "tandem_active_sessions") == 0
+        assert _metric(server, "tandem_live_sessions_active") == 0
     finally:
         server.stop()
 
@@ -337,7 +337,7 @@ async def test_sessions_over_the_cap_get_capacity_and_4503(triton, tmp_path) -> 
             grown = process.memory_info().rss - before
             print(f"40 refused connections grew the control plane's RSS by {grown / 2**20:.1f} MB")
             assert grown < 10 * 2**20
-            assert _metric(server, "tandem_active_sessions") == 2
+            assert _metric(server, "tandem_live_sessions_active") == 2
             await first.send(encode_message(EndMessage()))
             assert isinstance((await _messages_until_closed(first))[-1], SessionEnd)
             for _ in range(100):  # the slot is freed just after session.end is sent

@@ -371,7 +371,7 @@ def test_readiness_metrics_and_openapi_are_served(server) -> None:
     ready = httpx.get(f"{server.http_url}/health/ready")
     assert ready.status_code == 200
     assert ready.json() == {"ready": True, "checks": {"triton": True, "redis": True, "database": True, "store": True}}
-    assert "tandem_sessions_total" in httpx.get(f"{server.http_url}/metrics").text
+    assert "tandem_live_sessions_total" in httpx.get(f"{server.http_url}/metrics").text
     paths = httpx.get(f"{server.http_url}/schema/openapi.json").json()["paths"]
     assert "/v1/audio/transcriptions/stream/{session_id}/audio" in paths
 

@@ -45,7 +45,7 @@ from core.jobs.enhancement import (
 from core.jobs.events import watch_job
 from core.jobs.result import load_transcript
 from core.live_models import LiveModels, StreamingModel
-from core.metrics import ACTIVE_SESSIONS, SESSIONS_TOTAL
+from core.metrics import LIVE_AUDIO_SECONDS, LIVE_SESSIONS, LIVE_SESSIONS_ACTIVE, count_error
 from core.persistence.sessions import get_session, new_session_id
 from core.persistence.states import JobStatus, SessionStatus
 from core.protocol import (
@@ -162,6 +162,7 @@ async def _serve(
     if model.language:
         params.language = model.language  # `auto` resolves to the model's only language
     session_id = new_session_id()
+    structlog.contextvars.bind_contextvars(session_id=session_id)  # every log line of this connection's tasks
     outbox = Outbox(settings.outbox_max_messages)
     try:
         archive = await SessionArchive.open(
@@ -192,8 +193,7 @@ async def _serve(
         model=model,
         started_at=time.monotonic(),
     )
-    SESSIONS_TOTAL.inc()
-    ACTIVE_SESSIONS.inc()
+    LIVE_SESSIONS_ACTIVE.inc()
     log.info("session.begin", session_id=connection.session_id, params=msgspec.to_builtins(params))
     outbox.put(
         SessionBegin(
@@ -214,7 +214,7 @@ async def _serve(
     finally:
         # Whatever happened to this task, the session is finalized: `end` or a disconnect is
         # queued behind every accepted frame, and the processor runs until it handles it.
-        ACTIVE_SESSIONS.dec()
+        LIVE_SESSIONS_ACTIVE.dec()
         slow_consumer.cancel()
         if not receiver.done():  # the session failed, or the client reads too slowly: stop reading
             receiver.cancel()
@@ -306,11 +306,12 @@ async def _process_queue(connection: _Connection) -> SessionStatus:
                 frames.append(pending.popleft())
             pcm16 = np.concatenate([f.pcm16 for f in frames])
             connection.input_samples += len(pcm16)
+            LIVE_AUDIO_SECONDS.inc(len(pcm16) / connection.params.sample_rate)
             connection.archive.record(pcm16)
             audio = np.concatenate([f.model_audio for f in frames])
             backlog_s = connection.queued_samples / MODEL_SAMPLE_RATE  # this chunk included
             connection.queued_samples -= len(audio)
-            await live.process_audio(audio, backlog_s=backlog_s)
+            await live.process_audio(audio, backlog_s=backlog_s, received_at=frames[-1].received_at)
         elif isinstance(item, ConfigMessage):
             live.configure(item)
         elif isinstance(item, FlushMessage):
@@ -348,6 +349,7 @@ async def _end(connection: _Connection, *, status: SessionStatus) -> None:
     outcome = await _close_archive(connection, status, total_audio_seconds, total_duration)
     enhancement_job_id = await _start_enhancement(connection, outcome) if connection.params.enhance_on_end else None
     finals = live.stats.finals
+    LIVE_SESSIONS.labels(status=(outcome.status if outcome else status).value).inc()
     connection.outbox.put(
         SessionEnd(
             session_id=connection.session_id,
@@ -468,6 +470,7 @@ async def _send_messages(connection: _Connection) -> None:
 
 
 async def _refuse(socket: WebSocket, code: ErrorCode, message: str, close_code: int) -> None:
+    count_error(code)
     await socket.send_text(encode_message(ErrorMessage(code=code, message=message, recoverable=False)))
     await _close_quietly(socket, close_code)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from core.metrics import count_error
 from core.protocol import CloseCode, ErrorCode, ErrorMessage, ServerMessage
 
 
@@ -31,7 +32,9 @@ class Outbox:
         return self._closed
 
     def put(self, message: ServerMessage) -> None:
-        """Queue ``message``; discarded once the outbox is closed."""
+        """Queue ``message``; discarded once the outbox is closed. Errors are counted by code."""
+        if isinstance(message, ErrorMessage):
+            count_error(message.code)
         if self._closed:
             return
         if len(self._messages) >= self._max_messages:
@@ -60,6 +63,7 @@ class Outbox:
         return self._messages.popleft()
 
     def _overflow(self) -> None:
+        count_error(ErrorCode.SLOW_CONSUMER)
         self._messages.clear()
         self._messages.append(
             ErrorMessage(

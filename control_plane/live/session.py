@@ -34,6 +34,7 @@ from enum import Enum
 import msgspec
 import numpy as np
 
+from control_plane.live.arrivals import ArrivalClock
 from control_plane.live.speaker_labels import LabelledPart, OnlineSpeakers, Span, SpeakerLabelOptions, speaker_windows
 from core.audio.frames import MODEL_SAMPLE_RATE
 from core.inference import (
@@ -46,6 +47,7 @@ from core.inference import (
     InferenceUnavailable,
 )
 from core.live_tuning import LiveTuning
+from core.metrics import LIVE_FINAL_SECONDS, LIVE_FIRST_PARTIAL_SECONDS
 from core.protocol import (
     ConfigMessage,
     ErrorCode,
@@ -97,6 +99,10 @@ class _AudioBuffer:
         self._length = 0
 
     @property
+    def start(self) -> int:
+        return self._start
+
+    @property
     def end(self) -> int:
         return self._start + self._length
 
@@ -134,6 +140,9 @@ class _FinalDecode:
 class _Utterance:
     start: int
     """Absolute sample index where the decoded audio starts (speech start minus padding)."""
+    speech_start: int
+    """Absolute sample index where its speech starts (its first partial is timed from there)."""
+    partial_sent: bool = False
     speech_end: int | None = None
     """Tentative end of speech (first silent window), cleared if speech resumes."""
     speculative_final: asyncio.Task[_FinalDecode | None] | None = None
@@ -213,6 +222,7 @@ class LiveSession:
         self._tuning = tuning or LiveTuning()
         self.stats = LiveSessionStats()
         self._audio = _AudioBuffer()
+        self._arrivals = ArrivalClock()
         self._vad_state = np.zeros(VAD_STATE_SIZE, dtype=np.float32)
         self._vad_position = 0  # absolute index of the next sample the VAD has not seen
         self._speech_state = _SpeechState.SILENCE
@@ -235,11 +245,15 @@ class LiveSession:
     def audio_seconds(self) -> float:
         return self.stats.model_audio_samples / MODEL_SAMPLE_RATE
 
-    async def process_audio(self, samples: np.ndarray, *, backlog_s: float = 0.0) -> None:
-        """Feed 16 kHz float32 audio; ``backlog_s`` is the received audio not yet processed, this included."""
+    async def process_audio(
+        self, samples: np.ndarray, *, backlog_s: float = 0.0, received_at: float | None = None
+    ) -> None:
+        """Feed 16 kHz float32 audio; ``backlog_s`` is the received audio not yet processed, this included;
+        ``received_at`` (``time.monotonic()``, default now) when it arrived, for the latency metrics."""
         if backlog_s > self._tuning.lag_warning_s:
             self._warn_lag(backlog_s)
         self._audio.append(samples)
+        self._arrivals.arrived(self._audio.end, time.monotonic() if received_at is None else received_at)
         self.stats.model_audio_samples += len(samples)
         if self.params.enable_vad:
             await self._run_vad()
@@ -319,7 +333,9 @@ class LiveSession:
                 self._speech_state = _SpeechState.SPEECH
                 self._emit(SpeechStart(timestamp=round(window_start / MODEL_SAMPLE_RATE, 3)))
                 if self._utterance is None or self._utterance.finalized:
-                    self._begin_utterance(window_start - int(tuning.speech_pad_s * MODEL_SAMPLE_RATE))
+                    self._begin_utterance(
+                        window_start - int(tuning.speech_pad_s * MODEL_SAMPLE_RATE), speech_start=window_start
+                    )
             return
         utterance = self._utterance
         assert utterance is not None
@@ -345,13 +361,14 @@ class LiveSession:
         if self._utterance is not None and not self._utterance.finalized:
             keep_from = min(keep_from, self._utterance.start)
         self._audio.drop_before(keep_from)
+        self._arrivals.forget_before(self._audio.start)
 
     # --- utterances ----------------------------------------------------------------------------
 
-    def _begin_utterance(self, start: int) -> None:
+    def _begin_utterance(self, start: int, *, speech_start: int | None = None) -> None:
         previous_end = self.stats.finals[-1].end if self.stats.finals else 0.0
         start = max(start, int(previous_end * MODEL_SAMPLE_RATE), 0)
-        self._utterance = _Utterance(start=start)
+        self._utterance = _Utterance(start=start, speech_start=max(start, speech_start or start))
         self._last_partial_at = start
 
     def _maybe_request_partial(self) -> None:
@@ -399,6 +416,9 @@ class LiveSession:
                 return
             utterance.shown, utterance.shown_at = words, end
             text, stable_text = " ".join(words), utterance.prefix
+        if not utterance.partial_sent:
+            utterance.partial_sent = True
+            LIVE_FIRST_PARTIAL_SECONDS.observe(time.monotonic() - self._arrivals.arrival_of(utterance.speech_start))
         self._emit(
             TranscriptPartial(
                 text=text,
@@ -490,12 +510,16 @@ class LiveSession:
             return
         utterance.finalized = True
         end = min(end, self._audio.end)
+        speech_end = end if utterance.speech_end is None else min(end, utterance.speech_end)
+        speech_ended_at = self._arrivals.arrival_of(speech_end - 1)
         if utterance.speculative_final is not None and utterance.speculative_end == end:
             decode = utterance.speculative_final
         else:
             self._discard_speculation(utterance)
             decode = self._spawn(self._final_decode(utterance, end))
-        self._final_chain = self._spawn(self._emit_final(self._final_chain, utterance.start, end, decode))
+        self._final_chain = self._spawn(
+            self._emit_final(self._final_chain, utterance.start, end, decode, speech_ended_at)
+        )
 
     async def _emit_final(
         self,
@@ -503,6 +527,7 @@ class LiveSession:
         start: int,
         end: int,
         decode: asyncio.Task[_FinalDecode | None],
+        speech_ended_at: float,
     ) -> None:
         if previous is not None:
             await asyncio.gather(previous, return_exceptions=True)
@@ -534,6 +559,7 @@ class LiveSession:
             confidence=round(result.confidence, 4),
             words=words if self.params.word_timestamps else None,
         )
+        LIVE_FINAL_SECONDS.observe(time.monotonic() - speech_ended_at)  # once per utterance, split or not
         finals = [final]
         if self._speakers is not None and decoded.embeddings is not None:
             word_spans = [Span(w.start, w.end) for w in result.words]

@@ -23,6 +23,7 @@ from core.exports import ExportFormat, SubtitleOptions, to_srt, to_text, to_vtt
 from core.jobs.events import watch_job
 from core.jobs.params import JobParams, parse_job_params
 from core.jobs.result import completed_job_body, job_body, load_transcript
+from core.metrics import JOBS
 from core.persistence import jobs as repository
 from core.persistence.database import Database
 from core.persistence.jobs import JobSource, JobView
@@ -125,8 +126,10 @@ class JobsController(Controller):
             raise ApiError(404, "job_not_found", f"no job {job_id}") from exc
         except repository.JobFinishedError as exc:
             raise ApiError(409, "job_finished", f"job {job_id} has already finished") from exc
-        if view.status is JobStatus.CANCELLED and view.params.webhook_url:
-            app_state.job_queue(state).enqueue_webhook(job_id)
+        if view.status is JobStatus.CANCELLED:  # a pending job, cancelled before any worker took it
+            JOBS.labels(status=view.status.value).inc()
+            if view.params.webhook_url:
+                app_state.job_queue(state).enqueue_webhook(job_id)
         return JobCancelled(id=view.id, status=view.status)
 
     @delete("/{job_id:str}", sync_to_thread=True, responses=_NOT_FOUND | _CONFLICT)

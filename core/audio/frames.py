@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import soxr
@@ -25,6 +26,8 @@ class DecodedFrame:
     """The frame as int16 at the session's sample rate (what gets recorded)."""
     model_audio: np.ndarray
     """The frame as float32 at 16 kHz (what the models read)."""
+    received_at: float = field(default_factory=time.monotonic)
+    """When it was decoded, i.e. received (``time.monotonic()``): live latencies count from there."""
 
 
 class FrameDecoder:
