@@ -1,4 +1,5 @@
-"""docker-compose.gpu.yml, checked by parsing it (no Docker engine on CI machines, RUNTIME.md)."""
+"""docker-compose.gpu.yml and docker-compose.cpu.yml, checked by parsing them (no Docker engine on CI
+machines, RUNTIME.md); their Prometheus configurations by ``promtool`` when it is installed."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ yaml = pytest.importorskip("yaml")
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.gpu.yml"
+CPU_COMPOSE_FILE = ROOT / "docker-compose.cpu.yml"
 SETTING_NAMES = environment_variables()
 
 
@@ -24,6 +26,12 @@ def compose() -> dict:
 @pytest.fixture(scope="module")
 def services(compose: dict) -> dict:
     return compose["services"]
+
+
+@pytest.fixture(scope="module", params=[COMPOSE_FILE, CPU_COMPOSE_FILE], ids=["gpu", "cpu"])
+def any_compose(request: pytest.FixtureRequest) -> dict:
+    """Each compose file in turn, for the checks every file must pass."""
+    return yaml.safe_load(request.param.read_text())
 
 
 def _environment(service: dict) -> dict[str, str]:
@@ -131,7 +139,8 @@ def test_bucket_is_created(services: dict) -> None:
     assert "mc mb" in script and "tandem" in script
 
 
-def test_every_long_running_service_has_a_healthcheck(services: dict) -> None:
+def test_every_long_running_service_has_a_healthcheck(any_compose: dict) -> None:
+    services = any_compose["services"]
     for name, service in services.items():
         if name in _one_shot(services):
             continue
@@ -139,7 +148,8 @@ def test_every_long_running_service_has_a_healthcheck(services: dict) -> None:
         assert check and check.get("test") and not check.get("disable"), f"{name} has no healthcheck"
 
 
-def test_depends_on_targets_exist(services: dict) -> None:
+def test_depends_on_targets_exist(any_compose: dict) -> None:
+    services = any_compose["services"]
     for name, service in services.items():
         for target, spec in _depends_on(service).items():
             assert target in services, f"{name} depends on undefined {target}"
@@ -148,8 +158,9 @@ def test_depends_on_targets_exist(services: dict) -> None:
                 assert services[target].get("healthcheck"), f"{name} waits for {target}'s missing healthcheck"
 
 
-def test_named_volumes_are_declared(compose: dict, services: dict) -> None:
-    declared = set(compose.get("volumes") or {})
+def test_named_volumes_are_declared(any_compose: dict) -> None:
+    services = any_compose["services"]
+    declared = set(any_compose.get("volumes") or {})
     for name, service in services.items():
         for volume in service.get("volumes") or []:
             source = volume.split(":")[0]
@@ -180,11 +191,21 @@ def test_secrets_come_from_the_env_file_without_defaults(services: dict) -> None
     assert ":-" not in database_url.split("@")[0], "the database credentials have no default"
 
 
-def test_only_the_api_is_published_where_the_operator_chooses(services: dict) -> None:
+def _published_where_the_operator_chooses(services: dict) -> None:
+    """Only the API and the monitoring UIs (Grafana, Prometheus) are published, each on loopback unless
+    the operator's variable says otherwise."""
     published = {name: service["ports"] for name, service in services.items() if service.get("ports")}
-    assert set(published) == {"control-plane"}, f"published besides the API: {set(published) - {'control-plane'}}"
-    (mapping,) = published["control-plane"]
-    assert re.match(r"^\$\{\w+:-127\.0\.0\.1:8000\}:8000$", str(mapping)), mapping
+    allowed = {"control-plane": 8000, "grafana": 3000, "prometheus": 9090}
+    assert set(published) <= set(allowed), f"published besides the API: {set(published) - set(allowed)}"
+    assert "control-plane" in published
+    for name, ports in published.items():
+        (mapping,) = ports
+        port = allowed[name]
+        assert re.match(rf"^\$\{{\w+:-127\.0\.0\.1:{port}\}}:{port}$", str(mapping)), (name, mapping)
+
+
+def test_only_the_api_is_published_where_the_operator_chooses(services: dict) -> None:
+    _published_where_the_operator_chooses(services)
     assert "--console-address" not in " ".join(services["minio"]["command"])
 
 
@@ -193,3 +214,97 @@ def test_keys_are_on_and_every_worker_signs_with_one_secret(services: dict) -> N
     assert plane["TANDEM_AUTH"] == "keys"
     assert _REQUIRED_VARIABLE.match(plane["TANDEM_WEBHOOK_SECRET"])
     assert worker["TANDEM_WEBHOOK_SECRET"] == plane["TANDEM_WEBHOOK_SECRET"]
+
+
+# --- monitoring: Prometheus with the alert rules, Grafana with the dashboard ---------------------
+
+
+def _mounts(service: dict) -> dict[str, str]:
+    """Host path → container path of the service's bind mounts."""
+    return {
+        volume.split(":")[0]: volume.split(":")[1] for volume in service.get("volumes") or [] if volume.startswith(".")
+    }
+
+
+def _scrape_targets(prometheus_config: dict) -> dict[str, list[str]]:
+    """Job name → ``host:port`` targets (static ones, and DNS names with their port)."""
+    targets: dict[str, list[str]] = {}
+    for job in prometheus_config["scrape_configs"]:
+        found = [target for static in job.get("static_configs", []) for target in static["targets"]]
+        found += [f"{name}:{dns['port']}" for dns in job.get("dns_sd_configs", []) for name in dns["names"]]
+        targets[job["job_name"]] = found
+    return targets
+
+
+def _monitoring(services: dict) -> dict[str, list[str]]:
+    """Checks Prometheus and Grafana are wired to the repository's files; Prometheus' scrape targets."""
+    prometheus, grafana = services["prometheus"], services["grafana"]
+    mounts = _mounts(prometheus)
+    command = " ".join(prometheus["command"])
+    config_path = re.search(r"--config\.file=(\S+)", command).group(1)
+    config_file = next(ROOT / source for source, target in mounts.items() if target == config_path)
+    config = yaml.safe_load(config_file.read_text())
+    for rule_file in config["rule_files"]:
+        source = next(source for source, target in mounts.items() if target == rule_file)
+        assert (ROOT / source).resolve() == (ROOT / "deploy/prometheus/alerts.yml").resolve()
+    (control_plane_job,) = [job for job in config["scrape_configs"] if job["job_name"] == "tandem"]
+    key_file = Path(control_plane_job["authorization"]["credentials_file"])  # /metrics from another host: admin
+    assert str(key_file.parent) in mounts.values(), "the key Prometheus presents is mounted from the host"
+
+    grafana_mounts = _mounts(grafana)
+    provisioning = ROOT / next(s for s, t in grafana_mounts.items() if t == "/etc/grafana/provisioning")
+    datasource = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text())["datasources"][0]
+    assert datasource["url"] == "http://prometheus:9090" and datasource["uid"] == "prometheus"
+    dashboards = yaml.safe_load((provisioning / "dashboards/tandem.yml").read_text())["providers"][0]
+    dashboard_dir = ROOT / next(s for s, t in grafana_mounts.items() if t == dashboards["options"]["path"])
+    assert (dashboard_dir / "tandem.json").is_file()
+    return _scrape_targets(config)
+
+
+def test_gpu_stack_is_monitored(services: dict) -> None:
+    """Prometheus scrapes the control plane, every worker on its metrics port, and Triton on its metrics port."""
+    targets = _monitoring(services)
+    worker_port = _environment(services["worker"])["TANDEM_WORKER_METRICS_PORT"]
+    triton_port = re.search(r"--metrics-port=(\d+)", " ".join(services["triton"]["command"])).group(1)
+    assert targets == {
+        "tandem": ["control-plane:8000"],
+        "tandem-worker": [f"worker:{worker_port}"],
+        "triton": [f"triton:{triton_port}"],
+    }
+
+
+def test_cpu_stack_runs_without_a_gpu_and_is_monitored() -> None:
+    services = yaml.safe_load(CPU_COMPOSE_FILE.read_text())["services"]
+    assert {"control-plane", "redis", "prometheus", "grafana"} <= set(services)
+    assert all("deploy" not in service for service in services.values()), "no GPU reservation"
+    plane = services["control-plane"]
+    assert " ".join(plane["command"]) == "tandem serve"
+    env = _environment(plane)
+    assert {name for name in env if name.startswith("TANDEM_")} <= SETTING_NAMES
+    assert env["TANDEM_HOST"] == "0.0.0.0" and int(env["TANDEM_WORKERS"]) > 0
+    assert env["TANDEM_AUTH"] == "keys", "tandem serve refuses auth off on a non-loopback address"
+    _published_where_the_operator_chooses(services)
+    triton_target = f"control-plane:{env['TANDEM_TRITON_METRICS_PORT']}"
+    assert _monitoring(services) == {"tandem": ["control-plane:8000"], "triton": [triton_target]}
+
+
+@pytest.mark.parametrize("config_name", ["prometheus.yml", "prometheus-cpu.yml"])
+def test_prometheus_configurations_and_rules_pass_promtool(config_name: str, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (apt-get install prometheus; scripts/setup.sh does)")
+    deploy = ROOT / "deploy/prometheus"
+    config = yaml.safe_load((deploy / config_name).read_text())
+    config["rule_files"] = [str(deploy / "alerts.yml")]
+    (tmp_path / "tandem-metrics.key").write_text("tk_example\n")  # what the operator writes into keys/
+    for job in config["scrape_configs"]:
+        if "authorization" in job:
+            job["authorization"]["credentials_file"] = str(tmp_path / "tandem-metrics.key")
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    checked = subprocess.run(
+        [promtool, "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
