@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-GUARDED_WORDS = ("PostgreSQL", "S3", "moto", "test LLM", "Chromium")
-"""A skip whose reason names one of these is a lost PostgreSQL, S3, llama.cpp or browser case."""
+GUARDED_WORDS = ("PostgreSQL", "S3", "moto", "test LLM", "Chromium", "prometheus is not installed")
+"""A skip whose reason names one of these is a lost PostgreSQL, S3, llama.cpp, browser or Prometheus case."""
 
 
 class SkipGuard:
