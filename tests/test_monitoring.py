@@ -261,3 +261,25 @@ def test_a_worker_apart_serves_its_metrics_on_its_port(triton, tmp_path: Path, s
     finally:
         worker.stop()
         server.stop()
+
+
+def test_tandem_serve_alone_exposes_triton_on_its_port_and_its_workers_jobs(tmp_path: Path, speech) -> None:
+    """The one-command stack: Triton's metrics on TANDEM_TRITON_METRICS_PORT, its own workers' jobs on /metrics."""
+    triton_metrics_port = free_port()
+    server = ServeProcess(
+        tmp_path / "serve",
+        "",  # no Triton given: `tandem serve` starts its own
+        start_timeout_s=240,
+        TANDEM_TRITON_METRICS_PORT=str(triton_metrics_port),
+        TANDEM_WORKERS="1",
+        TANDEM_QUEUE_NAME=f"tandem-test-{triton_metrics_port}",
+    )
+    try:
+        job_id = upload(server.http_url, wav_bytes(speech.audio[: 16000 * 3])).json()["id"]
+        assert wait_for_status(server.http_url, job_id, timeout_s=300)["status"] == "completed", server.log_tail()
+        assert "nv_inference_count" in httpx.get(f"http://127.0.0.1:{triton_metrics_port}/metrics").text
+        metrics = _metrics(f"{server.http_url}/metrics")
+        assert metrics['tandem_jobs_total{status="completed"}'] == 1
+        assert metrics['tandem_job_stage_seconds_count{stage="transcribe"}'] == 1
+    finally:
+        server.stop()
