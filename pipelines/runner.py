@@ -33,12 +33,7 @@ log = structlog.get_logger(__name__)
 
 
 def run_job(job_id: str) -> str:
-    """RQ entry point: run the job's stages; returns its final status. Its log lines carry ``job_id``."""
-    with structlog.contextvars.bound_contextvars(job_id=job_id):
-        return _run_job(job_id)
-
-
-def _run_job(job_id: str) -> str:
+    """RQ entry point: run the job's stages; returns its final status."""
     services = worker_services()
     rq_job = get_current_job()
     record_queue_wait(rq_job.enqueued_at if rq_job is not None else None)

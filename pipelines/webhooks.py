@@ -36,12 +36,7 @@ class WebhookEvent(msgspec.Struct, kw_only=True):
 
 
 def deliver_webhook(job_id: str) -> str:
-    """POST the event; raises on a network error or a non-2xx answer (RQ retries). Logs carry ``job_id``."""
-    with structlog.contextvars.bound_contextvars(job_id=job_id):
-        return _deliver(job_id)
-
-
-def _deliver(job_id: str) -> str:
+    """POST the event; raises on a network error or a non-2xx answer (RQ retries)."""
     services = worker_services()
     view = repository.get_job(services.database, job_id)
     if view is None or view.status not in EVENT_TYPES or not view.params.webhook_url:

@@ -13,7 +13,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.job import JobStatus as RqJobStatus
@@ -33,7 +33,13 @@ _QUEUED_STATES = {RqJobStatus.QUEUED, RqJobStatus.STARTED, RqJobStatus.SCHEDULED
 
 
 class TandemWorker(SimpleWorker):
-    """A ``SimpleWorker`` whose maintenance pass also reaps abandoned jobs."""
+    """A ``SimpleWorker`` whose maintenance pass also reaps abandoned jobs, and whose log lines
+    during a run (RQ's own included) carry the Tandem ``job_id`` it is about."""
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        # Runs and webhook deliveries both take the Tandem job id as their first argument.
+        with structlog.contextvars.bound_contextvars(job_id=job.args[0] if job.args else job.id):
+            super().execute_job(job, queue)
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()

@@ -229,10 +229,13 @@ def test_logs_are_json_with_session_job_and_request_ids(stack: MonitoredStack) -
     assert all(line.get("session_id") for line in live_lines)
     assert any(line.get("session_id") == session_id for line in live_lines)
 
-    job_lines = [line for line in _json_lines(stack.worker.log()) if line["logger"].startswith("pipelines.")]
+    worker_lines = _json_lines(stack.worker.log())
+    job_lines = [line for line in worker_lines if line["logger"].startswith("pipelines.")]
     job_lines = [line for line in job_lines if line["logger"] != "pipelines.worker"]  # the reaper's own lines
     assert {"job.started", "job.finished"} <= {line["event"] for line in job_lines}
     assert all(line.get("job_id") for line in job_lines)
+    rq_done = [line for line in worker_lines if "Job OK" in line["event"]]  # RQ's own lines, during a run
+    assert len(rq_done) >= 3 and all(line.get("job_id") for line in rq_done)  # two runs and a webhook delivery
 
     answered = httpx.get(f"{stack.server.http_url}/health/live")
     assert re.fullmatch(r"[0-9a-f]{32}", answered.headers["x-request-id"])
