@@ -36,6 +36,10 @@ from launchers.redis_server import redis_answers
 log = structlog.get_logger(__name__)
 
 
+READINESS_TIMEOUT_S = 2.0
+"""How long ``/metrics`` waits for Triton's readiness answer before reporting it not ready."""
+
+
 class ReadinessReport(msgspec.Struct):
     ready: bool
     checks: dict[str, bool]
@@ -72,7 +76,10 @@ def _answers(ping) -> bool:
 @get("/metrics", media_type=MediaType.TEXT)
 async def metrics(state: State) -> Response[bytes]:
     """Prometheus metrics of the control plane and of the workers sharing its metrics folder."""
-    TRITON_READY.set(await state.inference.models_ready(ALL_MODELS))
+    ready = False
+    with anyio.move_on_after(READINESS_TIMEOUT_S):  # a hung Triton must not make the scrape time out
+        ready = await state.inference.models_ready(ALL_MODELS)
+    TRITON_READY.set(ready)
     depth = await anyio.to_thread.run_sync(_queue_depth, state.job_queue)
     if depth is not None:
         QUEUE_DEPTH.set(depth)

@@ -153,7 +153,8 @@ class TritonServer:
         sources = [
             root / "backends" / "python" / "libtriton_python.so",
             root / "backends" / "python" / "triton_python_backend_utils.py",
-            root / "python_backend_stubs" / f"{sys.version_info.major}.{sys.version_info.minor}" / "triton_python_backend_stub",
+            root / "python_backend_stubs" / f"{sys.version_info.major}.{sys.version_info.minor}"
+            / "triton_python_backend_stub",
         ]
         for source in sources:
             shutil.copy2(source, python_dir / source.name)
