@@ -308,3 +308,15 @@ def test_prometheus_configurations_and_rules_pass_promtool(config_name: str, tmp
         [promtool, "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_dashboard_panels_read_the_provisioned_data_source() -> None:
+    """Every query panel of the shipped dashboard reads Prometheus by the uid Grafana provisions."""
+    dashboard = msgspec.json.decode((ROOT / "deploy/grafana/dashboards/tandem.json").read_bytes())
+    provisioned = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    uid = provisioned["datasources"][0]["uid"]
+    panels = [panel for panel in dashboard["panels"] if panel["type"] != "row"]
+    assert panels and len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])
+    for panel in panels:
+        assert panel["datasource"]["uid"] == uid and panel["targets"], panel["title"]
+        assert all(target["datasource"]["uid"] == uid and target["expr"] for target in panel["targets"]), panel["title"]
