@@ -27,7 +27,7 @@ from core.inference import ALL_MODELS, InferenceClient
 from core.jobs.enhancement import enhance_repaired_sessions
 from core.jobs.queue import JobQueue
 from core.log_config import configure_logging
-from core.metrics import QUEUE_DEPTH, TRITON_READY, render_metrics
+from core.metrics import render_metrics, scrape_time_gauges
 from core.persistence.database import Database
 from core.settings import Settings
 from core.storage import open_store
@@ -36,6 +36,7 @@ from launchers.redis_server import redis_answers
 log = structlog.get_logger(__name__)
 
 
+QUEUE_DEPTH, TRITON_READY = scrape_time_gauges()
 READINESS_TIMEOUT_S = 2.0
 """How long ``/metrics`` waits for Triton's readiness answer before reporting it not ready."""
 

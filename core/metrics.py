@@ -64,13 +64,6 @@ WEBHOOK_DELIVERIES = Counter(
 LIVE_SESSIONS_ACTIVE = Gauge(
     "tandem_live_sessions_active", "Live sessions currently connected", multiprocess_mode="livesum"
 )
-QUEUE_DEPTH = Gauge(
-    "tandem_queue_depth", "Job runs and webhook deliveries waiting in the queue", multiprocess_mode="livemax"
-)
-TRITON_READY = Gauge(
-    "tandem_triton_ready", "1 when Triton and every model Tandem uses are ready (checked at scrape)",
-    multiprocess_mode="livemax",
-)
 
 FINISHED_JOB_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 ENDED_SESSION_STATUSES = (SessionStatus.COMPLETED, SessionStatus.INTERRUPTED, SessionStatus.FAILED)
@@ -84,6 +77,20 @@ for _code in ErrorCode:
     ERRORS.labels(code=_code.value)
 for _outcome in ("delivered", "failed"):
     WEBHOOK_DELIVERIES.labels(outcome=_outcome)
+
+
+def scrape_time_gauges() -> tuple[Gauge, Gauge]:
+    """``tandem_queue_depth`` and ``tandem_triton_ready``: set by the control plane at each scrape, so
+    created by it alone (a worker exposing its own would report an empty queue and a Triton not ready)."""
+    queue_depth = Gauge(
+        "tandem_queue_depth", "Job runs and webhook deliveries waiting in the queue", multiprocess_mode="livemax"
+    )
+    triton_ready = Gauge(
+        "tandem_triton_ready",
+        "1 when Triton and every model Tandem uses are ready (checked at each scrape)",
+        multiprocess_mode="livemax",
+    )
+    return queue_depth, triton_ready
 
 
 def count_error(code: str) -> None:

@@ -259,6 +259,7 @@ def test_a_worker_apart_serves_its_metrics_on_its_port(triton, tmp_path: Path, s
         on_port = _metrics(f"http://127.0.0.1:{port}/metrics")
         assert on_port['tandem_jobs_total{status="completed"}'] == 1
         assert on_port['tandem_job_stage_seconds_count{stage="transcribe"}'] == 1
+        assert not {"tandem_queue_depth", "tandem_triton_ready"} & set(on_port), "the control plane's to report"
         on_control_plane = _metrics(f"{server.http_url}/metrics")
         assert on_control_plane['tandem_jobs_total{status="completed"}'] == 0, "counted once, where the worker is"
     finally:
