@@ -3,6 +3,7 @@ machines, RUNTIME.md); their Prometheus configurations by ``promtool`` when it i
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -312,7 +313,7 @@ def test_prometheus_configurations_and_rules_pass_promtool(config_name: str, tmp
 
 def test_dashboard_panels_read_the_provisioned_data_source() -> None:
     """Every query panel of the shipped dashboard reads Prometheus by the uid Grafana provisions."""
-    dashboard = msgspec.json.decode((ROOT / "deploy/grafana/dashboards/tandem.json").read_bytes())
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/tandem.json").read_text())
     provisioned = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
     uid = provisioned["datasources"][0]["uid"]
     panels = [panel for panel in dashboard["panels"] if panel["type"] != "row"]

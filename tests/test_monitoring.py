@@ -19,13 +19,13 @@ import pytest
 import websockets
 import yaml
 
+from clients.jobs_client import JOBS_PATH, upload, wait_for_status, wav_bytes
 from clients.stream_client import StreamResult, encode_audio, stream_audio, stream_url
 from core.protocol import AudioEncoding, ErrorMessage, TranscriptFinal, decode_server_message
 from launchers.prometheus_server import PrometheusServer
 from launchers.serve_process import ServeProcess
 from launchers.triton_server import free_port
 from launchers.worker_processes import WorkerProcess
-from tests.jobs_client import JOBS, upload, wait_for_status, wav_bytes
 from tests.stack_fixtures import start_server, start_worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,7 +133,7 @@ def stack(triton, tmp_path_factory, speech) -> Iterator[MonitoredStack]:
         )
         live = _send_live_traffic(server, speech)
         assert live.session_end is not None and live.session_end.enhancement_job_id
-        assert httpx.get(f"{server.http_url}{JOBS}/no-such-job").status_code == 404
+        assert httpx.get(f"{server.http_url}{JOBS_PATH}/no-such-job").status_code == 404
         upload_audio = speech.audio[: 16000 * 4]
         webhook_url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
         created = upload(server.http_url, wav_bytes(upload_audio), webhook_url=webhook_url)
