@@ -132,11 +132,10 @@ def create_app(settings: Settings, triton_grpc_url: str) -> Litestar:
             transcription_stream, SessionsController, JobsController, SpeakersController, health_live, health_ready,
             metrics, KeysController, create_token, console_page, console_assets,
         ],
-        middleware=[AuthMiddleware()],
+        middleware=[request_id_middleware, AuthMiddleware()],  # refusals carry a request id too
         lifespan=[lifespan],
         state=State({"settings": settings, "session_slots": SessionSlots(settings.max_sessions)}),
         exception_handlers={HTTPException: http_error_handler, 500: internal_error_handler},
-        middleware=[request_id_middleware],
         logging_config=None,  # core.log_config already routes every logger
         request_max_body_size=int(settings.max_upload_mb * 1024 * 1024),
     )
