@@ -1,4 +1,4 @@
-"""Runs one job: its stages in order, each timed and recorded on the job row.
+"""Runs one job: its steps in order (the stages of a step at once), each stage timed and recorded on the job row.
 
 ``run_job`` is what RQ calls with the job id. The runner owns the rules every stage shares:
 progress and the per-stage record, cancel at a stage boundary, retry with backoff while Triton is
@@ -70,8 +70,8 @@ class JobRunner:
         self._view = view
 
     async def run(self) -> JobStatus:
-        stages = stages_for(self._view.params)
-        progress = _Progress(records=[], total_weight=sum(stage.weight for stage in stages))
+        steps = stages_for(self._view.params)
+        progress = _Progress(records=[], total_weight=sum(stage.weight for step in steps for stage in step))
         state = JobState(job_id=self._view.id)
         settings = self._services.settings
         inference = InferenceClient(settings.triton_grpc_url)
@@ -86,10 +86,11 @@ class JobRunner:
             database=self._services.database, store=self._services.store, inference=inference, llm=llm,
         )
         try:
-            for stage in stages:
-                if self._save(progress, stage.name):
+            for step in steps:
+                if self._save(progress, step[0].name):
                     return self._finish(JobStatus.CANCELLED, state)
-                failure = await self._run_stage(stage, context, state, progress)
+                failures = await asyncio.gather(*(self._run_stage(stage, context, state, progress) for stage in step))
+                failure = next((failure for failure in failures if failure is not None), None)
                 if failure is not None:
                     return self._finish(JobStatus.FAILED, state, error=failure)
             self._save(progress, None)

@@ -1,7 +1,10 @@
 """The stages of the enhancement pipeline, in order, and which of them a job runs.
 
-prepare → transcribe → diarize → merge → (llm_cleanup) → (emotion) → speaker_names → persist;
+prepare → transcribe ∥ diarize → merge → (llm_cleanup) → (emotion) → speaker_names → persist;
 the ones in brackets run when asked, diarize and speaker_names with ``speaker_detection=diarize``.
+Transcription and diarization run at once (``batch_asr`` and ``speaker_embedding`` are separate
+Triton models, so they use the cores together): both read the audio and the speech regions that
+``prepare`` found, and they meet only at ``merge``.
 Each stage is a plain async function of the job's context and state; the runner times, records,
 retries and cancels around them. Adding a stage adds a function and a line in :func:`stages_for`.
 """
@@ -67,17 +70,18 @@ class Stage:
 
 
 async def prepare(context: StageContext, state: JobState) -> None:
-    """Decode the stored input (upload or session recording) to 16 kHz mono."""
+    """Decode the stored input (upload or session recording) to 16 kHz mono, once for every stage,
+    and find its speech regions with the VAD (transcription and diarization both start from them)."""
     if context.job.input_key is None:
         raise ValueError("the job has no input audio")
     data = context.store.get_bytes(context.job.input_key)
     state.audio = decode_audio(io.BytesIO(data))
     state.duration_s = len(state.audio) / SAMPLE_RATE
+    state.speech_regions = await detect_speech(state.audio, context.inference)
 
 
 async def transcribe(context: StageContext, state: JobState) -> None:
-    """Speech regions from the VAD, then beam-search ASR with word times over chunks cut at pauses."""
-    state.speech_regions = await detect_speech(state.audio, context.inference)
+    """Beam-search ASR with word times over chunks cut at pauses of the speech regions."""
     language = context.params.language
     state.asr_segments = await transcribe_audio(
         state.audio, context.inference, language=language, speech_regions=state.speech_regions
@@ -167,17 +171,23 @@ def speaker_count_hint(params: JobParams) -> SpeakerCountHint:
     return SpeakerCountHint(params.num_speakers, params.min_speakers, params.max_speakers)
 
 
-def stages_for(params: JobParams) -> list[Stage]:
-    """The stages a job with ``params`` runs, in order."""
-    stages = [Stage("prepare", prepare, 5), Stage("transcribe", transcribe, 60)]
-    if params.speaker_detection is SpeakerDetection.DIARIZE:
-        stages.append(Stage("diarize", diarize, 25))
-    stages.append(Stage("merge", merge, 2))
+StageStep = tuple[Stage, ...]
+"""Stages that run at the same time; the next step starts when all of them are done."""
+
+
+def stages_for(params: JobParams) -> list[StageStep]:
+    """The steps a job with ``params`` runs, in order."""
+    diarizing = params.speaker_detection is SpeakerDetection.DIARIZE
+    steps: list[StageStep] = [
+        (Stage("prepare", prepare, 5),),
+        (Stage("transcribe", transcribe, 60), *([Stage("diarize", diarize, 25)] if diarizing else [])),
+        (Stage("merge", merge, 2),),
+    ]
     if params.llm_cleanup:
-        stages.append(Stage("llm_cleanup", llm_cleanup, 20, optional=True))
+        steps.append((Stage("llm_cleanup", llm_cleanup, 20, optional=True),))
     if params.emotions:
-        stages.append(Stage("emotion", emotion, 5, optional=True))
-    if params.speaker_detection is SpeakerDetection.DIARIZE:
-        stages.append(Stage("speaker_names", speaker_names, 2, optional=True))
-    stages.append(Stage("persist", persist, 3))
-    return stages
+        steps.append((Stage("emotion", emotion, 5, optional=True),))
+    if diarizing:
+        steps.append((Stage("speaker_names", speaker_names, 2, optional=True),))
+    steps.append((Stage("persist", persist, 3),))
+    return steps

@@ -7,6 +7,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -64,6 +65,23 @@ def test_upload_is_transcribed_with_word_timings(jobs_server: ServeProcess, spee
         assert abs(first["start"] - utterance.speech_start_s) < 0.3
     assert all(segment["words"] for segment in job["segments"])
     assert (jobs_server.data_dir / "objects" / "jobs" / body["id"] / "transcript.json").exists()
+
+
+def test_diarization_runs_beside_transcription(jobs_server: ServeProcess, speech) -> None:
+    """Both start from prepare's speech regions and meet only at merge: their stages overlap in time."""
+    created = upload(jobs_server.http_url, wav_bytes(speech.audio), speaker_detection="diarize", num_speakers=2)
+    assert created.status_code == 201, created.text
+    job = wait_for_status(jobs_server.http_url, created.json()["id"])
+    assert job["status"] == "completed", job
+    stages = {stage["name"]: stage for stage in job["stages"]}
+    assert list(stages)[:4] == ["prepare", "transcribe", "diarize", "merge"]
+    started, completed = (
+        {name: datetime.fromisoformat(stage[key]) for name, stage in stages.items()}
+        for key in ("started_at", "completed_at")
+    )
+    assert started["diarize"] < completed["transcribe"] and started["transcribe"] < completed["diarize"]
+    assert started["merge"] >= max(completed["transcribe"], completed["diarize"])
+    assert len(job["speakers"]) == 2 and word_error_rate(speech.text, job["text"]) < 0.15
 
 
 def test_exports_and_listing(jobs_server: ServeProcess, speech) -> None:
