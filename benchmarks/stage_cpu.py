@@ -1,0 +1,118 @@
+"""CPU seconds per enhancement stage against plain faster-whisper, on the 4-voice espeak meeting.
+
+Starts Triton, one ``tandem serve`` and one worker, uploads the meeting as one diarized job and
+reads the CPU seconds each Triton model's processes used (``vad`` → prepare, ``batch_asr`` →
+transcribe, ``speaker_embedding`` → diarize) and the worker's own (decoding, clustering, merge),
+next to the job's stage wall times. Plain faster-whisper (``beam_size=5``, word times, same
+model, compute type and threads) runs on the same audio in this process. CPU seconds hardly depend
+on what else runs on the machine; wall times do (the load average is recorded).
+
+    python -m benchmarks.stage_cpu
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
+
+import psutil
+import typer
+
+from benchmarks.baseline import ratio
+from benchmarks.conversations import make_conversation
+from benchmarks.samplers import machine, tree_cpu_seconds
+from benchmarks.speech import word_error_rate
+from benchmarks.stack import DEFAULT_OUTPUT_DIR, MODEL_REPOSITORY, Stack, config_parameters
+from clients.jobs_client import upload, wait_for_status, wav_bytes
+from launchers.triton_server import model_weights_path
+
+STAGE_MODELS = {"prepare": "vad", "transcribe": "batch_asr", "diarize": "speaker_embedding"}
+
+app = typer.Typer(add_completion=False)
+
+
+def model_cpu_seconds(triton_pid: int) -> dict[str, float]:
+    """CPU seconds so far of each Python-backend model's stub processes (``…/<model>/1/model.py``)."""
+    totals: dict[str, float] = {}
+    for process in psutil.Process(triton_pid).children(recursive=True):
+        try:
+            script = next((arg for arg in process.cmdline() if arg.endswith("/model.py")), None)
+            if script is not None:
+                model = Path(script).parent.parent.name
+                totals[model] = totals.get(model, 0.0) + sum(process.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            continue
+    return totals
+
+
+def faster_whisper_cpu(audio, model_path: str, cpu_threads: int) -> dict:
+    """Plain faster-whisper on ``audio`` in this process: CPU and wall seconds (load excluded), text."""
+    from faster_whisper import WhisperModel
+
+    model = WhisperModel(model_weights_path(model_path), device="cpu", compute_type="int8", cpu_threads=cpu_threads)
+    cpu_before, wall_before = time.process_time(), time.monotonic()
+    segments, _ = model.transcribe(audio, word_timestamps=True, beam_size=5)
+    text = " ".join(segment.text.strip() for segment in segments)
+    return {
+        "cpu_s": round(time.process_time() - cpu_before, 2),
+        "wall_s": round(time.monotonic() - wall_before, 2),
+        "text": text,
+    }
+
+
+@app.command()
+def main(
+    voices: Annotated[int, typer.Option(help="Voices of the espeak meeting.")] = 4,
+    output: Annotated[Path, typer.Option(help="Where the JSON goes.")] = DEFAULT_OUTPUT_DIR / "stage_cpu.json",
+) -> None:
+    """One diarized job: CPU seconds per stage, and the ratio to plain faster-whisper."""
+    meeting = make_conversation(voices, seed=voices)
+    reference = " ".join(word.text for word in meeting.words)
+    parameters = config_parameters((MODEL_REPOSITORY / "batch_asr" / "config.pbtxt").read_text())
+    with tempfile.TemporaryDirectory() as work:
+        stack = Stack(MODEL_REPOSITORY, Path(work), workers=1)
+        try:
+            triton_pid, worker_pid = stack.triton._process.pid, stack.workers[0].pid  # noqa: SLF001
+            models_before, worker_before = model_cpu_seconds(triton_pid), tree_cpu_seconds(worker_pid)
+            load_before, started = os.getloadavg(), time.monotonic()
+            response = upload(stack.server.http_url, wav_bytes(meeting.audio), speaker_detection="diarize")
+            response.raise_for_status()
+            job = wait_for_status(stack.server.http_url, response.json()["id"], timeout_s=900)
+            job_wall_s = time.monotonic() - started
+            models_after, worker_after = model_cpu_seconds(triton_pid), tree_cpu_seconds(worker_pid)
+        finally:
+            stack.close()
+    baseline = faster_whisper_cpu(meeting.audio, parameters["model_path"], int(parameters.get("cpu_threads", "2")))
+    cpu_s = {
+        stage: round(models_after.get(model, 0.0) - models_before.get(model, 0.0), 2)
+        for stage, model in STAGE_MODELS.items()
+    } | {"worker": round(worker_after - worker_before, 2)}
+    total_cpu_s = round(sum(cpu_s.values()), 2)
+    report = {
+        "benchmark": "stage_cpu",
+        "machine": machine(),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "audio_s": round(meeting.duration_s, 1),
+        "voices": voices,
+        "status": job["status"],
+        "stage_wall_s": {stage["name"]: round(stage["duration_ms"] / 1000, 2) for stage in job["stages"]},
+        "job_wall_s": round(job_wall_s, 2),
+        "cpu_s": cpu_s,
+        "job_cpu_s": total_cpu_s,
+        "faster_whisper": {key: value for key, value in baseline.items() if key != "text"},
+        "cpu_over_faster_whisper": {stage: ratio(value, baseline["cpu_s"]) for stage, value in cpu_s.items()}
+        | {"job": ratio(total_cpu_s, baseline["cpu_s"])},
+        "wall_over_faster_whisper": ratio(job_wall_s, baseline["wall_s"]),
+        "wer": {"job": round(word_error_rate(reference, job.get("text", "")), 4),
+                "faster_whisper": round(word_error_rate(reference, baseline["text"]), 4)},
+    }
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    app()
