@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from faster_whisper import WhisperModel
@@ -128,28 +128,11 @@ class ShortWindowWhisper:
         """Transcribe every request; results come back in request order.
 
         A decode that ends while speech goes on (Whisper closes its last segment and stops: after a
-        forced prefix that ends a sentence, or in a long chunk) is continued: the audio after its
-        last segment is decoded on its own (with the text so far as its prompt, tiny.en repeated the
-        continuation) and the two are joined.
+        forced prefix that ends a sentence, or in a long chunk) is continued over the same encoder
+        output: forced to open a new segment where the last one closed, as Whisper does between the
+        segments of a window (no second encoder pass).
         """
-        results = self._decode_groups(requests)
-        for _ in range(self._options.max_continuations):
-            pending = [i for i, r in enumerate(results) if self._stopped_early(requests[i], r)]
-            if not pending:
-                break
-            cuts_s = [results[i].segments[-1].end for i in pending]
-            follow_ups = [
-                replace(
-                    requests[i],
-                    audio=requests[i].audio[int(cut_s * SAMPLE_RATE) :],
-                    prefix="",
-                    prompt=requests[i].prompt,
-                )
-                for i, cut_s in zip(pending, cuts_s)
-            ]
-            for i, cut_s, continuation in zip(pending, cuts_s, self._decode_groups(follow_ups)):
-                results[i] = _joined(results[i], continuation, cut_s)
-        return results
+        return self._decode_groups(requests)
 
     def _decode_groups(self, requests: Sequence[DecodeRequest]) -> list[Transcription]:
         results: list[Transcription | None] = [None] * len(requests)
@@ -162,18 +145,65 @@ class ShortWindowWhisper:
                 results[index] = result
         return [r for r in results if r is not None]
 
-    def _stopped_early(self, request: DecodeRequest, result: Transcription) -> bool:
+    def _stopped_early(self, request: DecodeRequest, segments: list[_TokenSegment]) -> bool:
         """A final, or a decode forced to start with a prefix, with at least
         ``continuation_min_speech_s`` of speech-loud audio after its last segment. A plain partial
         is not continued: the next one, a moment later, decodes the whole utterance again."""
-        if not result.segments or not (request.final or request.prefix.strip()):
+        if not segments or not (request.final or request.prefix.strip()):
             return False
         levels = _frame_levels_db(request.audio)
-        cut = int(result.segments[-1].end * SAMPLE_RATE) // _LEVEL_FRAME_SAMPLES
+        cut = int(segments[-1].end * SAMPLE_RATE) // _LEVEL_FRAME_SAMPLES
         if cut == 0 or cut >= len(levels):
             return False
         loud = levels[cut:] >= levels[:cut].max() + self._options.continuation_level_db
         return int(loud.sum()) * _LEVEL_FRAME_SAMPLES >= self._options.continuation_min_speech_s * SAMPLE_RATE
+
+    def _generate(self, encoder_output, prompts: list[list[int]], final: bool, max_new_tokens: int) -> list:
+        return self._model.model.generate(
+            encoder_output,
+            prompts,
+            beam_size=self._options.final_beam_size if final else self._options.partial_beam_size,
+            max_length=max(len(p) for p in prompts) + max_new_tokens,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=[-1],
+        )
+
+    def _continue_stopped(
+        self,
+        requests: list[DecodeRequest],
+        tokenizers: list[Tokenizer],
+        durations_s: list[float],
+        heads: list[list[int]],
+        encoder_output,
+        sequences: list[list[int]],
+        scores: list[float],
+        max_new_tokens: list[int],
+    ) -> None:
+        """Continue, in place, the sequences that stopped while speech goes on (see :meth:`transcribe_batch`)."""
+        for _ in range(self._options.max_continuations):
+            pending = [
+                i
+                for i, sequence in enumerate(sequences)
+                if sequence
+                and sequence[-1] >= tokenizers[i].timestamp_begin
+                and len(sequence) < max_new_tokens[i]
+                and self._stopped_early(requests[i], _split_segments(sequence, tokenizers[i], durations_s[i]))
+            ]
+            if not pending:
+                return
+            forced = [[*sequences[i], sequences[i][-1]] for i in pending]
+            continued = self._generate(
+                _select(encoder_output, pending),
+                [heads[i] + tokens for i, tokens in zip(pending, forced)],
+                requests[0].final,
+                max(max_new_tokens[i] for i in pending),
+            )
+            for i, tokens, result in zip(pending, forced, continued):
+                before, added = len(sequences[i]), len(result.sequences_ids[0]) - len(tokens)
+                scores[i] = float(np.average([scores[i], result.scores[0]], weights=[max(1, before), max(1, added)]))
+                sequences[i] = result.sequences_ids[0]
 
     def _decode(self, window_s: float, requests: list[DecodeRequest]) -> list[Transcription]:
         window_samples = int(window_s * SAMPLE_RATE)
@@ -186,33 +216,34 @@ class ShortWindowWhisper:
         tokenizers = [self._tokenizer(language) for language in languages]
         durations_s = [len(a) / SAMPLE_RATE for a in audios]
         max_new_tokens = [min(220, int(d * self._options.max_tokens_per_second) + 8) for d in durations_s]
-        prompts = self._prompts(requests, tokenizers)
-        generated = self._model.model.generate(
+        heads = self._prompt_heads(requests, tokenizers)
+        generated = self._generate(
             encoder_output,
-            prompts,
-            beam_size=self._options.final_beam_size if requests[0].final else self._options.partial_beam_size,
-            max_length=max(len(p) for p in prompts) + max(max_new_tokens),
-            return_scores=True,
-            return_no_speech_prob=True,
-            suppress_blank=True,
-            suppress_tokens=[-1],
+            [head + self._prefix_tokens(r, t) for head, r, t in zip(heads, requests, tokenizers)],
+            requests[0].final,
+            max(max_new_tokens),
+        )
+        sequences = [result.sequences_ids[0] for result in generated]
+        scores = [float(result.scores[0]) for result in generated]
+        too_long = [len(sequence) >= cap for sequence, cap in zip(sequences, max_new_tokens)]
+        self._continue_stopped(
+            requests, tokenizers, durations_s, heads, encoder_output, sequences, scores, max_new_tokens
         )
         results: list[Transcription] = []
         aligned: list[int] = []
         segments: list[list[_TokenSegment]] = []
         retried: set[int] = set()
         for i, (request, tokenizer, result) in enumerate(zip(requests, tokenizers, generated)):
-            segments.append(_split_segments(result.sequences_ids[0], tokenizer, durations_s[i]))
+            segments.append(_split_segments(sequences[i], tokenizer, durations_s[i]))
             text_tokens = [token for segment in segments[-1] for token in segment.tokens]
             text = tokenizer.decode(text_tokens).strip()
-            too_long = len(result.sequences_ids[0]) >= max_new_tokens[i]
-            if (too_long or _compression_ratio(text) > self._options.compression_ratio_threshold) and (
+            if (too_long[i] or _compression_ratio(text) > self._options.compression_ratio_threshold) and (
                 window_s < FULL_WINDOW_S
             ):
                 results.append(self._decode(FULL_WINDOW_S, [request])[0])
                 retried.add(i)
                 continue
-            avg_log_prob = float(result.scores[0])
+            avg_log_prob = scores[i]
             if (
                 result.no_speech_prob > self._options.no_speech_threshold
                 and avg_log_prob < self._options.log_prob_threshold
@@ -244,18 +275,18 @@ class ShortWindowWhisper:
             result.segments.extend(_timed_segments(segments[i], tokenizers[i], timings.get(i, []), result.confidence))
         return results
 
-    def _prompts(self, requests: list[DecodeRequest], tokenizers: list[Tokenizer]) -> list[list[int]]:
+    def _prompt_heads(self, requests: list[DecodeRequest], tokenizers: list[Tokenizer]) -> list[list[int]]:
         """Start-of-transcript sequences, after the requests' prompts cut to one common length
-        (CTranslate2 needs ``<|startoftranscript|>`` at the same position in the whole batch), and
-        before each request's prefix (any length: CTranslate2 forces each item's own tokens)."""
+        (CTranslate2 needs ``<|startoftranscript|>`` at the same position in the whole batch); each
+        request's prefix follows (any length: CTranslate2 forces each item's own tokens)."""
         previous = [
             t.encode(" " + r.prompt.strip())[-self._options.max_prompt_tokens :] if r.prompt.strip() else []
             for r, t in zip(requests, tokenizers)
         ]
         length = min(len(p) for p in previous)
         return [
-            ([t.sot_prev, *p[len(p) - length :]] if length else []) + list(t.sot_sequence) + self._prefix_tokens(r, t)
-            for p, r, t in zip(previous, requests, tokenizers)
+            ([t.sot_prev, *p[len(p) - length :]] if length else []) + list(t.sot_sequence)
+            for p, t in zip(previous, tokenizers)
         ]
 
     def _prefix_tokens(self, request: DecodeRequest, tokenizer: Tokenizer) -> list[int]:
@@ -390,31 +421,6 @@ def _frame_levels_db(audio: np.ndarray) -> np.ndarray:
     frames = len(audio) // _LEVEL_FRAME_SAMPLES
     energy = (audio[: frames * _LEVEL_FRAME_SAMPLES].reshape(frames, _LEVEL_FRAME_SAMPLES) ** 2).mean(axis=1)
     return 10 * np.log10(energy + 1e-12)
-
-
-def _joined(first: Transcription, continuation: Transcription, offset_s: float) -> Transcription:
-    """``first`` followed by ``continuation``, whose times start at ``offset_s`` of the audio."""
-    if not continuation.text:
-        return first
-
-    def shifted(word: WordTiming) -> WordTiming:
-        return replace(word, start=round(word.start + offset_s, 3), end=round(word.end + offset_s, 3))
-
-    segments = [
-        replace(
-            s, start=round(s.start + offset_s, 3), end=round(s.end + offset_s, 3), words=[shifted(w) for w in s.words]
-        )
-        for s in continuation.segments
-    ]
-    weights = (max(1, len(first.tokens)), max(1, len(continuation.tokens)))
-    return Transcription(
-        text=f"{first.text} {continuation.text}",
-        confidence=float(np.average([first.confidence, continuation.confidence], weights=weights)),
-        language=first.language,
-        tokens=[*first.tokens, *continuation.tokens],
-        words=[*first.words, *(shifted(w) for w in continuation.words)],
-        segments=[*first.segments, *segments],
-    )
 
 
 def _compression_ratio(text: str) -> float:
