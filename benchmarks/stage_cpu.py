@@ -1,7 +1,7 @@
 """CPU seconds per enhancement stage against plain faster-whisper, on the 4-voice espeak meeting.
 
 Starts Triton, one ``tandem serve`` and one worker, uploads the meeting as a diarized job twice and
-reads the CPU seconds each Triton model's processes used (``vad`` → prepare, ``batch_asr`` →
+reads the CPU seconds each Triton model's processes used (``vad`` → speech regions, ``batch_asr`` →
 transcribe, ``speaker_embedding`` → diarize) and the worker's own (decoding, clustering, merge),
 next to the job's stage wall times. Plain faster-whisper (``beam_size=5``, word times, same
 model, compute type and threads) runs on the same audio in this process. CPU seconds hardly depend
@@ -30,7 +30,7 @@ from benchmarks.stack import DEFAULT_OUTPUT_DIR, MODEL_REPOSITORY, Stack, config
 from clients.jobs_client import upload, wait_for_status, wav_bytes
 from launchers.triton_server import model_weights_path
 
-STAGE_MODELS = {"prepare": "vad", "transcribe": "batch_asr", "diarize": "speaker_embedding"}
+STAGE_MODELS = {"speech_regions": "vad", "transcribe": "batch_asr", "diarize": "speaker_embedding"}
 
 app = typer.Typer(add_completion=False)
 

@@ -6,6 +6,7 @@ carries. Times are seconds from the start of the audio; audio is 16 kHz mono flo
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,6 +72,8 @@ class JobState:
     duration_s: float = 0.0
     language: str = "en"
     speech_regions: list[SpeechRegion] = field(default_factory=list)
+    speech_search: asyncio.Future[list[SpeechRegion]] | None = field(default=None, repr=False)
+    """The VAD's search for :attr:`speech_regions`, shared by the stages that need them."""
     asr_segments: list[AsrSegment] = field(default_factory=list)
     speaker_turns: list[SpeakerTurn] = field(default_factory=list)
     speaker_embeddings: dict[int, np.ndarray] = field(default_factory=dict, repr=False)

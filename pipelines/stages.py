@@ -3,14 +3,15 @@
 prepare → transcribe ∥ diarize → merge → (llm_cleanup) → (emotion) → speaker_names → persist;
 the ones in brackets run when asked, diarize and speaker_names with ``speaker_detection=diarize``.
 Transcription and diarization run at once (``batch_asr`` and ``speaker_embedding`` are separate
-Triton models, so they use the cores together): both read the audio and the speech regions that
-``prepare`` found, and they meet only at ``merge``.
+Triton models, so they use the cores together): both start from the audio ``prepare`` decoded once
+and from one search of its speech regions (:func:`speech_regions`), and they meet only at ``merge``.
 Each stage is a plain async function of the job's context and state; the runner times, records,
 retries and cancels around them. Adding a stage adds a function and a line in :func:`stages_for`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -32,7 +33,7 @@ from core.storage.base import ObjectStore
 from core.storage.keys import job_transcript_key
 from pipelines.diarization import diarize as diarize_speech
 from pipelines.emotion import detect_emotions
-from pipelines.job_state import SAMPLE_RATE, JobState, SpeakerCountHint
+from pipelines.job_state import SAMPLE_RATE, JobState, SpeakerCountHint, SpeechRegion
 from pipelines.live_labels import with_live_labels
 from pipelines.llm_cleanup import clean_transcript
 from pipelines.merge import merge_transcript
@@ -70,21 +71,30 @@ class Stage:
 
 
 async def prepare(context: StageContext, state: JobState) -> None:
-    """Decode the stored input (upload or session recording) to 16 kHz mono, once for every stage,
-    and find its speech regions with the VAD (transcription and diarization both start from them)."""
+    """Decode the stored input (upload or session recording) to 16 kHz mono, once for every stage."""
     if context.job.input_key is None:
         raise ValueError("the job has no input audio")
     data = context.store.get_bytes(context.job.input_key)
     state.audio = decode_audio(io.BytesIO(data))
     state.duration_s = len(state.audio) / SAMPLE_RATE
-    state.speech_regions = await detect_speech(state.audio, context.inference)
+
+
+async def speech_regions(context: StageContext, state: JobState) -> list[SpeechRegion]:
+    """The VAD's speech regions, searched once for transcription and diarization (which run at once):
+    the first to ask starts the search and the other waits for it; a failed search starts again."""
+    search = state.speech_search
+    if search is None or (search.done() and (search.cancelled() or search.exception() is not None)):
+        search = state.speech_search = asyncio.ensure_future(detect_speech(state.audio, context.inference))
+    state.speech_regions = await asyncio.shield(search)
+    return state.speech_regions
 
 
 async def transcribe(context: StageContext, state: JobState) -> None:
-    """Beam-search ASR with word times over chunks cut at pauses of the speech regions."""
+    """Speech regions from the VAD, then beam-search ASR with word times over chunks cut at pauses."""
+    regions = await speech_regions(context, state)
     language = context.params.language
     state.asr_segments = await transcribe_audio(
-        state.audio, context.inference, language=language, speech_regions=state.speech_regions
+        state.audio, context.inference, language=language, speech_regions=regions
     )
     if language == "auto":  # what the batch model detected, the language of most of the speech
         detected = Counter(segment.language for segment in state.asr_segments if segment.language)
@@ -95,7 +105,7 @@ async def transcribe(context: StageContext, state: JobState) -> None:
 async def diarize(context: StageContext, state: JobState) -> None:
     """Speaker turns from sliding-window embeddings, clustered (the count given or estimated)."""
     result = await diarize_speech(
-        state.audio, state.speech_regions, context.inference, speaker_count_hint(context.params)
+        state.audio, await speech_regions(context, state), context.inference, speaker_count_hint(context.params)
     )
     state.speaker_turns = result.turns
     state.speaker_embeddings = result.centroids

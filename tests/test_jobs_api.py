@@ -68,7 +68,7 @@ def test_upload_is_transcribed_with_word_timings(jobs_server: ServeProcess, spee
 
 
 def test_diarization_runs_beside_transcription(jobs_server: ServeProcess, speech) -> None:
-    """Both start from prepare's speech regions and meet only at merge: their stages overlap in time."""
+    """Both start from one search of the speech regions and meet only at merge: their stages overlap in time."""
     created = upload(jobs_server.http_url, wav_bytes(speech.audio), speaker_detection="diarize", num_speakers=2)
     assert created.status_code == 201, created.text
     job = wait_for_status(jobs_server.http_url, created.json()["id"])
