@@ -18,6 +18,8 @@ from core.transcript import Emotion, Segment, Transcript
 from pipelines.job_state import SAMPLE_RATE
 
 MAX_CONCURRENT_REQUESTS = 8
+MIN_AUDIO_S = 0.25
+"""A shorter segment is scored on this much audio around its middle (the model needs a few frames)."""
 
 
 async def detect_emotions(transcript: Transcript, audio: np.ndarray, inference: InferenceClient) -> Transcript:
@@ -25,8 +27,7 @@ async def detect_emotions(transcript: Transcript, audio: np.ndarray, inference: 
     limit = asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)
 
     async def one(segment: Segment) -> Emotion | str:
-        start = max(0, int(segment.start * SAMPLE_RATE))
-        end = min(len(audio), int(round(segment.end * SAMPLE_RATE)))
+        start, end = segment_samples(segment.start, segment.end, len(audio))
         async with limit:
             try:
                 return await inference.emotion(audio[start:end], segment.text)
@@ -42,3 +43,12 @@ async def detect_emotions(transcript: Transcript, audio: np.ndarray, inference: 
         else:
             segments.append(msgspec.structs.replace(segment, emotion=result))
     return msgspec.structs.replace(transcript, segments=segments, warnings=warnings)
+
+
+def segment_samples(start_s: float, end_s: float, total: int) -> tuple[int, int]:
+    """The sample range of a segment, widened around its middle to at least ``MIN_AUDIO_S`` (within the audio)."""
+    middle = (start_s + end_s) / 2
+    half = max(end_s - start_s, MIN_AUDIO_S) / 2
+    start = max(0, int((middle - half) * SAMPLE_RATE))
+    end = min(total, int(round((middle + half) * SAMPLE_RATE)))
+    return start, max(end, min(total, start + int(MIN_AUDIO_S * SAMPLE_RATE)))
