@@ -37,7 +37,7 @@ _COMMON_WORDS = """
     madam ok okay yes no yeah sorry sure fine well good great perfect cool right alright actually anyway
     look listen really honestly and but or then thanks hello hi hey welcome today tomorrow tonight monday
     tuesday wednesday thursday friday saturday sunday january february march april may june july august
-    september october november december english american british mr mrs ms dr
+    september october november december english american british mr mrs ms dr miss missus
 """
 _NOT_NAMES = frozenset(_COMMON_WORDS.split())
 """Capitalized words that follow "I'm", "this is", "Hello" or start a sentence without being a name."""
@@ -56,6 +56,11 @@ _SELF_INTRODUCTIONS = [
     ),
     re.compile(rf"(?:^|[.!?]\s+){_NAME}(?=\s+(?i:here|speaking)\b)"),
     re.compile(rf"(?i:\bcall\s+me\s+){_NAME}"),
+    # ASR variants of "this is NAME" at the start of a sentence: "Mrs. Priya", "Miss Priya", "This Priya".
+    re.compile(
+        rf"(?:^|[.!?,]\s+)(?:Mrs\.?|Miss|Missus|This|Thisis)\s+{_NAME}"
+        rf"(?=\s*(?:[.!;]|$|(?i:from|here|speaking|calling)\b|,(?![^.!?]*\?)))"  # "Mrs. Smith, what…?" addresses
+    ),
 ]
 _ADDRESSES = [
     re.compile(
@@ -96,8 +101,10 @@ def name_claims(transcript: Transcript) -> list[NameClaim]:
     for index, segment in enumerate(segments):
         for pattern in _SELF_INTRODUCTIONS:
             for match in pattern.finditer(segment.text):
-                if name := _clean_name(match.group("name")):
-                    claims.append(NameClaim(segment.speaker, name, SELF_INTRODUCTION_WEIGHT, segment.id))
+                name = _clean_name(match.group("name"))
+                claim = NameClaim(segment.speaker, name or "", SELF_INTRODUCTION_WEIGHT, segment.id)
+                if name and claim not in claims:  # two patterns may read one introduction
+                    claims.append(claim)
         following = segments[index + 1 : index + 1 + ADDRESS_LOOKAHEAD_SEGMENTS]
         addressed = next((s.speaker for s in following if s.speaker != segment.speaker), None)
         if addressed is None:

@@ -43,6 +43,9 @@ A, B, C = "SPEAKER_00", "SPEAKER_01", "SPEAKER_02"
         ("Oliver here. The truck arrived.", "Oliver"),
         ("Everyone calls me Bob but you can call me Robert.", "Robert"),
         ("Hi there, I'm Jean-Luc.", "Jean-Luc"),
+        ("Hello, Mrs. Priya from finance.", "Priya"),  # "this is Priya" as tiny.en hears it
+        ("Hi everyone. Miss Priya here.", "Priya"),
+        ("This Priya, calling about the invoice.", "Priya"),
     ],
 )
 def test_self_introductions_name_the_speaker(line: str, name: str) -> None:
@@ -68,10 +71,16 @@ def test_self_introductions_name_the_speaker(line: str, name: str) -> None:
         "My name is on the list.",
         "i'm priya",  # no capital: the rules don't guess from lower-case text
         "Thanks, Friday works for me.",
+        "This Friday is fine.",
     ],
 )
 def test_phrases_that_are_not_names(line: str) -> None:
     assert name_claims(_transcript((A, line), (B, "Okay."))) == []
+
+
+def test_a_title_before_a_question_addresses_someone_else() -> None:
+    claims = name_claims(_transcript((A, "Mrs. Smith, what do you think?"), (B, "Fine.")))
+    assert [(c.speaker, c.name) for c in claims] == [(B, "Smith")]
 
 
 async def test_introductions_name_each_speaker() -> None:
