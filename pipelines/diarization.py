@@ -4,9 +4,10 @@
    is tiled to the window length, so every window has the same shape and batches in Triton).
 2. Embeddings from Triton's ``speaker_embedding`` model.
 3. Spectral clustering of the windows of regions at least ``min_cluster_region_s`` long (short
-   back-channels would otherwise form clusters of their own); the count is the one given, or the
-   largest eigengap of the graph Laplacian within the bounds (clusters closer than
-   ``merge_similarity`` are then merged). Windows of short regions join the nearest centroid.
+   back-channels would otherwise form clusters of their own); the count is the one given, else one
+   when the best two-way split leaves halves as alike as one voice, else the largest eigengap of
+   the graph Laplacian within the bounds (clusters closer than ``merge_similarity`` are then merged).
+   Windows of short regions join the nearest centroid.
 4. Every 10 ms frame of speech goes to the speaker its covering windows are most similar to; runs
    shorter than ``min_run_s`` inside a region join their neighbour; runs become turns.
 """
