@@ -18,8 +18,8 @@ from benchmarks.conversations import der
 from benchmarks.real_speech import words_on_right_speaker
 from benchmarks.real_speech_set import Recording, RefTurn, ci_subset
 from benchmarks.speech import word_error_rate
+from clients.jobs_client import upload, wait_for_status, wav_bytes
 from launchers.serve_process import ServeProcess
-from tests.jobs_client import upload, wait_for_status, wav_bytes
 from tests.stack_fixtures import start_server, start_worker
 
 
