@@ -109,6 +109,7 @@ async def test_detect_emotions_sets_each_segment(triton) -> None:
     finally:
         await client.close()
     labels = [segment.emotion.label if segment.emotion else None for segment in result.segments]
-    assert labels[:2] == ["happy", "angry"] and labels[3] is None
+    assert labels[:2] == ["happy", "angry"]
     assert result.segments[2].emotion.arousal < 0.5
-    assert len(result.warnings) == 1 and "segment 3" in result.warnings[0]
+    # A 10 ms segment is scored on 0.25 s around it instead of failing (issue 21: "needs at least 0.04 s").
+    assert labels[3] is not None and result.warnings == []
