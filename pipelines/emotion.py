@@ -1,7 +1,8 @@
 """Optional stage: an emotion for each transcript segment, from the ``emotion`` Triton model.
 
 Each segment's audio slice and text go to Triton as one request; concurrent requests meet in the
-model's dynamic batcher. A segment Triton rejects (too short, bad input) keeps no emotion and the
+model's dynamic batcher; a segment shorter than ``MIN_AUDIO_S`` is scored on that much audio around
+its middle. A segment Triton rejects (bad input) keeps no emotion and the
 transcript gets a warning; Triton being unreachable (:class:`InferenceUnavailable`) propagates so
 the job runner can retry or record the stage as failed.
 """
