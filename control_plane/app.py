@@ -16,8 +16,12 @@ from redis.asyncio import Redis
 from control_plane.auth.guard import AuthEdge, AuthMiddleware
 from control_plane.auth.keys_api import KeysController, create_token
 from control_plane.console.routes import console_assets, console_page
+from control_plane.elevenlabs.speech_to_text import SpeechToTextController
 from control_plane.live.archive import repair_unfinished_sessions
 from control_plane.live.gateway import SessionSlots, transcription_stream
+from control_plane.openai.errors import OpenAIError, openai_error_handler
+from control_plane.openai.models import list_models
+from control_plane.openai.transcriptions import openai_transcriptions, openai_translations
 from control_plane.request_ids import request_id_middleware
 from control_plane.rest.errors import http_error_handler, internal_error_handler
 from control_plane.rest.jobs import JobsController
@@ -129,13 +133,30 @@ def create_app(settings: Settings, triton_grpc_url: str) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            transcription_stream, SessionsController, JobsController, SpeakersController, health_live, health_ready,
-            metrics, KeysController, create_token, console_page, console_assets,
+            transcription_stream,
+            SessionsController,
+            JobsController,
+            SpeakersController,
+            health_live,
+            health_ready,
+            metrics,
+            KeysController,
+            create_token,
+            console_page,
+            console_assets,
+            list_models,
+            openai_transcriptions,
+            openai_translations,
+            SpeechToTextController,
         ],
         middleware=[request_id_middleware, AuthMiddleware()],  # refusals carry a request id too
         lifespan=[lifespan],
         state=State({"settings": settings, "session_slots": SessionSlots(settings.max_sessions)}),
-        exception_handlers={HTTPException: http_error_handler, 500: internal_error_handler},
+        exception_handlers={
+            HTTPException: http_error_handler,
+            OpenAIError: openai_error_handler,
+            500: internal_error_handler,
+        },
         logging_config=None,  # core.log_config already routes every logger
         request_max_body_size=int(settings.max_upload_mb * 1024 * 1024),
     )

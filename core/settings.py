@@ -94,6 +94,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Per-request limit; a slower answer skips that request with a warning."""
     llm_gguf_path: str = ""
     """A GGUF file for the embedded llama.cpp server, or ``package:qwen2.5-coder-0.5b-instruct-q4_k_m``."""
+    openai_model_aliases: str = ""
+    """More model names answered as OpenAI's (``POST /v1/audio/transcriptions`` synchronously), comma-separated;
+    ``name=gpt-4o-transcribe-diarize`` makes a name behave as that OpenAI model (default: ``whisper-1``)."""
     speaker_match_threshold: float = 0.85
     """Cosine similarity a diarized speaker's voice needs with an enrolled voiceprint to get its name
     (calibrated on espeak voices: ``benchmarks/results/voiceprint_threshold.json``)."""

@@ -15,22 +15,26 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from control_plane.auth.principal import tenant_of
+from control_plane.openai.transcriptions import answer as openai_answer
+from control_plane.openai.transcriptions import wants_openai_answer
 from control_plane.rest import app_state
 from control_plane.rest.errors import ApiError, api_error_handler, validation_error_handler
 from control_plane.rest.schemas import ErrorResponse, JobCancelled, JobCreated, JobListResponse, JobResponse
-from core.audio.decoding import InvalidAudioFile, probe_audio
+from control_plane.uploads import submit
+from core.audio.decoding import InvalidAudioFile
 from core.exports import ExportFormat, SubtitleOptions, to_srt, to_text, to_vtt
 from core.jobs.events import watch_job
 from core.jobs.params import JobParams, parse_job_params
 from core.jobs.result import completed_job_body, job_body, load_transcript
+from core.jobs.submission import JobNotQueued
 from core.metrics import JOBS
 from core.persistence import jobs as repository
 from core.persistence.database import Database
-from core.persistence.jobs import JobSource, JobView
+from core.persistence.jobs import JobView
 from core.persistence.pagination import InvalidCursorError
 from core.persistence.states import JobStatus
 from core.storage.base import ObjectStore
-from core.storage.keys import job_input_key, job_prefix
+from core.storage.keys import job_prefix
 from core.webhook_urls import InvalidWebhookUrl, resolve_webhook_target
 
 JOBS_PATH = "/v1/audio/transcriptions"
@@ -54,8 +58,14 @@ class JobsController(Controller):
 
     @post("", status_code=201, responses=_UPLOAD_ERRORS)
     async def create_job(self, request: Request, state: State) -> JobCreated:
-        """Upload audio (multipart ``file``) and queue its transcription; unknown fields are ignored."""
+        """Upload audio (multipart ``file``) and queue its transcription; unknown fields are ignored.
+
+        An OpenAI model name (``whisper-1``...) is answered synchronously as OpenAI does (200, the transcript),
+        unless the request says ``Prefer: respond-async``.
+        """
         form = await request.form()
+        if wants_openai_answer(request, {key: value for key, value in form.items() if isinstance(value, str)}):
+            return await openai_answer(request, form)  # type: ignore[return-value]
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise ApiError(400, "invalid_parameters", "a multipart `file` field with the audio is required")
@@ -66,19 +76,7 @@ class JobsController(Controller):
             raise ApiError(400, "invalid_parameters", str(exc)) from exc
         if params.webhook_url is not None:
             await _check_webhook_url(state, params.webhook_url)
-        try:
-            info = await anyio.to_thread.run_sync(probe_audio, upload.file, upload.filename)
-        except InvalidAudioFile as exc:
-            code = 400 if "empty" in str(exc) else 422
-            raise ApiError(code, "invalid_audio", str(exc)) from exc
-        finally:
-            await upload.seek(0)
-        job_id = repository.new_job_id()
-        input_key = job_input_key(job_id, info.extension)
-        await anyio.to_thread.run_sync(app_state.store(state).put_file, input_key, upload.file)
-        await upload.close()
-        tenant = tenant_of(request)
-        view = await anyio.to_thread.run_sync(lambda: _create_and_queue(state, tenant, job_id, params, input_key))
+        view = await _submit(request, upload, params)
         return JobCreated(id=view.id, status=view.status, created_at=view.created_at)
 
     @get("", sync_to_thread=True, responses=_INVALID)
@@ -193,23 +191,13 @@ async def _job_event_stream(
             yield ServerSentEventMessage(data=msgspec.json.encode(body).decode(), event="progress", id=view.id)
 
 
-def _create_and_queue(state: State, tenant: str, job_id: str, params: JobParams, input_key: str) -> JobView:
-    """``tenant``'s job row, then its queue message; a failure to queue leaves the job failed with the reason."""
-    view = repository.create_job(
-        app_state.database(state),
-        tenant=tenant,
-        job_id=job_id,
-        source=JobSource.UPLOAD,
-        params=params,
-        input_key=input_key,
-    )
+async def _submit(request: Request, upload: UploadFile, params: JobParams) -> JobView:
     try:
-        app_state.job_queue(state).enqueue_run(job_id)
-    except Exception as exc:
-        reason = f"the job could not be queued: {exc}"
-        repository.finish_job(app_state.database(state), job_id, JobStatus.FAILED, error=reason)
-        raise ApiError(503, "queue_unavailable", "the job queue (Redis) is not available; try again") from exc
-    return view
+        return await submit(request, upload, params)
+    except InvalidAudioFile as exc:
+        raise ApiError(400 if "empty" in str(exc) else 422, "invalid_audio", str(exc)) from exc
+    except JobNotQueued as exc:
+        raise ApiError(503, "queue_unavailable", str(exc)) from exc
 
 
 async def _check_webhook_url(state: State, url: str) -> None:

@@ -38,3 +38,11 @@ async def watch_job(
         if view.finished:
             return
         await asyncio.sleep(poll_interval_s)
+
+
+async def wait_for_job(database: Database, job_id: str) -> JobView | None:
+    """The job's row once it finished (``None`` if it disappeared): for answers that wait for their job."""
+    last = None
+    async for view in watch_job(database, job_id):
+        last = view
+    return last if last is not None and last.finished else None
