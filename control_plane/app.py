@@ -16,11 +16,13 @@ from redis.asyncio import Redis
 from control_plane.auth.guard import AuthEdge, AuthMiddleware
 from control_plane.auth.keys_api import KeysController, create_token
 from control_plane.console.routes import console_assets, console_page
+from control_plane.elevenlabs.realtime import elevenlabs_realtime
 from control_plane.elevenlabs.speech_to_text import SpeechToTextController
 from control_plane.live.archive import repair_unfinished_sessions
 from control_plane.live.gateway import SessionSlots, transcription_stream
 from control_plane.openai.errors import OpenAIError, openai_error_handler
 from control_plane.openai.models import list_models
+from control_plane.openai.realtime import openai_realtime
 from control_plane.openai.transcriptions import openai_transcriptions, openai_translations
 from control_plane.request_ids import request_id_middleware
 from control_plane.rest.errors import http_error_handler, internal_error_handler
@@ -148,6 +150,8 @@ def create_app(settings: Settings, triton_grpc_url: str) -> Litestar:
             openai_transcriptions,
             openai_translations,
             SpeechToTextController,
+            openai_realtime,
+            elevenlabs_realtime,
         ],
         middleware=[request_id_middleware, AuthMiddleware()],  # refusals carry a request id too
         lifespan=[lifespan],

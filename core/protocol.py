@@ -98,6 +98,8 @@ class ConfigMessage(msgspec.Struct, tag="config", tag_field="type", kw_only=True
     language: str | None = None
     interim_results: bool | None = None
     word_timestamps: bool | None = None
+    enable_vad: bool | None = None
+    """Turn detection on or off (the compatible doors' session updates); set it before the audio."""
 
 
 class FlushMessage(msgspec.Struct, tag="flush", tag_field="type"):

@@ -26,6 +26,7 @@ from litestar import WebSocket, websocket
 
 from control_plane.auth.principal import tenant_of
 from control_plane.live.archive import SessionArchive, SessionOutcome
+from control_plane.live.dialect import Dialect, NativeDialect, Reply
 from control_plane.live.outbox import Outbox
 from control_plane.live.session import LiveSession
 from core.audio.frames import (
@@ -45,6 +46,7 @@ from core.jobs.enhancement import (
 from core.jobs.events import watch_job
 from core.jobs.result import load_transcript
 from core.live_models import LiveModels, StreamingModel
+from core.live_tuning import LiveTuning
 from core.metrics import LIVE_AUDIO_SECONDS, LIVE_SESSIONS, LIVE_SESSIONS_ACTIVE, count_error
 from core.persistence.sessions import get_session, new_session_id
 from core.persistence.states import JobStatus, SessionStatus
@@ -63,8 +65,6 @@ from core.protocol import (
     SessionParams,
     WarningCode,
     WarningMessage,
-    decode_client_message,
-    encode_message,
     parse_session_params,
 )
 from core.settings import Settings
@@ -116,6 +116,7 @@ class _Connection:
     outbox: Outbox
     work: asyncio.Queue[_WorkItem]
     model: StreamingModel
+    dialect: Dialect
     queued_samples: int = 0
     """16 kHz samples received but not yet processed."""
     input_samples: int = 0
@@ -127,36 +128,58 @@ class _Connection:
 async def transcription_stream(socket: WebSocket) -> None:
     """Live transcription of one audio stream."""
     await socket.accept()
+    dialect = NativeDialect()
+    try:
+        params = parse_session_params(dict(socket.query_params))
+    except ValueError as exc:
+        await refuse(socket, dialect, ErrorCode.INVALID_PARAMETERS, str(exc), CloseCode.INVALID_PARAMETERS)
+        return
+    await serve_live(socket, params, dialect)
+
+
+async def serve_live(
+    socket: WebSocket, params: SessionParams, dialect: Dialect, *, vad_min_silence_s: float | None = None
+) -> None:
+    """Run a live session on an accepted ``socket`` speaking ``dialect`` (any front door's live socket).
+
+    ``vad_min_silence_s`` replaces the configured VAD silence window for this session.
+    """
     settings: Settings = socket.app.state.settings
     inference: InferenceClient = socket.app.state.inference
     live_models: LiveModels = socket.app.state.live_models
     slots: SessionSlots = socket.app.state.session_slots
     try:
-        params = parse_session_params(dict(socket.query_params))
         model = live_models.select(params.model)
         params.model = model.name
         _check_language(model, params.language)
     except ValueError as exc:
-        await _refuse(socket, ErrorCode.INVALID_PARAMETERS, str(exc), CloseCode.INVALID_PARAMETERS)
+        await refuse(socket, dialect, ErrorCode.INVALID_PARAMETERS, str(exc), CloseCode.INVALID_PARAMETERS)
         return
     if not slots.acquire():
-        await _refuse(
-            socket, ErrorCode.CAPACITY, f"the server already serves {slots.max_sessions} sessions", CloseCode.CAPACITY
-        )
+        message = f"the server already serves {slots.max_sessions} sessions"
+        await refuse(socket, dialect, ErrorCode.CAPACITY, message, CloseCode.CAPACITY)
         return
+    tuning = settings.live
+    if vad_min_silence_s is not None:
+        tuning = msgspec.structs.replace(tuning, vad_min_silence_s=vad_min_silence_s)
     try:
-        await _serve(socket, settings, inference, model, params)
+        await _serve(socket, settings, inference, model, params, dialect, tuning)
     finally:
         slots.release()
 
 
 async def _serve(
-    socket: WebSocket, settings: Settings, inference: InferenceClient, model: StreamingModel, params: SessionParams
+    socket: WebSocket,
+    settings: Settings,
+    inference: InferenceClient,
+    model: StreamingModel,
+    params: SessionParams,
+    dialect: Dialect,
+    tuning: LiveTuning,
 ) -> None:
     if not await inference.ready():
-        await _refuse(
-            socket, ErrorCode.MODEL_UNAVAILABLE, "the model server is not available", CloseCode.MODEL_UNAVAILABLE
-        )
+        message = "the model server is not available"
+        await refuse(socket, dialect, ErrorCode.MODEL_UNAVAILABLE, message, CloseCode.MODEL_UNAVAILABLE)
         return
 
     if model.language:
@@ -179,18 +202,20 @@ async def _serve(
         )
     except Exception:
         log.exception("session.open_failed", session_id=session_id)
-        await _refuse(socket, ErrorCode.INTERNAL_ERROR, "the session could not be stored", CloseCode.INTERNAL_ERROR)
+        message = "the session could not be stored"
+        await refuse(socket, dialect, ErrorCode.INTERNAL_ERROR, message, CloseCode.INTERNAL_ERROR)
         return
     connection = _Connection(
         socket=socket,
         session_id=session_id,
         params=params,
         decoder=FrameDecoder(params.encoding, params.sample_rate),
-        live=LiveSession(params, inference, outbox.put, settings.live, triton_model=model.triton_model),
+        live=LiveSession(params, inference, outbox.put, tuning, triton_model=model.triton_model),
         archive=archive,
         outbox=outbox,
         work=asyncio.Queue(maxsize=MAX_QUEUED_ITEMS),
         model=model,
+        dialect=dialect,
         started_at=time.monotonic(),
     )
     LIVE_SESSIONS_ACTIVE.inc()
@@ -248,17 +273,24 @@ async def _receive(connection: _Connection) -> None:
                 await _accept_audio(connection, message["bytes"])
                 continue
             try:
-                control = decode_client_message(message.get("text") or "")
-                if isinstance(control, ConfigMessage) and control.language is not None:
-                    _check_language(connection.model, control.language)
+                items = connection.dialect.read(message.get("text") or "")
+                for item in items:
+                    if isinstance(item, ConfigMessage) and item.language is not None:
+                        _check_language(connection.model, item.language)
             except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
                 connection.outbox.put(
                     ErrorMessage(code=ErrorCode.INVALID_MESSAGE, message=f"message refused: {exc}", recoverable=True)
                 )
                 continue
-            await connection.work.put(control)
-            if isinstance(control, EndMessage):
-                return
+            for item in items:
+                if isinstance(item, bytes):
+                    await _accept_audio(connection, item)
+                elif isinstance(item, Reply):
+                    connection.outbox.put(item)
+                else:
+                    await connection.work.put(item)
+                    if isinstance(item, EndMessage):
+                        return
     except Exception:
         log.exception("session.receive_failed", session_id=connection.session_id)
     await connection.work.put(_DISCONNECTED)
@@ -462,16 +494,19 @@ async def _send_messages(connection: _Connection) -> None:
     outbox = connection.outbox
     while (message := await outbox.get()) is not None:
         try:
-            await socket.send_text(encode_message(message))
+            for text in connection.dialect.write(message):
+                await socket.send_text(text)
         except Exception:  # the client went away
             outbox.discard()
             return
     await _close_quietly(socket, outbox.close_code)
 
 
-async def _refuse(socket: WebSocket, code: ErrorCode, message: str, close_code: int) -> None:
+async def refuse(socket: WebSocket, dialect: Dialect, code: ErrorCode, message: str, close_code: int) -> None:
+    """Send the error (in the socket's dialect) and close with ``close_code``: the session does not start."""
     count_error(code)
-    await socket.send_text(encode_message(ErrorMessage(code=code, message=message, recoverable=False)))
+    for text in dialect.write(ErrorMessage(code=code, message=message, recoverable=False)):
+        await socket.send_text(text)
     await _close_quietly(socket, close_code)
 
 

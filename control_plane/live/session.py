@@ -257,8 +257,8 @@ class LiveSession:
         self.stats.model_audio_samples += len(samples)
         if self.params.enable_vad:
             await self._run_vad()
-        else:
-            if self._utterance is None:
+        else:  # without VAD an utterance runs from the first audio (or the last flush) to the next flush
+            if self._utterance is None or self._utterance.finalized:
                 self._begin_utterance(max(0, self._audio.end - len(samples)))
             self._drop_unneeded_audio()
         if self._utterance is not None and not self._utterance.finalized:
@@ -277,6 +277,8 @@ class LiveSession:
             self.params.interim_results = message.interim_results
         if message.word_timestamps is not None:
             self.params.word_timestamps = message.word_timestamps
+        if message.enable_vad is not None:
+            self.params.enable_vad = message.enable_vad
 
     async def flush(self) -> None:
         """Finalize whatever speech is buffered and wait until its final is sent."""
