@@ -1,4 +1,4 @@
-"""ElevenLabs' error shape: ``{"detail": {"status", "message"}}``."""
+"""ElevenLabs' error shape: ``{"detail": {"status", "message"}}`` (plus Tandem's ``error`` object, as every error)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,16 @@ class ElevenLabsErrorDetail(msgspec.Struct):
     message: str
 
 
+class TandemErrorDetail(msgspec.Struct):
+    code: str
+    message: str
+
+
 class ElevenLabsErrorBody(msgspec.Struct):
     detail: ElevenLabsErrorDetail
+    """What ElevenLabs' clients read."""
+    error: TandemErrorDetail
+    """The same as every Tandem error (``{"error": {"code", "message"}}``)."""
 
 
 class ElevenLabsError(Exception):
@@ -25,4 +33,5 @@ class ElevenLabsError(Exception):
 
 
 def elevenlabs_error_handler(_: Request, exc: ElevenLabsError) -> Response[ElevenLabsErrorBody]:
-    return Response(ElevenLabsErrorBody(exc.detail), status_code=exc.status_code)
+    body = ElevenLabsErrorBody(exc.detail, TandemErrorDetail(exc.detail.status, exc.detail.message))
+    return Response(body, status_code=exc.status_code)

@@ -27,8 +27,8 @@ class OpenAIError(Exception):
         self,
         message: str,
         *,
+        code: str,
         param: str | None = None,
-        code: str | None = None,
         status_code: int = 400,
         error_type: str = INVALID_REQUEST,
     ) -> None:

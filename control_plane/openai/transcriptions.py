@@ -66,7 +66,9 @@ async def answer(request: Request, form: FormMultiDict) -> Response[Any]:
     state = request.app.state
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
-        raise OpenAIError("a multipart `file` field with the audio is required", param="file")
+        raise OpenAIError(
+            "a multipart `file` field with the audio is required", param="file", code="missing_required_parameter"
+        )
     parsed = parse_request(form, openai_names(state.settings))
     view = await _submit(request, upload, job_params(parsed, form.get("model") or parsed.model))
     headers = {JOB_ID_HEADER: view.id}
@@ -85,21 +87,31 @@ def parse_request(form: FormMultiDict, names: dict[str, str]) -> OpenAIRequest:
     except ValueError:
         accepted = ", ".join(f.value for f in ResponseFormat)
         raise OpenAIError(
-            f"response_format {raw_format!r} is not supported; use one of {accepted}", param="response_format"
+            f"response_format {raw_format!r} is not supported; use one of {accepted}",
+            param="response_format",
+            code="invalid_value",
         ) from None
     granularities = set(form.getall("timestamp_granularities[]", [])) | set(form.getall("timestamp_granularities", []))
     if granularities - _GRANULARITIES:
-        raise OpenAIError("timestamp_granularities[] accepts `word` and `segment`", param="timestamp_granularities")
+        raise OpenAIError(
+            "timestamp_granularities[] accepts `word` and `segment`",
+            param="timestamp_granularities",
+            code="invalid_value",
+        )
     includes = set(form.getall("include[]", [])) | set(form.getall("include", []))
     if includes & _UNSUPPORTED_INCLUDES:
-        raise OpenAIError("include[]=logprobs is not supported by this server", param="include")
+        raise OpenAIError(
+            "include[]=logprobs is not supported by this server", param="include", code="unsupported_value"
+        )
     temperature = fields.get("temperature")
     if temperature is not None:
         try:
             if not 0 <= float(temperature) <= 1:
                 raise ValueError
         except ValueError:
-            raise OpenAIError("temperature must be a number between 0 and 1", param="temperature") from None
+            raise OpenAIError(
+                "temperature must be a number between 0 and 1", param="temperature", code="invalid_value"
+            ) from None
     return OpenAIRequest(
         model=names.get(fields.get("model", ""), WHISPER_1),
         response_format=response_format,
@@ -125,14 +137,14 @@ async def _submit(request: Request, upload: UploadFile, params: JobParams) -> Jo
     except InvalidAudioFile as exc:
         raise OpenAIError(f"the file is not usable audio: {exc}", param="file", code="invalid_value") from exc
     except JobNotQueued as exc:
-        raise OpenAIError(str(exc), status_code=503, error_type=SERVER_ERROR) from exc
+        raise OpenAIError(str(exc), code="queue_unavailable", status_code=503, error_type=SERVER_ERROR) from exc
 
 
 async def _finished_transcript(state: State, job_id: str) -> Transcript:
     try:
         return await finished_transcript(state, job_id)
     except JobDidNotComplete as exc:
-        raise OpenAIError(str(exc), status_code=500, error_type=SERVER_ERROR) from exc
+        raise OpenAIError(str(exc), code="job_failed", status_code=500, error_type=SERVER_ERROR) from exc
 
 
 async def _stream(state: State, job_id: str, parsed: OpenAIRequest) -> AsyncIterator[ServerSentEventMessage]:
