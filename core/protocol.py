@@ -276,4 +276,3 @@ def parse_session_params(query: dict[str, str]) -> SessionParams:
     if (params.enhance_llm_cleanup or params.enhance_emotions or params.enhance_wait) and not params.enhance_on_end:
         raise ValueError("enhance_llm_cleanup, enhance_emotions and enhance_wait require enhance_on_end=true")
     return params
-
