@@ -5,13 +5,18 @@ conversation and the 12-line meeting times, wall clock from request to answer (m
 a native job (``POST /v1/audio/transcriptions`` → 201, then polling until completed), the OpenAI SDK's
 ``whisper-1`` json (synchronous: prepare + transcribe only), ``gpt-4o-transcribe-diarize``
 ``diarized_json`` (with the diarization stage) and the ElevenLabs SDK's ``convert`` without
-diarization, each with the WER of its text.
+diarization, each with the WER of its text. Then the realtime doors: the conversation streamed in
+real time (100 ms chunks) over the native socket, OpenAI's realtime socket (24 kHz base64) and
+ElevenLabs' (VAD commit), each utterance's final (``transcript.final`` / ``….completed`` /
+``committed_transcript``) timed from the moment its speech ended in the sent audio.
 
     python -m benchmarks.compat
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import io
 import json
 import os
@@ -22,9 +27,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import numpy as np
 import openai
 import soundfile
+import soxr
 import typer
+import websockets
 from elevenlabs import ElevenLabs
 
 from benchmarks.batch import machine
@@ -61,9 +69,65 @@ def _time(call: Callable[[], str], runs: int) -> tuple[float, str]:
     return round(statistics.median(times), 2), text
 
 
+CHUNK_S = 0.1
+
+
+def _pcm16(audio: np.ndarray, sample_rate: int) -> bytes:
+    resampled = soxr.resample(audio, SAMPLE_RATE, sample_rate) if sample_rate != SAMPLE_RATE else audio
+    return (np.clip(resampled, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+REALTIME_DOORS: dict[str, tuple[str, int, Callable[[bytes], str | bytes], Callable[[dict], bool]]] = {
+    "native": (
+        "/v1/audio/transcriptions/stream?sample_rate=16000",
+        16000,
+        lambda chunk: chunk,
+        lambda m: m.get("type") == "transcript.final",
+    ),
+    "OpenAI realtime": (
+        "/v1/realtime?intent=transcription",
+        24000,
+        lambda chunk: json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk).decode()}),
+        lambda m: m.get("type") == "conversation.item.input_audio_transcription.completed",
+    ),
+    "ElevenLabs realtime (VAD commit)": (
+        "/v1/speech-to-text/realtime?commit_strategy=vad&audio_format=pcm_16000",
+        16000,
+        lambda chunk: json.dumps(
+            {"message_type": "input_audio_chunk", "audio_base_64": base64.b64encode(chunk).decode()}
+        ),
+        lambda m: m.get("message_type") == "committed_transcript",
+    ),
+}
+
+
+async def _final_delays(ws_url: str, clip, door: str) -> list[float]:
+    """Seconds from each utterance's speech end (in the audio sent at real-time pace) to its final."""
+    path, rate, frame, is_final = REALTIME_DOORS[door]
+    data = _pcm16(clip.audio, rate)
+    step = int(rate * CHUNK_S) * 2
+    arrivals: list[float] = []
+    async with websockets.connect(ws_url + path) as socket:
+        started = time.perf_counter()
+
+        async def receive() -> None:
+            async for text in socket:
+                if is_final(json.loads(text)):
+                    arrivals.append(time.perf_counter() - started)
+                if len(arrivals) == len(clip.utterances):
+                    return
+
+        receiver = asyncio.create_task(receive())
+        for index, offset in enumerate(range(0, len(data), step)):
+            await asyncio.sleep(max(0.0, started + index * CHUNK_S - time.perf_counter()))
+            await socket.send(frame(data[offset : offset + step]))
+        await asyncio.wait_for(receiver, 60)
+    return [round(arrival - u.speech_end_s, 3) for arrival, u in zip(arrivals, clip.utterances)]
+
+
 def main(runs: int = typer.Option(3, help="Calls per door and clip (the median is reported).")) -> None:
     clips = {"4-line conversation": conversation(), "12-line meeting": conversation(MEETING)}
-    rows = []
+    rows, realtime = [], []
     with tempfile.TemporaryDirectory() as work:
         triton = TritonServer(PROJECT_ROOT / "model_repository", Path(work) / "triton")
         triton.start()
@@ -71,6 +135,12 @@ def main(runs: int = typer.Option(3, help="Calls per door and clip (the median i
         try:
             oa = openai.OpenAI(base_url=f"{server.http_url}/v1", api_key="x", timeout=600, max_retries=0)
             el = ElevenLabs(base_url=server.http_url, api_key="x", timeout=600)
+            for door in REALTIME_DOORS:
+                delays = asyncio.run(_final_delays(server.ws_url, clips["4-line conversation"], door))
+                realtime.append(
+                    {"door": door, "final_after_speech_end_s": delays, "median_s": round(statistics.median(delays), 3)}
+                )
+                print(realtime[-1], flush=True)
             for name, clip in clips.items():
                 wav = _wav(clip.audio)
                 doors = {
@@ -101,13 +171,23 @@ def main(runs: int = typer.Option(3, help="Calls per door and clip (the median i
         finally:
             server.stop()
             triton.stop()
-    report = {"machine": machine(), "load_average_1m_after": round(os.getloadavg()[0], 2), "runs": runs, "rows": rows}
+    report = {
+        "machine": machine(),
+        "load_average_1m_after": round(os.getloadavg()[0], 2),
+        "runs": runs,
+        "rows": rows,
+        "realtime": realtime,
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print("| clip | audio (s) | door | request → answer, median (s) | WER |")
     print("|---|---|---|---|---|")
     for row in rows:
         print(f"| {row['clip']} | {row['audio_s']} | {row['door']} | {row['median_s']} | {row['wer']} |")
+    print("| realtime door | final after speech end, median (s) | per utterance (s) |")
+    print("|---|---|---|")
+    for row in realtime:
+        print(f"| {row['door']} | {row['median_s']} | {row['final_after_speech_end_s']} |")
 
 
 if __name__ == "__main__":
