@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 import os
 import statistics
@@ -26,38 +25,24 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import numpy as np
 import openai
-import soundfile
 import soxr
 import typer
 import websockets
 from elevenlabs import ElevenLabs
 
-from benchmarks.batch import machine
+from benchmarks.samplers import machine
 from benchmarks.speech import MEETING, SAMPLE_RATE, conversation, word_error_rate
-from launchers.serve_process import ServeProcess
-from launchers.triton_server import TritonServer
+from benchmarks.stack import MODEL_REPOSITORY, Stack
+from clients.jobs_client import upload, wait_for_status, wav_bytes
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "compat.json"
 
 
-def _wav(audio) -> bytes:
-    buffer = io.BytesIO()
-    soundfile.write(buffer, audio, SAMPLE_RATE, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
-
-
 def _native(base_url: str, wav: bytes) -> str:
-    job_id = httpx.post(f"{base_url}/v1/audio/transcriptions", files={"file": ("a.wav", wav)}, timeout=60).json()["id"]
-    while (job := httpx.get(f"{base_url}/v1/audio/transcriptions/{job_id}", timeout=10).json())["status"] not in (
-        "completed",
-        "failed",
-    ):
-        time.sleep(0.1)
-    return job.get("text", "")
+    job_id = upload(base_url, wav).json()["id"]
+    return wait_for_status(base_url, job_id, timeout_s=600).get("text", "")
 
 
 def _time(call: Callable[[], str], runs: int) -> tuple[float, str]:
@@ -129,9 +114,8 @@ def main(runs: int = typer.Option(3, help="Calls per door and clip (the median i
     clips = {"4-line conversation": conversation(), "12-line meeting": conversation(MEETING)}
     rows, realtime = [], []
     with tempfile.TemporaryDirectory() as work:
-        triton = TritonServer(PROJECT_ROOT / "model_repository", Path(work) / "triton")
-        triton.start()
-        server = ServeProcess(Path(work) / "server", triton.endpoints.grpc_url, TANDEM_WORKERS="1")
+        stack = Stack(MODEL_REPOSITORY, Path(work), workers=1)
+        server = stack.server
         try:
             oa = openai.OpenAI(base_url=f"{server.http_url}/v1", api_key="x", timeout=600, max_retries=0)
             el = ElevenLabs(base_url=server.http_url, api_key="x", timeout=600)
@@ -142,7 +126,7 @@ def main(runs: int = typer.Option(3, help="Calls per door and clip (the median i
                 )
                 print(realtime[-1], flush=True)
             for name, clip in clips.items():
-                wav = _wav(clip.audio)
+                wav = wav_bytes(clip.audio)
                 doors = {
                     "native job (201 + polling)": lambda wav=wav: _native(server.http_url, wav),
                     "OpenAI whisper-1 json": lambda wav=wav: (
@@ -169,8 +153,7 @@ def main(runs: int = typer.Option(3, help="Calls per door and clip (the median i
                     rows.append(row)
                     print(row, flush=True)
         finally:
-            server.stop()
-            triton.stop()
+            stack.close()
     report = {
         "machine": machine(),
         "load_average_1m_after": round(os.getloadavg()[0], 2),

@@ -10,8 +10,9 @@ from elevenlabs import ElevenLabs
 from elevenlabs.core.api_error import ApiError
 
 from benchmarks.speech import word_error_rate
+from clients.jobs_client import JOBS_PATH as JOBS
+from clients.jobs_client import wait_for_status, wav_bytes
 from launchers.serve_process import ServeProcess
-from tests.jobs_client import JOBS, wait_for_status, wav_bytes
 from tests.stack_fixtures import start_server, start_worker
 
 

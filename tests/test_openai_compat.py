@@ -9,8 +9,9 @@ import openai
 import pytest
 
 from benchmarks.speech import word_error_rate
+from clients.jobs_client import JOBS_PATH as JOBS
+from clients.jobs_client import upload, wait_for_status, wav_bytes
 from launchers.serve_process import ServeProcess
-from tests.jobs_client import JOBS, upload, wait_for_status, wav_bytes
 from tests.stack_fixtures import start_server, start_worker
 
 
