@@ -13,16 +13,13 @@ from elevenlabs.core.api_error import ApiError
 from clients.jobs_client import wav_bytes
 from launchers.serve_process import ServeProcess
 from tests.auth_helpers import create_key
-from tests.stack_fixtures import start_server, start_worker
+from tests.stack_fixtures import server_with_worker
 
 
 @pytest.fixture(scope="module")
 def keyed(triton, tmp_path_factory) -> Iterator[ServeProcess]:
-    server = start_server(tmp_path_factory.mktemp("compat-keys"), triton.endpoints, TANDEM_AUTH="keys")
-    worker = start_worker(server)
-    yield server
-    worker.stop()
-    server.stop()
+    with server_with_worker(tmp_path_factory.mktemp("compat-keys"), triton.endpoints, TANDEM_AUTH="keys") as server:
+        yield server
 
 
 def test_sdk_keys_and_tenants(keyed: ServeProcess, speech) -> None:

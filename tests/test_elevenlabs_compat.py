@@ -13,16 +13,13 @@ from benchmarks.speech import word_error_rate
 from clients.jobs_client import JOBS_PATH as JOBS
 from clients.jobs_client import wait_for_status, wav_bytes
 from launchers.serve_process import ServeProcess
-from tests.stack_fixtures import start_server, start_worker
+from tests.stack_fixtures import server_with_worker
 
 
 @pytest.fixture(scope="module")
 def elevenlabs_server(triton, tmp_path_factory) -> Iterator[ServeProcess]:
-    server = start_server(tmp_path_factory.mktemp("elevenlabs"), triton.endpoints)
-    worker = start_worker(server)
-    yield server
-    worker.stop()
-    server.stop()
+    with server_with_worker(tmp_path_factory.mktemp("elevenlabs"), triton.endpoints) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -12,21 +12,18 @@ from benchmarks.speech import word_error_rate
 from clients.jobs_client import JOBS_PATH as JOBS
 from clients.jobs_client import upload, wait_for_status, wav_bytes
 from launchers.serve_process import ServeProcess
-from tests.stack_fixtures import start_server, start_worker
+from tests.stack_fixtures import server_with_worker
 
 
 @pytest.fixture(scope="module")
 def openai_server(triton, tmp_path_factory) -> Iterator[ServeProcess]:
     """A control plane with one worker and an alias answered as the diarizing model."""
-    server = start_server(
+    with server_with_worker(
         tmp_path_factory.mktemp("openai"),
         triton.endpoints,
         TANDEM_OPENAI_MODEL_ALIASES="meeting-notes=gpt-4o-transcribe-diarize",
-    )
-    worker = start_worker(server)
-    yield server
-    worker.stop()
-    server.stop()
+    ) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
