@@ -57,3 +57,14 @@ def test_a_short_final_is_one_tiled_window_of_its_speech() -> None:
     windows, samples = speaker_windows(audio, SpeakerLabelOptions())
     assert windows == [Span(0.0, 0.5)] and samples.shape == (1, 24000)
     assert np.abs(samples).min() < np.abs(samples).max()  # the speech, tiled, not zero-padded silence
+
+
+def test_a_short_part_joins_the_closest_speaker_instead_of_opening_one() -> None:
+    speakers = OnlineSpeakers()
+    windows, embeddings = _final(lambda t: 0, 3.0)
+    assert speakers.label(windows, embeddings, _words(3.0), 3.0)[0].speaker == "S0"
+    windows, embeddings = _final(lambda t: 1, 0.8)  # a back-channel: no whole window of its own
+    assert speakers.label(windows, embeddings, _words(0.8), 0.8)[0].speaker == "S0"
+    assert speakers.count == 1
+    windows, embeddings = _final(lambda t: 1, 3.0)  # the same voice, well heard, opens its speaker
+    assert speakers.label(windows, embeddings, _words(3.0), 3.0)[0].speaker == "S1"

@@ -6,9 +6,10 @@ split at each gap between words where the mean embeddings of the windows just be
 (within ``context_s``) are less similar than ``change_similarity``, most different first, at least
 ``min_turn_s`` apart; a split goes to the word gap that best separates the words leaning to either
 side. Each part then joins the running speaker centroid it is most similar to when the cosine
-reaches ``match_similarity`` (lower against a speaker heard in few windows, and for a part with no
-whole window of its own), else it opens a new speaker; the best-heard part of a final goes first, so
-a speaker is opened by a clear voice. Labels are ``S0``, ``S1``... in order of first appearance in
+reaches ``match_similarity`` (lower against a speaker heard in few windows), else it opens a new
+speaker; a part with no whole window of its own (a back-channel, a short final) never opens one once
+a speaker exists: it joins the closest. The best-heard part of a final goes first, so a speaker is
+opened by a clear voice. Labels are ``S0``, ``S1``... in order of first appearance in
 time; a label once given never changes (centroids move on, the past does not).
 
 Thresholds tuned on the espeak meetings of ``benchmarks.conversations`` (CAM++ windows: one voice
@@ -37,8 +38,6 @@ class SpeakerLabelOptions:
     """A part joins the most similar speaker at or above this cosine, else it opens a new one."""
     clear_match_similarity: float = 0.7
     """The same for a part of at least ``mature_windows`` whole windows (a clearer embedding)."""
-    short_match_similarity: float = 0.5
-    """The same for a part without a whole window of its own (a back-channel, a short final)."""
     young_match_similarity: float = 0.6
     """The same against a speaker heard in fewer than ``mature_windows`` windows (a noisier centroid)."""
     mature_windows: int = 3
@@ -168,10 +167,8 @@ class OnlineSpeakers:
     def _assign(self, embedding: np.ndarray, whole_windows: int) -> int:
         """The speaker of a part (a new one when none is similar enough); its centroid takes the part in."""
         options = self.options
-        if whole_windows >= options.mature_windows:
-            threshold = options.clear_match_similarity
-        else:
-            threshold = options.match_similarity if whole_windows else options.short_match_similarity
+        clear = whole_windows >= options.mature_windows
+        threshold = options.clear_match_similarity if clear else options.match_similarity
         weight = max(whole_windows, 1)
         if self._sums:
             similarity = np.array([_unit(total) @ embedding for total in self._sums])
@@ -179,7 +176,7 @@ class OnlineSpeakers:
             if whole_windows and self._weights[best] < options.mature_windows:
                 threshold = min(threshold, options.young_match_similarity)
             full = options.max_speakers is not None and self.count >= options.max_speakers
-            if similarity[best] >= threshold or full:
+            if similarity[best] >= threshold or full or not whole_windows:
                 self._sums[best] = self._sums[best] + weight * embedding
                 self._weights[best] += weight
                 return best
