@@ -16,6 +16,7 @@ from rich.console import Console
 from clients.keys_cli import keys_app
 from control_plane.auth.loopback import UnsafeListenAddress, check_listen_address
 from core.metrics_files import metrics_dir, serve_worker_metrics, share_metrics
+from core.persistence.database import upgrade
 from core.settings import load_settings
 from launchers.llm_server import ensure_llm
 from launchers.redis_server import ensure_redis
@@ -43,6 +44,7 @@ def serve(
     except UnsafeListenAddress as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
+    upgrade(settings.resolved_database_url)  # once, before any worker opens the database
     share_metrics(metrics_dir(settings), fresh=True)  # before the app's metrics exist; its workers inherit it
     from control_plane.app import create_app
 
@@ -107,6 +109,12 @@ def worker(
     from pipelines.worker import run_worker
 
     run_worker(burst=burst)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database (TANDEM_DATABASE_URL) to the latest schema; run it before starting workers."""
+    upgrade(load_settings().resolved_database_url)
 
 
 @app.command()

@@ -53,8 +53,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """CPU niceness of a worker process: job work (decoding, clustering) yields the cores to live sessions."""
     max_upload_mb: float = 1024.0
     """Larger uploads are refused with 413."""
+    max_audio_s: float = 4 * 3600.0
+    """Uploads whose audio lasts longer are refused with 413 (0: no limit)."""
     job_timeout_s: int = 3600
     """A job running longer than this is stopped and failed (RQ's job timeout)."""
+    job_max_attempts: int = 3
+    """Runs of a job that may end with their worker (killed, out of memory); one more fails the job."""
     triton_retry_s: float = 30.0
     """How long a stage keeps retrying an unreachable Triton (with backoff) before the job fails."""
     worker_maintenance_interval_s: int = 15

@@ -4,6 +4,13 @@
 progress and the per-stage record, cancel at a stage boundary, retry with backoff while Triton is
 unreachable, a failed optional stage leaves a warning and the job goes on, a failed required
 stage fails the job with its reason.
+
+Every claimed job ends: a run stopped by RQ's timeout (SIGALRM, usually while a stage waits on
+Triton) or by an unexpected error (the database, a bug) is failed with the reason. Only when
+even that cannot be written does the exception go to RQ, whose retry runs the job again (a
+retry counts as an attempt, so ``TANDEM_JOB_MAX_ATTEMPTS`` bounds it). Every write of the run
+is compare-and-set on the job still running on this worker: a run whose job was taken over
+stops without touching it.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from datetime import UTC, datetime
 
 import structlog
 from rq import get_current_job
+from rq.timeouts import JobTimeoutException
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from core.inference import InferenceClient, InferenceUnavailable
@@ -23,6 +31,7 @@ from core.metrics import JOB_STAGE_SECONDS
 from core.persistence import jobs as repository
 from core.persistence.jobs import JobView, StageRecord, StageStatus
 from core.persistence.states import JobStatus
+from core.storage.keys import job_prefix
 from pipelines.job_metrics import record_finished_job, record_queue_wait
 from pipelines.job_state import JobState
 from pipelines.services import WorkerServices, worker_services
@@ -31,24 +40,58 @@ from pipelines.worker_identity import worker_alive, worker_identity
 
 log = structlog.get_logger(__name__)
 
+_LOST = (repository.JobLostError, repository.JobNotFoundError, repository.JobFinishedError)
+"""The job was deleted, finished or taken over by another worker while this run went on."""
+
 
 def run_job(job_id: str) -> str:
     """RQ entry point: run the job's stages; returns its final status."""
     services = worker_services()
     rq_job = get_current_job()
     record_queue_wait(rq_job.enqueued_at if rq_job is not None else None)
+    worker = worker_identity()
     view = repository.claim_job(
-        services.database, job_id, worker_identity(), lambda other: worker_alive(other, services)
+        services.database,
+        job_id,
+        worker,
+        lambda other: worker_alive(other, services),
+        max_attempts=services.settings.job_max_attempts,
     )
     if view is None:
-        log.info("job.skipped", job_id=job_id, reason="finished, cancelled or deleted")
+        log.info("job.skipped", job_id=job_id, reason="finished, cancelled, deleted or out of attempts")
         return "skipped"
-    log.info("job.started", job_id=job_id, attempt=view.attempts)
-    status = asyncio.run(JobRunner(services, view).run())
+    log.info("job.started", job_id=job_id, attempt=view.attempts, worker=worker)
+    try:
+        status: JobStatus | None = asyncio.run(JobRunner(services, view, worker).run())
+    except _LOST:
+        status = None
+    except JobTimeoutException:
+        limit = services.settings.job_timeout_s
+        status = _fail(services, view, worker, f"the job ran longer than its limit of {limit} s (TANDEM_JOB_TIMEOUT_S)")
+    except Exception as exc:
+        log.exception("job.crashed", job_id=job_id, worker=worker)
+        status = _fail(services, view, worker, f"the job stopped on an unexpected error: {_describe(exc)}")
+    if status is None:
+        log.warning("job.lost", job_id=job_id, worker=worker, reason="deleted, finished or taken over meanwhile")
+        if repository.get_job(services.database, job_id) is None:  # deleted: remove what this run wrote
+            services.store.delete_prefix(job_prefix(job_id))
+        return "lost"
     log.info("job.finished", job_id=job_id, status=status.value)
     if view.params.webhook_url:
         services.queue.enqueue_webhook(job_id)
     return status.value
+
+
+def _fail(services: WorkerServices, view: JobView, worker: str, reason: str) -> JobStatus | None:
+    """Fail a run that stopped outside the stage rules (``None``: the job is no longer this run's).
+
+    An error writing it (the database is down) goes to RQ, whose retry comes back to this job.
+    """
+    log.warning("job.failed", job_id=view.id, worker=worker, error=reason)
+    try:
+        return repository.finish_job(services.database, view.id, JobStatus.FAILED, error=reason, worker=worker).status
+    except _LOST:
+        return None
 
 
 @dataclass
@@ -65,9 +108,10 @@ class _Progress:
 class JobRunner:
     """Runs the stages of one claimed job against Triton."""
 
-    def __init__(self, services: WorkerServices, view: JobView) -> None:
+    def __init__(self, services: WorkerServices, view: JobView, worker: str) -> None:
         self._services = services
         self._view = view
+        self._worker = worker
 
     async def run(self) -> JobStatus:
         steps = stages_for(self._view.params)
@@ -118,6 +162,8 @@ class JobRunner:
             ):
                 with attempt:
                     await stage.run(context, state)
+        except JobTimeoutException:
+            raise  # the job's limit, not this stage's failure: run_job fails the job with it
         except Exception as exc:
             error = _describe(exc)
             log.warning("job.stage_failed", job_id=self._view.id, stage=stage.name, error=error, exc_info=True)
@@ -146,10 +192,13 @@ class JobRunner:
             progress=progress.percent,
             current_stage=current_stage,
             stages=progress.records,
+            worker=self._worker,
         )
 
     def _finish(self, status: JobStatus, state: JobState, *, error: str | None = None) -> JobStatus:
-        repository.finish_job(self._services.database, self._view.id, status, error=error, warnings=state.warnings)
+        repository.finish_job(
+            self._services.database, self._view.id, status, error=error, warnings=state.warnings, worker=self._worker
+        )
         record_finished_job(self._services.database, self._view, status, state.duration_s)
         return status
 

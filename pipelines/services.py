@@ -28,7 +28,7 @@ def worker_services() -> WorkerServices:
         raise RuntimeError("a worker needs TANDEM_TRITON_GRPC_URL (host:port of a running Triton)")
     return WorkerServices(
         settings=settings,
-        database=Database.open(settings.resolved_database_url),
+        database=Database.open(settings.resolved_database_url, migrate=False),  # migrated before workers start
         store=open_store(settings),
         queue=JobQueue(settings.redis_url, settings.queue_name, job_timeout_s=settings.job_timeout_s),
     )

@@ -1,27 +1,25 @@
-"""Who runs a job: ``host:pid`` of a worker, and whether that worker still exists."""
+"""Who runs a job: a worker's unique name (:mod:`core.process_identity`), and whether it still exists.
+
+A worker is alive while its RQ record exists: RQ expires it unless the worker's heartbeat renews
+it (during a job too, see :class:`pipelines.worker.TandemWorker`).
+"""
 
 from __future__ import annotations
 
-import os
-import socket
+import functools
 
+from core.process_identity import gone_from_this_host, new_process_name
 from pipelines.services import WorkerServices
 
 
+@functools.cache
 def worker_identity() -> str:
-    """``host:pid`` of this worker process (also its RQ worker name)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``host:pid:token`` of this worker process (also its RQ worker name), fixed for its life."""
+    return new_process_name()
 
 
 def worker_alive(identity: str, services: WorkerServices) -> bool:
-    """Whether the worker ``identity`` still exists: its process on this host, its RQ record elsewhere."""
-    host, _, pid = identity.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+    """Whether the worker ``identity`` still exists: its RQ record is alive (and, on this host, its PID)."""
+    if gone_from_this_host(identity):
+        return False
     return bool(services.queue.connection.exists(f"rq:worker:{identity}"))

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from launchers.serve_process import ServeProcess
@@ -54,6 +55,20 @@ def server(triton: TritonServer, tmp_path_factory: pytest.TempPathFactory) -> It
     running = start_server(tmp_path_factory.mktemp("server"), triton.endpoints)
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="module")
+def idle_server(triton: TritonServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    """A control plane without workers, for a module whose tests each bring their own."""
+    running = start_server(tmp_path_factory.mktemp("idle"), triton.endpoints)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def long_speech(speech) -> np.ndarray:
+    """About a minute of the conversation: long enough to act on a job while it runs."""
+    return np.concatenate([speech.audio] * 4)
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
-import numpy as np
-import pytest
 
 from benchmarks.speech import word_error_rate
 from clients.jobs_client import JOBS_PATH as JOBS
@@ -14,21 +10,7 @@ from clients.jobs_client import upload, wait_for_status, wav_bytes
 from launchers.serve_process import ServeProcess
 from launchers.triton_server import free_port
 from launchers.worker_processes import WorkerProcess
-from tests.stack_fixtures import start_server, start_worker
-
-
-@pytest.fixture(scope="module")
-def idle_server(triton, tmp_path_factory) -> Iterator[ServeProcess]:
-    """A control plane without workers: each test brings its own."""
-    server = start_server(tmp_path_factory.mktemp("faults"), triton.endpoints)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def long_speech(speech) -> np.ndarray:
-    """About a minute of the conversation: long enough to act on a job while it runs."""
-    return np.concatenate([speech.audio] * 4)
+from tests.stack_fixtures import start_worker
 
 
 def test_job_of_a_killed_worker_is_run_again_and_completes(idle_server: ServeProcess, speech, long_speech) -> None:

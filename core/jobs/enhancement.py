@@ -98,7 +98,10 @@ def enhance_session(database: Database, store: ObjectStore, queue: JobQueue, ses
     if current is not None and current.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
         raise EnhancementUnavailable(f"session {session.id} already has enhancement job {current.id}")
     fresh = current is None and session.enhancement_job_id is None
-    view = _create_session_job(database, session, first_job_id if fresh else job_repository.new_job_id())
+    try:
+        view = _create_session_job(database, session, first_job_id if fresh else job_repository.new_job_id())
+    except job_repository.JobActiveError as exc:  # a concurrent request created it first
+        raise EnhancementUnavailable(f"session {session.id} already has enhancement job {exc}") from exc
     try:
         queue.enqueue_run(view.id)
     except Exception as exc:
@@ -111,10 +114,13 @@ def enhance_session(database: Database, store: ObjectStore, queue: JobQueue, ses
 
 def record_failed_enhancement(database: Database, session: SessionView, reason: str) -> JobView:
     """A session that asked for enhancement but cannot have it (its recording failed): the job
-    exists, ``failed`` with the reason, so the id announced in ``session.end`` explains itself."""
+    exists, ``failed`` with the reason, so the id announced in ``session.end`` explains itself
+    (a job that already exists under that id is left as it is)."""
     job_id = first_enhancement_job_id(session.id)
-    if job_repository.get_job(database, job_id) is None:
-        _create_session_job(database, session, job_id)
+    existing = job_repository.get_job(database, job_id)
+    if existing is not None:
+        return existing
+    _create_session_job(database, session, job_id)
     return job_repository.finish_job(database, job_id, JobStatus.FAILED, error=reason)
 
 

@@ -102,6 +102,10 @@ class JobActiveError(RuntimeError):
     """The job is pending or running, so it cannot be changed this way."""
 
 
+class JobLostError(RuntimeError):
+    """The job is no longer running on this worker (finished, or claimed again by another worker)."""
+
+
 def new_job_id() -> str:
     """A job id: a UUID string (clients such as Dalston's SDK parse job ids as UUIDs)."""
     return str(uuid.uuid4())
@@ -117,7 +121,12 @@ def create_job(
     session_id: str | None = None,
     tenant: str = DEFAULT_TENANT,
 ) -> JobView:
-    """Insert a ``pending`` job of ``tenant``; for a session's enhancement, also link the session to it."""
+    """Insert a ``pending`` job of ``tenant``; for a session's enhancement, also link the session to it.
+
+    A session has one live enhancement at a time: under the session row's lock, raises
+    :class:`JobActiveError` when the session's current job is neither failed nor cancelled
+    (two concurrent requests: one job, one refusal).
+    """
     record = JobRecord(
         id=job_id,
         tenant=tenant,
@@ -135,11 +144,14 @@ def create_job(
         created_at=datetime.now(UTC),
     )
     with db.transaction() as session:
-        session.add(record)
         if session_id is not None:
-            session.execute(
-                update(SessionRecord).where(SessionRecord.id == session_id).values(enhancement_job_id=job_id)
-            )
+            owner = session.get(SessionRecord, session_id, with_for_update=True)
+            current = session.get(JobRecord, owner.enhancement_job_id) if owner and owner.enhancement_job_id else None
+            if current is not None and current.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+                raise JobActiveError(current.id)
+            if owner is not None:
+                owner.enhancement_job_id = job_id
+        session.add(record)
         session.flush()
         return _view(record)
 
@@ -173,20 +185,32 @@ def list_jobs(
     return JobPage(*page_of(views, limit), total)
 
 
-def claim_job(db: Database, job_id: str, worker: str, worker_alive: Callable[[str], bool]) -> JobView | None:
+def claim_job(
+    db: Database, job_id: str, worker: str, worker_alive: Callable[[str], bool], *, max_attempts: int = 3
+) -> JobView | None:
     """Mark a job ``running`` on ``worker`` and count the attempt.
 
-    ``None`` when there is nothing to run: the job is gone, finished, cancelled while queued, or
-    running on another worker that ``worker_alive`` says still exists (a duplicate message).
+    ``None`` when there is nothing to run: the job is gone, finished, cancelled while queued,
+    running on another worker that ``worker_alive`` says still exists (a duplicate message), or
+    it already had ``max_attempts`` runs that never ended (it is then ``failed`` with that reason).
+    The same worker may claim a job again: its earlier run is over (a worker runs one job at a time).
     """
     with db.transaction() as session:
         record = session.get(JobRecord, job_id, with_for_update=True)
         if record is None or record.status in FINISHED:
             return None
-        if record.status == JobStatus.RUNNING and record.worker and worker_alive(record.worker):
+        if (
+            record.status == JobStatus.RUNNING
+            and record.worker
+            and record.worker != worker
+            and worker_alive(record.worker)
+        ):
             return None
         if record.cancel_requested:
             _finish(record, JobStatus.CANCELLED, error=None)
+            return None
+        if record.attempts >= max_attempts:
+            _finish(record, JobStatus.FAILED, error=f"worker died {record.attempts} times on this job")
             return None
         record.status = JobStatus.RUNNING
         record.worker = worker
@@ -198,13 +222,24 @@ def claim_job(db: Database, job_id: str, worker: str, worker_alive: Callable[[st
 
 
 def record_progress(
-    db: Database, job_id: str, *, progress: int, current_stage: str | None, stages: list[StageRecord]
+    db: Database,
+    job_id: str,
+    *,
+    progress: int,
+    current_stage: str | None,
+    stages: list[StageRecord],
+    worker: str,
 ) -> bool:
-    """Store the runner's progress; returns whether a cancel was requested meanwhile."""
+    """Store the runner's progress; returns whether a cancel was requested meanwhile.
+
+    Raises :class:`JobLostError` when the job is no longer running on ``worker``.
+    """
     with db.transaction() as session:
         record = session.get(JobRecord, job_id, with_for_update=True)
         if record is None:
             raise JobNotFoundError(job_id)
+        if record.status != JobStatus.RUNNING or record.worker != worker:
+            raise JobLostError(job_id)
         record.progress = max(0, min(100, progress))
         record.current_stage = current_stage
         record.stages = [msgspec.to_builtins(stage) for stage in stages]
@@ -218,14 +253,23 @@ def finish_job(
     *,
     error: str | None = None,
     warnings: list[str] | None = None,
+    worker: str | None = None,
 ) -> JobView:
-    """Record a final status (``completed``, ``failed`` or ``cancelled``)."""
+    """Record a final status (``completed``, ``failed`` or ``cancelled``), once.
+
+    Compare-and-set: raises :class:`JobFinishedError` when the job already ended and, with
+    ``worker``, :class:`JobLostError` unless the job is still ``running`` on that worker.
+    """
     if status not in FINISHED:
         raise ValueError(f"{status} is not a final status")
     with db.transaction() as session:
         record = session.get(JobRecord, job_id, with_for_update=True)
         if record is None:
             raise JobNotFoundError(job_id)
+        if record.status in FINISHED:
+            raise JobFinishedError(job_id)
+        if worker is not None and (record.status != JobStatus.RUNNING or record.worker != worker):
+            raise JobLostError(job_id)
         _finish(record, status, error=error)
         if warnings is not None:
             record.warnings = warnings
@@ -251,14 +295,16 @@ def request_cancel(db: Database, job_id: str, *, tenant: str | None = None) -> J
         return _view(record)
 
 
-def reset_to_pending(db: Database, job_id: str) -> None:
-    """Put a job whose worker died back to ``pending`` (it is queued again)."""
+def reset_to_pending(db: Database, job_id: str, dead_worker: str | None) -> bool:
+    """Put a job whose worker died back to ``pending`` (it is queued again); compare-and-set on
+    the job still ``running`` on ``dead_worker``. Whether it was reset."""
     with db.transaction() as session:
-        session.execute(
+        result = session.execute(
             update(JobRecord)
-            .where(JobRecord.id == job_id, JobRecord.status == JobStatus.RUNNING)
+            .where(JobRecord.id == job_id, JobRecord.status == JobStatus.RUNNING, JobRecord.worker == dead_worker)
             .values(status=JobStatus.PENDING, worker=None)
         )
+        return result.rowcount == 1
 
 
 def unfinished_jobs(db: Database) -> list[JobView]:

@@ -1,0 +1,94 @@
+"""Every accepted job ends: past its time limit, after its workers kept dying, and never twice.
+
+Real processes throughout: ``tandem serve``, ``tandem worker`` (RQ on the shared Redis), Triton.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from core.persistence import jobs as repository
+from core.persistence.database import Database
+from core.persistence.jobs import JobSource
+from core.persistence.states import JobStatus
+from launchers.serve_process import ServeProcess
+from launchers.worker_processes import WorkerProcess
+from tests.jobs_client import JOBS, upload, wait_for_status, wav_bytes
+from tests.stack_fixtures import start_server, start_worker
+
+
+def _worker(server: ServeProcess, name: str, **settings: str) -> WorkerProcess:
+    environment = dict(server.environment, **settings)
+    return WorkerProcess(environment["TANDEM_TRITON_GRPC_URL"], server.data_dir / f"{name}.log", environment)
+
+
+def test_a_job_past_its_time_limit_fails_with_the_reason_and_the_worker_goes_on(
+    triton, tmp_path, speech, long_speech
+) -> None:
+    server = start_server(tmp_path, triton.endpoints, TANDEM_JOB_TIMEOUT_S="3")  # the limit goes with the message
+    worker = start_worker(server)
+    try:
+        job_id = upload(server.http_url, wav_bytes(long_speech)).json()["id"]
+        job = wait_for_status(server.http_url, job_id, timeout_s=120)
+        assert job["status"] == "failed", (job, worker.log()[-3000:])
+        assert job["error"] == "the job ran longer than its limit of 3 s (TANDEM_JOB_TIMEOUT_S)"
+        assert job["completed_at"]
+        with httpx.stream("GET", f"{server.http_url}{JOBS}/{job_id}/events", timeout=10) as events:
+            assert "event: failed" in events.read().decode()  # the SSE stream ends
+        short = upload(server.http_url, wav_bytes(speech.audio[: 16000 * 2])).json()["id"]
+        assert wait_for_status(server.http_url, short)["status"] == "completed"
+    finally:
+        worker.stop()
+        server.stop()
+
+
+def test_a_job_whose_workers_keep_dying_fails_after_the_allowed_attempts(
+    idle_server: ServeProcess, long_speech
+) -> None:
+    attempts = {"TANDEM_JOB_MAX_ATTEMPTS": "2"}
+    job_id = upload(idle_server.http_url, wav_bytes(long_speech)).json()["id"]
+    for attempt in (1, 2):
+        doomed = _worker(idle_server, f"doomed-{attempt}", **attempts)
+        try:
+            _wait_for_log(doomed, "job.started")
+            assert httpx.get(f"{idle_server.http_url}{JOBS}/{job_id}").json()["status"] == "running"
+        finally:
+            doomed.kill()
+    last = _worker(idle_server, "last", **attempts)
+    try:
+        job = wait_for_status(idle_server.http_url, job_id, timeout_s=120)
+    finally:
+        last.stop()
+    assert job["status"] == "failed", (job, last.log()[-3000:])
+    assert job["error"] == "worker died 2 times on this job"
+
+
+def _wait_for_log(worker: WorkerProcess, text: str, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while text not in worker.log():
+        assert worker.running() and time.monotonic() < deadline, worker.log()[-3000:]
+        time.sleep(0.2)
+
+
+def test_job_status_changes_are_compare_and_set(postgres_url: str) -> None:
+    database = Database.open(postgres_url)
+    try:
+        job_id = repository.new_job_id()
+        repository.create_job(database, job_id=job_id, source=JobSource.UPLOAD, params={}, input_key="k")
+        assert repository.claim_job(database, job_id, "a:1:x", lambda _: False) is not None
+        assert repository.claim_job(database, job_id, "b:2:y", lambda _: True) is None  # a is alive
+        assert repository.reset_to_pending(database, job_id, "c:3:z") is False  # not c's job
+        with pytest.raises(repository.JobLostError):
+            repository.finish_job(database, job_id, JobStatus.COMPLETED, worker="b:2:y")
+        with pytest.raises(repository.JobLostError):
+            repository.record_progress(database, job_id, progress=5, current_stage="x", stages=[], worker="b:2:y")
+        assert repository.claim_job(database, job_id, "a:1:x", lambda _: True) is not None  # a's own retry
+        repository.finish_job(database, job_id, JobStatus.COMPLETED, worker="a:1:x")
+        with pytest.raises(repository.JobFinishedError):
+            repository.finish_job(database, job_id, JobStatus.FAILED, error="late")
+        assert repository.get_job(database, job_id).status is JobStatus.COMPLETED
+    finally:
+        database.close()
