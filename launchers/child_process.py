@@ -1,13 +1,41 @@
-"""Stopping the child processes the launchers start (Triton, llama.cpp, Redis, workers)."""
+"""The lifetime of the child processes the launchers start (Triton, llama.cpp, Redis, workers,
+``tandem serve``): they die with their parent however it dies, and stop cleanly when asked."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 
 import httpx
+
+_PR_SET_PDEATHSIG = 1
+
+
+def tied_to_this_process() -> Callable[[], None]:
+    """A ``preexec_fn`` (or ``os.register_at_fork`` hook) by which a child gets SIGKILL when this
+    process dies, even by SIGKILL (Linux's ``PR_SET_PDEATHSIG``; elsewhere it does nothing).
+
+    The setting survives ``exec`` but not ``fork``: a child that forks (an RQ worker's scheduler)
+    ties its own children again. The parent is the *thread* that started the child: start children
+    from the main thread.
+    """
+    parent = os.getpid()
+
+    def tie() -> None:
+        if not sys.platform.startswith("linux"):
+            return
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != parent:  # the parent died before the call: nobody is left to signal
+            os._exit(1)
+
+    return tie
 
 
 def stop_process(process: subprocess.Popen | None, timeout_s: float, *, kill_group: bool = False) -> None:

@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 
 from core.settings import Settings
-from launchers.child_process import stop_process, wait_until_healthy
+from launchers.child_process import stop_process, tied_to_this_process, wait_until_healthy
 from launchers.triton_server import free_port
 
 PACKAGED_QWEN = "package:qwen2.5-coder-0.5b-instruct-q4_k_m"
@@ -133,7 +133,8 @@ class LlmServer:
             environment["TANDEM_LLM_SERVER_API_KEY"] = self.api_key
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True
+                command, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True,
+                preexec_fn=tied_to_this_process(),
             )
         self.base_url = f"http://127.0.0.1:{port}/v1"
         self._wait_ready(f"http://127.0.0.1:{port}/health")

@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 import redis
 
-from launchers.child_process import stop_process
+from launchers.child_process import stop_process, tied_to_this_process
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -35,7 +35,9 @@ class RedisServer:
             raise RedisStartError(f"no Redis answers at {url}, and only a loopback Redis can be started here")
         binary = shutil.which("redis-server")
         if binary is None:
-            raise RedisStartError(f"no Redis answers at {url} and redis-server is not installed (apt-get install redis-server)")
+            raise RedisStartError(
+                f"no Redis answers at {url} and redis-server is not installed (apt-get install redis-server)"
+            )
         self.url = url
         work_dir.mkdir(parents=True, exist_ok=True)
         self._process = subprocess.Popen(
@@ -43,6 +45,7 @@ class RedisServer:
              "--dir", str(work_dir.resolve())],
             stdout=(work_dir / "redis.log").open("wb"),
             stderr=subprocess.STDOUT,
+            preexec_fn=tied_to_this_process(),
         )
         deadline = time.monotonic() + 10
         while not redis_answers(url):

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from launchers.child_process import stop_process, wait_until_healthy
+from launchers.child_process import stop_process, tied_to_this_process, wait_until_healthy
 from launchers.triton_server import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +45,7 @@ class ServeProcess:
                 stderr=subprocess.STDOUT,
                 env=self.environment,
                 cwd=PROJECT_ROOT,
+                preexec_fn=tied_to_this_process(),
             )
         problem = wait_until_healthy(self.process, f"{self.http_url}/health/live", start_timeout_s)
         if problem is not None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytriton
 
-from launchers.child_process import stop_process, wait_until_healthy
+from launchers.child_process import stop_process, tied_to_this_process, wait_until_healthy
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,7 +110,8 @@ class TritonServer:
         ]
         log = self.log_path.open("wb")
         self._process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=self._environment(), start_new_session=True
+            command, stdout=log, stderr=subprocess.STDOUT, env=self._environment(), start_new_session=True,
+            preexec_fn=tied_to_this_process(),
         )
         log.close()
         self.endpoints = TritonEndpoints(

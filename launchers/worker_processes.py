@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from launchers.child_process import stop_process
+from launchers.child_process import stop_process, tied_to_this_process
 
 
 class WorkerProcess:
@@ -31,6 +31,7 @@ class WorkerProcess:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
+                preexec_fn=tied_to_this_process(),
             )
 
     @property

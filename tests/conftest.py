@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from core.storage import ObjectStore, open_store
+from launchers.child_process import tied_to_this_process
 
 POSTGRES_URL = os.environ.get("TANDEM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -49,6 +50,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=tied_to_this_process(),
             )
         try:
             _wait_until_answers(endpoint, server, log_path)
