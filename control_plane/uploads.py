@@ -23,7 +23,10 @@ class JobDidNotComplete(RuntimeError):
 
 
 async def submit(request: Request, upload: UploadFile, params: JobParams) -> JobView:
-    """The caller's job of ``upload``; raises ``InvalidAudioFile`` or ``JobNotQueued`` (``core.jobs.submission``)."""
+    """The caller's job of ``upload``.
+
+    Raises ``InvalidAudioFile`` (``AudioTooLong`` past ``TANDEM_MAX_AUDIO_S``) or ``JobNotQueued`` (``core.jobs.submission``).
+    """
     state = request.app.state
     try:
         return await anyio.to_thread.run_sync(
@@ -35,6 +38,7 @@ async def submit(request: Request, upload: UploadFile, params: JobParams) -> Job
             upload.file,
             upload.filename,
             params,
+            app_state.settings(state).max_audio_s,
         )
     finally:
         await upload.close()

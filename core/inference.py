@@ -127,12 +127,20 @@ class InferenceClient:
             names = sorted(
                 m["name"] for m in index.get("models", []) if m.get("state") == "READY" and is_live_profile(m["name"])
             )
-            profiles = [await self._streaming_model(name) for name in names]
+            profiles = [await self._served_model(name) for name in names]
         except InferenceServerException as exc:
             raise InferenceUnavailable(str(exc)) from exc
         return LiveModels(tuple(profiles))
 
-    async def _streaming_model(self, triton_model: str) -> StreamingModel:
+    async def batch_model(self) -> StreamingModel:
+        """The model ``batch_asr`` serves (jobs and enhancement): its public name and languages."""
+        try:
+            return await self._served_model(BATCH_ASR_MODEL)
+        except InferenceServerException as exc:
+            raise InferenceUnavailable(str(exc)) from exc
+
+    async def _served_model(self, triton_model: str) -> StreamingModel:
+        """A model's public name and languages, from its config's ``model_name``/``language`` parameters."""
         config = await self._client.get_model_config(triton_model, as_json=True)
         parameters = {k: v.get("string_value", "") for k, v in config["config"].get("parameters", {}).items()}
         language = parameters.get("language") or None

@@ -147,6 +147,8 @@ def cluster(embeddings: np.ndarray, hint: SpeakerCountHint, options: Diarization
     low, high = speaker_bounds(hint, n, options)
     if n == 1 or high == 1:
         return np.zeros(n, dtype=int)
+    if low >= n:  # asked for at least as many speakers as there are windows (a short clip): one each
+        return np.arange(n)
     if low == 1 and is_one_speaker(embeddings, options):
         return np.zeros(n, dtype=int)
     affinity, count = _best_pruning(embeddings, max(low, 2), high, options.affinity_keep)

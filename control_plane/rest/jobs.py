@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import anyio
 import msgspec
+import structlog
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.exceptions import ValidationException
@@ -24,9 +25,9 @@ from control_plane.uploads import submit
 from core.audio.decoding import InvalidAudioFile
 from core.exports import ExportFormat, SubtitleOptions, to_srt, to_text, to_vtt
 from core.jobs.events import watch_job
-from core.jobs.params import JobParams, parse_job_params
+from core.jobs.params import JobParams, check_served, parse_job_params
 from core.jobs.result import completed_job_body, job_body, load_transcript
-from core.jobs.submission import JobNotQueued
+from core.jobs.submission import AudioTooLong, JobNotQueued
 from core.metrics import JOBS
 from core.persistence import jobs as repository
 from core.persistence.database import Database
@@ -38,6 +39,8 @@ from core.storage.keys import job_prefix
 from core.webhook_urls import InvalidWebhookUrl, resolve_webhook_target
 
 JOBS_PATH = "/v1/audio/transcriptions"
+
+log = structlog.get_logger(__name__)
 
 _INVALID = {400: ResponseSpec(ErrorResponse, description="Invalid parameters")}
 _NOT_FOUND = {404: ResponseSpec(ErrorResponse, description="No such job")}
@@ -72,6 +75,7 @@ class JobsController(Controller):
         fields = {key: value for key, value in form.items() if isinstance(value, str)}
         try:
             params = parse_job_params(fields)
+            check_served(params, state.batch_model)
         except ValueError as exc:
             raise ApiError(400, "invalid_parameters", str(exc)) from exc
         if params.webhook_url is not None:
@@ -194,6 +198,8 @@ async def _job_event_stream(
 async def _submit(request: Request, upload: UploadFile, params: JobParams) -> JobView:
     try:
         return await submit(request, upload, params)
+    except AudioTooLong as exc:
+        raise ApiError(413, "audio_too_long", str(exc)) from exc
     except InvalidAudioFile as exc:
         raise ApiError(400 if "empty" in str(exc) else 422, "invalid_audio", str(exc)) from exc
     except JobNotQueued as exc:

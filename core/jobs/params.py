@@ -6,6 +6,8 @@ from enum import StrEnum
 
 import msgspec
 
+from core.live_models import StreamingModel
+
 
 class SpeakerDetection(StrEnum):
     NONE = "none"
@@ -46,3 +48,14 @@ def parse_job_params(fields: dict[str, str]) -> JobParams:
     except msgspec.ValidationError as exc:
         raise ValueError(str(exc)) from None
     return params.validate()
+
+
+def check_served(params: JobParams, batch_model: StreamingModel) -> None:
+    """Refuse a ``model`` or ``language`` the batch model cannot serve; ``ValueError`` names the accepted values."""
+    if params.model not in ("", batch_model.name):
+        raise ValueError(f"model {params.model!r} is not served here; accepted: {batch_model.name!r} (or none)")
+    if not batch_model.accepts_language(params.language):
+        raise ValueError(
+            f"language {params.language!r} is not transcribed by model {batch_model.name!r}; accepted: "
+            + ", ".join(repr(language) for language in ["auto", *sorted(batch_model.languages)])
+        )

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from core.audio.decoding import probe_audio
+import structlog
+
+from core.audio.decoding import InvalidAudioFile, probe_audio
 from core.jobs.params import JobParams
 from core.jobs.queue import JobQueue
 from core.persistence import jobs as repository
@@ -16,7 +18,13 @@ from core.persistence.database import Database
 from core.persistence.jobs import JobSource, JobView
 from core.persistence.states import JobStatus
 from core.storage.base import ObjectStore
-from core.storage.keys import job_input_key
+from core.storage.keys import job_input_key, job_prefix
+
+log = structlog.get_logger(__name__)
+
+
+class AudioTooLong(InvalidAudioFile):
+    """The audio lasts longer than ``TANDEM_MAX_AUDIO_S``; the message gives both."""
 
 
 class JobNotQueued(RuntimeError):
@@ -31,8 +39,10 @@ def submit_upload(
     file: BinaryIO,
     filename: str | None,
     params: JobParams,
+    max_audio_s: float | None = None,
 ) -> JobView:
-    """Probe ``file`` (raises ``InvalidAudioFile``), store it, create ``tenant``'s job and queue its run.
+    """Probe ``file`` (raises ``InvalidAudioFile``, or :class:`AudioTooLong` past ``max_audio_s``), store it,
+    create ``tenant``'s job and queue its run. When the row cannot be written the stored file is removed.
 
     Blocking: call it from a worker thread.
     """
@@ -40,12 +50,21 @@ def submit_upload(
         info = probe_audio(file, filename)
     finally:
         file.seek(0)
+    if max_audio_s and info.duration_s > max_audio_s:
+        raise AudioTooLong(
+            f"the audio lasts {info.duration_s:.0f} s; the limit is {max_audio_s:.0f} s (TANDEM_MAX_AUDIO_S)"
+        )
     job_id = repository.new_job_id()
     input_key = job_input_key(job_id, info.extension)
     store.put_file(input_key, file)
-    view = repository.create_job(
-        database, tenant=tenant, job_id=job_id, source=JobSource.UPLOAD, params=params, input_key=input_key
-    )
+    try:
+        view = repository.create_job(
+            database, tenant=tenant, job_id=job_id, source=JobSource.UPLOAD, params=params, input_key=input_key
+        )
+    except Exception:
+        log.exception("job.insert_failed", job_id=job_id, input_key=input_key)
+        store.delete_prefix(job_prefix(job_id))
+        raise
     try:
         job_queue.enqueue_run(job_id)
     except Exception as exc:
