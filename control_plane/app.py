@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio
@@ -18,8 +19,8 @@ from control_plane.auth.keys_api import KeysController, create_token
 from control_plane.console.routes import console_assets, console_page
 from control_plane.elevenlabs.realtime import elevenlabs_realtime
 from control_plane.elevenlabs.speech_to_text import SpeechToTextController
-from control_plane.live.archive import repair_unfinished_sessions
 from control_plane.live.gateway import SessionSlots, transcription_stream
+from control_plane.live.owners import ControlPlaneHeartbeat, beat_and_repair, keep_owning
 from control_plane.openai.errors import OpenAIError, openai_error_handler
 from control_plane.openai.models import list_models
 from control_plane.openai.realtime import openai_realtime
@@ -30,7 +31,6 @@ from control_plane.rest.jobs import JobsController
 from control_plane.rest.sessions import SessionsController
 from control_plane.rest.speakers import SpeakersController
 from core.inference import ALL_MODELS, InferenceClient
-from core.jobs.enhancement import enhance_repaired_sessions
 from core.jobs.queue import JobQueue
 from core.log_config import configure_logging
 from core.metrics import render_metrics, scrape_time_gauges
@@ -65,17 +65,18 @@ async def health_ready(state: State) -> Response[ReadinessReport]:
     checks = {
         "triton": await state.inference.models_ready(ALL_MODELS),
         "redis": await anyio.to_thread.run_sync(redis_answers, settings.redis_url),
-        "database": await anyio.to_thread.run_sync(_answers, state.database.ping),
-        "store": await anyio.to_thread.run_sync(_answers, state.store.ping),
+        "database": await anyio.to_thread.run_sync(_answers, "database", state.database.ping),
+        "store": await anyio.to_thread.run_sync(_answers, "store", state.store.ping),
     }
     ready = all(checks.values())
     return Response(ReadinessReport(ready=ready, checks=checks), status_code=200 if ready else 503)
 
 
-def _answers(ping) -> bool:
+def _answers(name: str, ping: Callable[[], None]) -> bool:
     try:
         ping()
     except Exception:
+        log.warning("health.not_ready", check=name, exc_info=True)
         return False
     return True
 
@@ -110,24 +111,28 @@ def create_app(settings: Settings, triton_grpc_url: str) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         database = await anyio.to_thread.run_sync(Database.open, settings.resolved_database_url)
         store = await anyio.to_thread.run_sync(open_store, settings)
-        repaired = await anyio.to_thread.run_sync(repair_unfinished_sessions, database, store)
         inference = InferenceClient(triton_grpc_url)
         job_queue = JobQueue(settings.redis_url, settings.queue_name, job_timeout_s=settings.job_timeout_s)
-        if repaired:
-            enhanced = await anyio.to_thread.run_sync(enhance_repaired_sessions, database, store, job_queue, repaired)
-            log.warning("sessions.repaired", interrupted=repaired, enhancement_jobs=enhanced)
+        heartbeat = ControlPlaneHeartbeat(settings.redis_url)
+        await anyio.to_thread.run_sync(beat_and_repair, heartbeat, database, store, job_queue)
         auth_redis = Redis.from_url(settings.redis_url)
         app.state.update(
             database=database,
             store=store,
             inference=inference,
             job_queue=job_queue,
+            heartbeat=heartbeat,
             auth_edge=AuthEdge.create(settings, database, auth_redis),
         )
         app.state.live_models = await inference.live_models()
+        app.state.batch_model = await inference.batch_model()
+        owning = asyncio.create_task(keep_owning(heartbeat, database, store, job_queue))
         try:
             yield
         finally:
+            owning.cancel()
+            await asyncio.gather(owning, return_exceptions=True)
+            heartbeat.close()
             await auth_redis.aclose()
             await inference.close()
             job_queue.close()

@@ -82,7 +82,7 @@ def test_migrations_create_tables_and_are_idempotent(database_url: str) -> None:
     finally:
         engine.dispose()
     assert {"realtime_sessions", "jobs", "speakers", "api_keys", "alembic_version"} <= tables
-    assert version == "0004"
+    assert version == "0005"
 
 
 def test_create_finalize_get_round_trip(db: Database) -> None:

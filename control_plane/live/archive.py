@@ -146,8 +146,10 @@ class SessionArchive:
         tenant: str,
         recording_buffer_s: float,
         on_recording_failed: Callable[[str], None],
+        owner: str | None = None,
     ) -> SessionArchive:
-        """Insert ``tenant``'s ``active`` record and, with ``store_audio``, start the recording.
+        """Insert ``tenant``'s ``active`` record (served by the control plane ``owner``) and, with
+        ``store_audio``, start the recording.
 
         ``on_recording_failed`` is called (on the event loop) if the recording stops mid-session.
         """
@@ -161,6 +163,7 @@ class SessionArchive:
                 language=params.language,
                 sample_rate=params.sample_rate,
                 encoding=params.encoding.value,
+                owner=owner,
             )
         )
         recording = None
@@ -245,13 +248,15 @@ class SessionArchive:
         return SessionOutcome(status=status, audio_uri=audio_uri, transcript_uri=transcript_uri, error=error)
 
 
-def repair_unfinished_sessions(database: Database, store: ObjectStore) -> list[str]:
-    """At start-up: sessions left ``active`` by a killed server become ``interrupted``.
+def repair_unfinished_sessions(
+    database: Database, store: ObjectStore, owner_alive: Callable[[str | None], bool] | None = None
+) -> list[str]:
+    """Sessions left ``active`` by a killed server (one whose owner is not ``owner_alive``) become ``interrupted``.
 
     Their recording is kept when the store holds a playable one (the local folder checkpoints the
     WAV header every second; an unfinished S3 upload cannot be recovered).
     """
-    repaired = repository.mark_active_sessions_interrupted(database)
+    repaired = repository.mark_active_sessions_interrupted(database, owner_alive=owner_alive)
     for session_id in repaired:
         key = session_audio_key(session_id)
         if store.exists(key):

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
@@ -88,21 +89,27 @@ _WorkItem = DecodedFrame | ConfigMessage | FlushMessage | EndMessage | _Disconne
 
 
 class SessionSlots:
-    """Counts live sessions against ``Settings.max_sessions`` (``0``: no cap)."""
+    """Counts live sessions against ``Settings.max_sessions`` (``0``: no cap), per control plane."""
 
     def __init__(self, max_sessions: int) -> None:
         self.max_sessions = max_sessions
         self.active = 0
 
-    def acquire(self) -> bool:
-        """Take a slot; ``False`` when every slot is taken."""
+    def acquire(self) -> Callable[[], None] | None:
+        """Take a slot: the function that gives it back (once, however often called); ``None``
+        when every slot is taken."""
         if self.max_sessions and self.active >= self.max_sessions:
-            return False
+            return None
         self.active += 1
-        return True
+        released = False
 
-    def release(self) -> None:
-        self.active -= 1
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.active -= 1
+
+        return release
 
 
 @dataclass
@@ -117,6 +124,8 @@ class _Connection:
     work: asyncio.Queue[_WorkItem]
     model: StreamingModel
     dialect: Dialect
+    release_slot: Callable[[], None]
+    """Gives the session's slot back: at ``session.end`` (an ``enhance_wait`` socket does not hold one)."""
     queued_samples: int = 0
     """16 kHz samples received but not yet processed."""
     input_samples: int = 0
@@ -152,10 +161,12 @@ async def serve_live(
         model = live_models.select(params.model)
         params.model = model.name
         _check_language(model, params.language)
+        _check_enhancement(model, socket.app.state.batch_model, params)
     except ValueError as exc:
         await refuse(socket, dialect, ErrorCode.INVALID_PARAMETERS, str(exc), CloseCode.INVALID_PARAMETERS)
         return
-    if not slots.acquire():
+    release_slot = slots.acquire()
+    if release_slot is None:
         message = f"the server already serves {slots.max_sessions} sessions"
         await refuse(socket, dialect, ErrorCode.CAPACITY, message, CloseCode.CAPACITY)
         return
@@ -163,9 +174,9 @@ async def serve_live(
     if vad_min_silence_s is not None:
         tuning = msgspec.structs.replace(tuning, vad_min_silence_s=vad_min_silence_s)
     try:
-        await _serve(socket, settings, inference, model, params, dialect, tuning)
+        await _serve(socket, settings, inference, model, params, dialect, tuning, release_slot)
     finally:
-        slots.release()
+        release_slot()
 
 
 async def _serve(
@@ -176,6 +187,7 @@ async def _serve(
     params: SessionParams,
     dialect: Dialect,
     tuning: LiveTuning,
+    release_slot: Callable[[], None],
 ) -> None:
     if not await inference.ready():
         message = "the model server is not available"
@@ -196,6 +208,7 @@ async def _serve(
             model.name,
             tenant=tenant_of(socket),
             recording_buffer_s=settings.recording_buffer_s,
+            owner=socket.app.state.heartbeat.owner,
             on_recording_failed=lambda error: outbox.put(
                 WarningMessage(code=WarningCode.RECORDING_FAILED, message=f"recording stopped: {error}")
             ),
@@ -216,6 +229,7 @@ async def _serve(
         work=asyncio.Queue(maxsize=MAX_QUEUED_ITEMS),
         model=model,
         dialect=dialect,
+        release_slot=release_slot,
         started_at=time.monotonic(),
     )
     LIVE_SESSIONS_ACTIVE.inc()
@@ -259,6 +273,23 @@ def _check_language(model: StreamingModel, language: str) -> None:
         if model.language:
             raise ValueError(f"model {model.name!r} only transcribes language {model.language!r}")
         raise ValueError(f"model {model.name!r} does not transcribe language {language!r}")
+
+
+def _check_enhancement(model: StreamingModel, batch_model: StreamingModel, params: SessionParams) -> None:
+    """``enhance_on_end`` needs the batch model to transcribe whatever language the session may speak."""
+    if not params.enhance_on_end:
+        return
+    language = model.language or params.language
+    if language == "auto" and batch_model.language:
+        raise ValueError(
+            f"enhance_on_end: model {model.name!r} with language 'auto' may hear any language, but enhancement"
+            f" ({batch_model.name!r}) transcribes only {batch_model.language!r}; pass language={batch_model.language}"
+        )
+    if not batch_model.accepts_language(language):
+        raise ValueError(
+            f"enhance_on_end: enhancement ({batch_model.name!r}) does not transcribe language {language!r}; accepted: "
+            + ", ".join(repr(accepted) for accepted in sorted(batch_model.languages))
+        )
 
 
 async def _receive(connection: _Connection) -> None:
@@ -401,6 +432,7 @@ async def _end(connection: _Connection, *, status: SessionStatus) -> None:
         finals=len(finals),
         enhancement_job_id=enhancement_job_id,
     )
+    connection.release_slot()
     if enhancement_job_id and connection.params.enhance_wait:
         await _push_enhancement(connection, enhancement_job_id)
 
@@ -444,10 +476,32 @@ async def _start_enhancement(connection: _Connection, outcome: SessionOutcome | 
 
 
 async def _push_enhancement(connection: _Connection, job_id: str) -> None:
-    """``enhance_wait``: the job's progress, then its transcript (or failure), while the client listens."""
+    """``enhance_wait``: the job's progress, then its transcript (or failure), while the client listens.
+
+    A client that closes its socket meanwhile ends the wait at once (the job runs on).
+    """
+    outbox = connection.outbox
+    client_gone = asyncio.create_task(_disconnected(connection.socket))
+    try:
+        await _push_job_updates(connection, job_id, stop_when=lambda: outbox.closed or client_gone.done())
+        if client_gone.done():
+            log.info("session.enhancement_wait_ended", session_id=connection.session_id, job_id=job_id,
+                     reason="the client went away")
+    finally:
+        client_gone.cancel()
+
+
+async def _disconnected(socket: WebSocket) -> None:
+    """Return when the client closes its socket (anything else it sends now is ignored)."""
+    with contextlib.suppress(Exception):
+        while (await socket.receive())["type"] != "websocket.disconnect":
+            pass
+
+
+async def _push_job_updates(connection: _Connection, job_id: str, stop_when: Callable[[], bool]) -> None:
     state = connection.socket.app.state
     outbox = connection.outbox
-    async for view in watch_job(state.database, job_id, stop_when=lambda: outbox.closed):
+    async for view in watch_job(state.database, job_id, stop_when=stop_when):
         if view.status is JobStatus.COMPLETED:
             transcript = await anyio.to_thread.run_sync(load_transcript, state.store, job_id)
             if transcript is not None:
@@ -496,7 +550,8 @@ async def _send_messages(connection: _Connection) -> None:
         try:
             for text in connection.dialect.write(message):
                 await socket.send_text(text)
-        except Exception:  # the client went away
+        except Exception as exc:  # the client went away
+            log.info("session.send_failed", session_id=connection.session_id, error=repr(exc))
             outbox.discard()
             return
     await _close_quietly(socket, outbox.close_code)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -31,6 +30,7 @@ from core.persistence.sessions import SessionView
 from core.persistence.states import SessionStatus
 from core.storage.base import ObjectNotFoundError
 from core.storage.keys import (
+    job_prefix,
     session_audio_key,
     session_prefix,
     session_transcript_key,
@@ -119,13 +119,21 @@ class SessionsController(Controller):
 
     @delete("/{session_id:str}", sync_to_thread=True, responses=_NOT_FOUND | _CONFLICT)
     def delete_session(self, request: Request, state: State, session_id: FromPath[str]) -> None:
-        """Remove the session's record and everything stored under ``sessions/{id}/``."""
+        """Remove the session's record, everything under ``sessions/{id}/``, and its enhancement jobs
+        with their ``jobs/{job_id}/`` objects (a running one stops under its worker)."""
         view = _existing_session(request, session_id)
         if view.status is SessionStatus.ACTIVE:
             raise ApiError(409, "session_active", f"session {session_id} is active; end it first")
-        app_state.store(state).delete_prefix(session_prefix(session_id))
-        with contextlib.suppress(repository.SessionNotFoundError):  # deleted concurrently: the same outcome
-            repository.delete_session(app_state.database(state), session_id, tenant=tenant_of(request))
+        try:
+            job_ids = repository.delete_session(app_state.database(state), session_id, tenant=tenant_of(request))
+        except repository.SessionNotFoundError:  # deleted concurrently: the same outcome
+            job_ids = []
+        except repository.SessionActiveError as exc:
+            raise ApiError(409, "session_active", f"session {session_id} is active; end it first") from exc
+        store = app_state.store(state)
+        store.delete_prefix(session_prefix(session_id))
+        for job_id in job_ids:
+            store.delete_prefix(job_prefix(job_id))
 
 
 def _enhancement(state: State, session: SessionView) -> EnhancementResponse:

@@ -71,6 +71,8 @@ class SessionRecord(Base):
     transcript_uri: Mapped[str | None] = mapped_column(String(1024))
     enhancement_job_id: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(256))
+    """The control plane serving the session while it is ``active`` (its heartbeat is in Redis)."""
 
 
 class JobRecord(Base):

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from core.persistence.database import Database
-from core.persistence.models import SessionRecord
+from core.persistence.models import JobRecord, SessionRecord
 from core.persistence.pagination import newest_first, page_of
 from core.persistence.states import SessionStatus
 from core.persistence.tenant_filter import get_owned, owned_by
@@ -73,8 +74,10 @@ def create_session(
     session_id: str | None = None,
     created_at: datetime | None = None,
     tenant: str = DEFAULT_TENANT,
+    owner: str | None = None,
 ) -> SessionView:
-    """Insert an ``active`` session of ``tenant``; ``params`` holds every effective session parameter."""
+    """Insert an ``active`` session of ``tenant``; ``params`` holds every effective session parameter,
+    ``owner`` names the control plane serving it."""
     record = SessionRecord(
         id=session_id or new_session_id(),
         tenant=tenant,
@@ -90,6 +93,7 @@ def create_session(
         total_duration=0.0,
         utterance_count=0,
         transcript="",
+        owner=owner,
     )
     with db.transaction() as session:
         session.add(record)
@@ -127,7 +131,8 @@ def finalize_session(
         record.transcript = transcript
         record.audio_uri = audio_uri
         record.transcript_uri = transcript_uri
-        record.enhancement_job_id = enhancement_job_id
+        if enhancement_job_id is not None:  # never unlink a job created meanwhile (a POST .../enhance)
+            record.enhancement_job_id = enhancement_job_id
         record.error = error
         session.flush()
         return _view(record)
@@ -161,11 +166,13 @@ def list_sessions(
     return SessionPage(*page_of(views, limit))
 
 
-def delete_session(db: Database, session_id: str, *, tenant: str | None = None) -> None:
-    """Delete a finished session's record (its stored objects are the caller's to remove).
+def delete_session(db: Database, session_id: str, *, tenant: str | None = None) -> list[str]:
+    """Delete a finished session's record and its enhancement jobs' rows; the ids of those jobs
+    (their stored objects, and the session's, are the caller's to remove).
 
-    Raises :class:`SessionNotFoundError` (also for another ``tenant``'s) or, while the session is
-    active, :class:`SessionActiveError`.
+    A running job loses its row under its worker, which then stops at its next step and removes
+    what it wrote. Raises :class:`SessionNotFoundError` (also for another ``tenant``'s) or, while
+    the session is active, :class:`SessionActiveError`.
     """
     with db.transaction() as session:
         record = get_owned(session, SessionRecord, session_id, tenant, for_update=True)
@@ -173,26 +180,38 @@ def delete_session(db: Database, session_id: str, *, tenant: str | None = None) 
             raise SessionNotFoundError(session_id)
         if record.status == SessionStatus.ACTIVE:
             raise SessionActiveError(session_id)
+        job_ids = list(session.scalars(select(JobRecord.id).where(JobRecord.session_id == session_id)))
+        session.execute(delete(JobRecord).where(JobRecord.session_id == session_id))
         session.delete(record)
+        return job_ids
 
 
-def mark_active_sessions_interrupted(db: Database, ended_at: datetime | None = None) -> list[str]:
-    """Mark every ``active`` session ``interrupted`` and return their ids.
+def mark_active_sessions_interrupted(
+    db: Database, ended_at: datetime | None = None, *, owner_alive: Callable[[str | None], bool] | None = None
+) -> list[str]:
+    """Mark ``active`` sessions whose control plane is gone ``interrupted``; their ids.
 
-    Run at startup: no session can still be live then, so any left ``active`` belonged to a
-    server that was killed.
+    ``owner_alive`` says whether a session's owner still serves it (several control planes on one
+    database); without it every ``active`` session is taken as orphaned, which holds when the only
+    control plane starts. Each session is marked once (compare-and-set on ``active``), so two
+    control planes repairing at once never both report it.
     """
     with db.transaction() as session:
-        ids = list(
-            session.scalars(select(SessionRecord.id).where(SessionRecord.status == SessionStatus.ACTIVE))
-        )
-        if ids:
-            session.execute(
+        active = session.execute(
+            select(SessionRecord.id, SessionRecord.owner).where(SessionRecord.status == SessionStatus.ACTIVE)
+        ).all()
+    orphaned = [session_id for session_id, owner in active if owner_alive is None or not owner_alive(owner)]
+    repaired = []
+    for session_id in orphaned:
+        with db.transaction() as session:
+            result = session.execute(
                 update(SessionRecord)
-                .where(SessionRecord.id.in_(ids))
+                .where(SessionRecord.id == session_id, SessionRecord.status == SessionStatus.ACTIVE)
                 .values(status=SessionStatus.INTERRUPTED, ended_at=ended_at or datetime.now(UTC))
             )
-    return ids
+        if result.rowcount == 1:
+            repaired.append(session_id)
+    return repaired
 
 
 def set_audio_uri(db: Database, session_id: str, audio_uri: str) -> None:
