@@ -6,6 +6,7 @@ Real processes throughout: ``tandem serve``, ``tandem worker`` (RQ on the shared
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -92,3 +93,22 @@ def test_job_status_changes_are_compare_and_set(postgres_url: str) -> None:
         assert repository.get_job(database, job_id).status is JobStatus.COMPLETED
     finally:
         database.close()
+
+
+def test_concurrent_claims_on_sqlite_give_the_job_to_exactly_one_worker(tmp_path) -> None:
+    database = Database.open(f"sqlite:///{tmp_path / 'tandem.db'}")
+    try:
+        job_ids = [repository.new_job_id() for _ in range(5)]
+        for job_id in job_ids:
+            repository.create_job(database, job_id=job_id, source=JobSource.UPLOAD, params={}, input_key="k")
+        for job_id in job_ids:
+            workers = [f"host:{pid}:token" for pid in range(6)]
+            with ThreadPoolExecutor(max_workers=len(workers)) as pool:
+                claims = list(pool.map(repository.claim_job, [database] * 6, [job_id] * 6, workers, [_alive] * 6))
+            assert sum(claim is not None for claim in claims) == 1, claims
+    finally:
+        database.close()
+
+
+def _alive(_worker: str) -> bool:
+    return True
