@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
@@ -96,13 +98,23 @@ _emotion_decoder = msgspec.json.Decoder(Emotion)
 class InferenceClient:
     """Async gRPC client over ``tritonclient.grpc.aio``; safe to share between sessions."""
 
-    def __init__(self, grpc_url: str, *, timeout_s: float = 30.0, batch_timeout_s: float = 900.0) -> None:
-        """``batch_timeout_s`` bounds ``batch_asr``/``speaker_embedding`` requests: a job sends all its
-        chunks and windows at once, so with several jobs a request can wait minutes in Triton's queue
-        (measured: a 5-minute diarized job failed its embeddings after 30 s under load)."""
+    def __init__(
+        self,
+        grpc_url: str,
+        *,
+        timeout_s: float = 30.0,
+        batch_timeout_s: float = 900.0,
+        batch_requests_in_flight: int = 0,
+    ) -> None:
+        """``batch_timeout_s`` bounds ``batch_asr``/``speaker_embedding`` requests: with several jobs a
+        request can wait minutes in Triton's queue (measured: a 5-minute diarized job failed its
+        embeddings after 30 s under load). ``batch_requests_in_flight`` (0: no bound) is how many of
+        those requests this client has sent and not yet had answered: the others wait here, so a
+        long job neither floods Triton's queue (and memory) nor spends its deadline there."""
         self._client = grpcclient.InferenceServerClient(grpc_url)
         self._timeout_s = timeout_s
         self._batch_timeout_s = batch_timeout_s
+        self._batch_slots = asyncio.Semaphore(batch_requests_in_flight) if batch_requests_in_flight else None
 
     async def close(self) -> None:
         await self._client.close()
@@ -210,12 +222,14 @@ class InferenceClient:
     async def transcribe_chunk(self, audio: np.ndarray, *, language: str, prompt: str = "") -> ChunkTranscript:
         """Transcribe one chunk (16 kHz mono float32, at most 30 s) of a recording with ``batch_asr``:
         beam search, Whisper's segments with word times; ``prompt`` is the text said before it."""
-        inputs = [
-            _tensor("AUDIO", audio.astype(np.float32)[None, :], "FP32"),
-            _tensor("LANGUAGE", np.array([[language.encode()]], dtype=np.object_), "BYTES"),
-            _tensor("PROMPT", np.array([[prompt.encode()]], dtype=np.object_), "BYTES"),
-        ]
-        result = await self._infer(BATCH_ASR_MODEL, inputs, timeout_s=self._batch_timeout_s)
+        result = await self._infer_batch(
+            BATCH_ASR_MODEL,
+            lambda: [
+                _tensor("AUDIO", audio.astype(np.float32)[None, :], "FP32"),
+                _tensor("LANGUAGE", np.array([[language.encode()]], dtype=np.object_), "BYTES"),
+                _tensor("PROMPT", np.array([[prompt.encode()]], dtype=np.object_), "BYTES"),
+            ],
+        )
         return _chunk_decoder.decode(result.as_numpy("SEGMENTS").reshape(-1)[0])
 
     async def embed_speakers(self, windows: np.ndarray, *, live: bool = False) -> np.ndarray:
@@ -226,14 +240,12 @@ class InferenceClient:
         windows = np.asarray(windows, dtype=np.float32)
         size = SPEAKER_EMBEDDING_MAX_WINDOWS
         chunks = [windows[i : i + size] for i in range(0, len(windows), size)]
-        model, timeout_s = (
-            (LIVE_SPEAKER_EMBEDDING_MODEL, self._timeout_s)
-            if live
-            else (SPEAKER_EMBEDDING_MODEL, self._batch_timeout_s)
-        )
-        results = await asyncio.gather(
-            *(self._infer(model, [_tensor("AUDIO", chunk, "FP32")], timeout_s=timeout_s) for chunk in chunks)
-        )
+        if live:
+            model, timeout_s = LIVE_SPEAKER_EMBEDDING_MODEL, self._timeout_s
+            requests = (self._infer(model, [_tensor("AUDIO", chunk, "FP32")], timeout_s=timeout_s) for chunk in chunks)
+        else:
+            requests = (self._infer_batch(SPEAKER_EMBEDDING_MODEL, _audio_input(chunk)) for chunk in chunks)
+        results = await asyncio.gather(*requests)
         embeddings = [result.as_numpy("EMBEDDING") for result in results]
         return np.concatenate(embeddings) if embeddings else np.zeros((0, 0), dtype=np.float32)
 
@@ -245,6 +257,14 @@ class InferenceClient:
         ]
         result = await self._infer(EMOTION_MODEL, inputs)
         return _emotion_decoder.decode(result.as_numpy("EMOTION").reshape(-1)[0])
+
+    async def _infer_batch(
+        self, model: str, make_inputs: Callable[[], list[grpcclient.InferInput]]
+    ) -> grpcclient.InferResult:
+        """A request of recorded audio: at most ``batch_requests_in_flight`` at once, ``batch_timeout_s``
+        each; its inputs are serialized only once it may go (queued requests hold no copy)."""
+        async with self._batch_slots or contextlib.nullcontext():
+            return await self._infer(model, make_inputs(), timeout_s=self._batch_timeout_s)
 
     async def _infer(
         self, model: str, inputs: list[grpcclient.InferInput], *, priority: int = 0, timeout_s: float | None = None
@@ -264,3 +284,7 @@ def _tensor(name: str, value: np.ndarray, datatype: str) -> grpcclient.InferInpu
     tensor = grpcclient.InferInput(name, list(value.shape), datatype)
     tensor.set_data_from_numpy(value)
     return tensor
+
+
+def _audio_input(windows: np.ndarray) -> Callable[[], list[grpcclient.InferInput]]:
+    return lambda: [_tensor("AUDIO", windows, "FP32")]

@@ -59,6 +59,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """A job running longer than this is stopped and failed (RQ's job timeout)."""
     job_max_attempts: int = 3
     """Runs of a job that may end with their worker (killed, out of memory); one more fails the job."""
+    job_requests_in_flight: int = 4
+    """Batch ASR and speaker-embedding requests one job has at Triton at once (0: all at once); the
+    rest wait in the worker, so Triton's queue and memory do not grow with the upload's length."""
     triton_retry_s: float = 30.0
     """How long a stage keeps retrying an unreachable Triton (with backoff) before the job fails."""
     worker_maintenance_interval_s: int = 15

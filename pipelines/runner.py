@@ -118,7 +118,7 @@ class JobRunner:
         progress = _Progress(records=[], total_weight=sum(stage.weight for step in steps for stage in step))
         state = JobState(job_id=self._view.id)
         settings = self._services.settings
-        inference = InferenceClient(settings.triton_grpc_url)
+        inference = InferenceClient(settings.triton_grpc_url, batch_requests_in_flight=settings.job_requests_in_flight)
         llm = (
             LlmClient(settings.llm_url, model=settings.llm_model, api_key=settings.llm_api_key,
                       timeout_s=settings.llm_timeout_s)
