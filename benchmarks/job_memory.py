@@ -12,27 +12,26 @@ where it stands. Results go to ``benchmarks/results/job_memory.json``; README li
 from __future__ import annotations
 
 import datetime as _dt
-import io
 import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import numpy as np
-import soundfile
 import typer
+from rich.console import Console
 
-from benchmarks.realtime import DEFAULT_OUTPUT_DIR, MODEL_REPOSITORY, console
-from benchmarks.soak import RssSampler
+from benchmarks.samplers import RssSampler, tree_rss_bytes
 from benchmarks.speech import SAMPLE_RATE, conversation
-from clients.jobs_client import JOBS_PATH
+from benchmarks.stack import DEFAULT_OUTPUT_DIR, MODEL_REPOSITORY
+from clients.jobs_client import upload, wait_for_status, wav_bytes
 from launchers.serve_process import ServeProcess
 from launchers.triton_server import TritonServer
 from launchers.worker_processes import WorkerProcess
 
 SAMPLE_EVERY_S = 0.5
+console = Console()
 
 
 def main(
@@ -69,37 +68,25 @@ def main(
 def _measure(
     server: ServeProcess, worker: WorkerProcess, triton: TritonServer, speech: np.ndarray, minutes: float
 ) -> dict:
-    samples = int(minutes * 60 * SAMPLE_RATE)
-    audio = np.resize(speech, samples)
-    buffer = io.BytesIO()
-    soundfile.write(buffer, audio, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    audio = wav_bytes(np.resize(speech, int(minutes * 60 * SAMPLE_RATE)))
     trees = {"worker": worker.pid, "triton": triton._process.pid}  # noqa: SLF001
-    with RssSampler(trees, every_s=SAMPLE_EVERY_S) as sampler:
-        time.sleep(2 * SAMPLE_EVERY_S)  # the baseline before the upload
+    baseline = {tree: round(tree_rss_bytes(pid) / 2**20, 1) for tree, pid in trees.items()}  # before the upload
+    roots = {tree: (lambda pid=pid: [pid]) for tree, pid in trees.items()}
+    with RssSampler(roots, interval_s=SAMPLE_EVERY_S) as sampler:
         started = time.monotonic()
-        upload = httpx.post(
-            f"{server.http_url}{JOBS_PATH}", files={"file": ("audio.wav", buffer.getvalue())},
-            data={"speaker_detection": "diarize"}, timeout=600,
-        )
-        upload.raise_for_status()
-        job = _wait_until_finished(server.http_url, upload.json()["id"])
+        created = upload(server.http_url, audio, speaker_detection="diarize")
+        created.raise_for_status()
+        job = wait_for_status(server.http_url, created.json()["id"], timeout_s=3600)
         job_s = time.monotonic() - started
-    baseline = sampler.samples[0]
-    peak = {tree: max(sample[f"{tree}_rss_mb"] for sample in sampler.samples) for tree in trees}
+    peak = {tree: round(sampler.peak_mb[tree], 1) for tree in trees}
     return {
         "minutes": minutes,
         "status": job["status"],
         "job_s": round(job_s, 1),
-        **{f"{tree}_baseline_mb": baseline[f"{tree}_rss_mb"] for tree in trees},
+        **{f"{tree}_baseline_mb": baseline[tree] for tree in trees},
         **{f"{tree}_peak_mb": peak[tree] for tree in trees},
-        **{f"{tree}_growth_mb": round(peak[tree] - baseline[f"{tree}_rss_mb"], 1) for tree in trees},
+        **{f"{tree}_growth_mb": round(peak[tree] - baseline[tree], 1) for tree in trees},
     }
-
-
-def _wait_until_finished(base_url: str, job_id: str) -> dict:
-    while (job := httpx.get(f"{base_url}{JOBS_PATH}/{job_id}", timeout=30).json())["status"] in ("pending", "running"):
-        time.sleep(1)
-    return job
 
 
 if __name__ == "__main__":

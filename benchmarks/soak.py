@@ -45,11 +45,10 @@ LATENCY_DRIFT_LIMIT = 0.10
 
 
 class RssSampler:
-    """Samples the RSS of named process trees every ``every_s`` (:data:`SAMPLE_EVERY_S`) on a thread."""
+    """Samples the RSS of named process trees every :data:`SAMPLE_EVERY_S` on a thread."""
 
-    def __init__(self, trees: dict[str, int], every_s: float = SAMPLE_EVERY_S) -> None:
+    def __init__(self, trees: dict[str, int]) -> None:
         self.trees = trees
-        self.every_s = every_s
         self.samples: list[dict[str, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -67,7 +66,7 @@ class RssSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             self._sample()
-            self._stop.wait(self.every_s)
+            self._stop.wait(SAMPLE_EVERY_S)
 
     def _sample(self) -> None:
         sample = {"t_s": round(time.monotonic() - self._started, 1)}

@@ -15,12 +15,13 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from clients.jobs_client import JOBS_PATH as JOBS
+from clients.jobs_client import upload, wait_for_status, wav_bytes
 from clients.stream_client import encode_audio, stream_audio, stream_url
 from core.protocol import AudioEncoding
 from launchers.serve_process import ServeProcess
 from launchers.worker_processes import WorkerProcess
 from tests.conftest import fresh_postgres_schema
-from tests.jobs_client import JOBS, upload, wait_for_status, wav_bytes
 from tests.stack_fixtures import start_server, start_worker
 
 SESSIONS = "/v1/audio/transcriptions/stream"

@@ -11,13 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from clients.jobs_client import JOBS_PATH as JOBS
+from clients.jobs_client import upload, wait_for_status, wav_bytes
 from core.persistence import jobs as repository
 from core.persistence.database import Database
 from core.persistence.jobs import JobSource
 from core.persistence.states import JobStatus
 from launchers.serve_process import ServeProcess
 from launchers.worker_processes import WorkerProcess
-from tests.jobs_client import JOBS, upload, wait_for_status, wav_bytes
 from tests.stack_fixtures import start_server, start_worker
 
 

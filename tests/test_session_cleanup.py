@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 import websockets
 
+from clients.jobs_client import JOBS_PATH as JOBS
+from clients.jobs_client import wait_for_status
 from clients.stream_client import StreamResult, encode_audio, stream_audio, stream_url
 from core.protocol import AudioEncoding, EndMessage, SessionBegin, SessionEnd, decode_server_message, encode_message
 from launchers.serve_process import ServeProcess
 from launchers.worker_processes import WorkerProcess
 from tests.conftest import fresh_postgres_schema
-from tests.jobs_client import JOBS, wait_for_status
 from tests.stack_fixtures import start_server, start_worker
 
 SESSIONS = "/v1/audio/transcriptions/stream"

@@ -12,11 +12,12 @@ import pytest
 import websockets
 from sqlalchemy import create_engine, text
 
+from clients.jobs_client import JOBS_PATH as JOBS
+from clients.jobs_client import upload, wait_for_status, wav_bytes
 from clients.stream_client import stream_url
 from launchers.serve_process import ServeProcess
 from launchers.worker_processes import WorkerProcess
 from tests.conftest import fresh_postgres_schema
-from tests.jobs_client import JOBS, upload, wait_for_status, wav_bytes
 from tests.stack_fixtures import start_server, start_worker
 
 MAX_AUDIO_S = 5
