@@ -112,10 +112,16 @@ def reap_abandoned_jobs(services: WorkerServices) -> list[str]:
 
 
 def _message_queued(services: WorkerServices, job_id: str) -> bool:
+    """Whether RQ still holds a live message for the job (one taken by a worker that died before
+    claiming the row is not: it is queued again)."""
     try:
-        return Job.fetch(job_id, connection=services.queue.connection).get_status() in _QUEUED_STATES
+        message = Job.fetch(job_id, connection=services.queue.connection)
     except NoSuchJobError:
         return False
+    status = message.get_status()
+    if status == RqJobStatus.STARTED and message.worker_name and not worker_alive(message.worker_name, services):
+        return False
+    return status in _QUEUED_STATES
 
 
 def _forget_started(services: WorkerServices, job_id: str) -> None:
