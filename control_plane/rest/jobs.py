@@ -16,6 +16,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from control_plane.auth.principal import tenant_of
+from control_plane.openai.models import openai_names
 from control_plane.openai.transcriptions import answer as openai_answer
 from control_plane.openai.transcriptions import wants_openai_answer
 from control_plane.rest import app_state
@@ -73,6 +74,9 @@ class JobsController(Controller):
         if not isinstance(upload, UploadFile):
             raise ApiError(400, "invalid_parameters", "a multipart `file` field with the audio is required")
         fields = {key: value for key, value in form.items() if isinstance(value, str)}
+        # a job forced by ``Prefer: respond-async``: an OpenAI model name stands for the default batch model
+        if fields.get("model", "") in openai_names(app_state.settings(state)):
+            fields["model"] = ""
         try:
             params = parse_job_params(fields)
             check_served(params, state.batch_model)
