@@ -8,8 +8,7 @@ split at each gap between words where the mean embeddings of the windows just be
 side. Each part then joins the running speaker centroid it is most similar to when the cosine
 reaches ``match_similarity`` (lower against a speaker heard in few windows), else it opens a new
 speaker; a part with no whole window of its own (a back-channel, a short final) never opens one once
-a speaker exists: it joins the closest; one of fewer than ``mature_windows`` windows opens one only
-below ``new_speaker_similarity`` against every speaker. The best-heard part of a final goes first, so a speaker is
+a speaker exists: it joins the closest. The best-heard part of a final goes first, so a speaker is
 opened by a clear voice. Labels are ``S0``, ``S1``... in order of first appearance in
 time; a label once given never changes (centroids move on, the past does not).
 
@@ -41,9 +40,6 @@ class SpeakerLabelOptions:
     """The same for a part of at least ``mature_windows`` whole windows (a clearer embedding)."""
     young_match_similarity: float = 0.6
     """The same against a speaker heard in fewer than ``mature_windows`` windows (a noisier centroid)."""
-    new_speaker_similarity: float = 0.55
-    """A part of fewer than ``mature_windows`` whole windows opens a new speaker only when no speaker reaches
-    this cosine (its embedding is noisy: between two known voices it joins the closer one)."""
     mature_windows: int = 3
     """Whole windows that make a part well heard, or a speaker's centroid settled."""
     context_s: float = 3.0
@@ -180,8 +176,6 @@ class OnlineSpeakers:
             if whole_windows and self._weights[best] < options.mature_windows:
                 threshold = min(threshold, options.young_match_similarity)
             full = options.max_speakers is not None and self.count >= options.max_speakers
-            if not clear:  # a short part: only a voice unlike every known one opens a speaker
-                threshold = min(threshold, options.new_speaker_similarity)
             if similarity[best] >= threshold or full or not whole_windows:
                 self._sums[best] = self._sums[best] + weight * embedding
                 self._weights[best] += weight
