@@ -28,6 +28,11 @@ LIVE_SPEAKER_EMBEDDING_MODEL = "live_speaker_embedding"
 """The same embedding model for live speaker labels, not niced (enhancement's model yields the CPU)."""
 SPEAKER_EMBEDDING_MAX_WINDOWS = 64
 """Windows per ``speaker_embedding`` request (the batcher joins requests up to its max batch)."""
+SPEAKER_OVERLAP_MODEL = "speaker_overlap"
+SPEAKER_OVERLAP_CHUNK_SAMPLES = 160_000
+"""The overlap model's chunk: 10 s of 16 kHz audio."""
+SPEAKER_OVERLAP_MAX_CHUNKS = 8
+"""Chunks per ``speaker_overlap`` request."""
 EMOTION_MODEL = "emotion"
 ALL_MODELS = (
     VAD_MODEL,
@@ -35,6 +40,7 @@ ALL_MODELS = (
     BATCH_ASR_MODEL,
     SPEAKER_EMBEDDING_MODEL,
     LIVE_SPEAKER_EMBEDDING_MODEL,
+    SPEAKER_OVERLAP_MODEL,
     EMOTION_MODEL,
 )
 """Every model of the repository: readiness of the whole stack (live and enhancement)."""
@@ -248,6 +254,22 @@ class InferenceClient:
         results = await asyncio.gather(*requests)
         embeddings = [result.as_numpy("EMBEDDING") for result in results]
         return np.concatenate(embeddings) if embeddings else np.zeros((0, 0), dtype=np.float32)
+
+    async def overlap_probabilities(self, chunks: np.ndarray) -> tuple[np.ndarray, float]:
+        """Per frame, the probability that two people speak at once, of 10 s chunks of 16 kHz audio:
+        ``(n, SPEAKER_OVERLAP_CHUNK_SAMPLES)`` → ``((n, frames), seconds between frames)``."""
+        chunks = np.asarray(chunks, dtype=np.float32)
+        size = SPEAKER_OVERLAP_MAX_CHUNKS
+        results = await asyncio.gather(
+            *(
+                self._infer_batch(SPEAKER_OVERLAP_MODEL, _audio_input(chunks[i : i + size]))
+                for i in range(0, len(chunks), size)
+            )
+        )
+        if not results:
+            return np.zeros((0, 0), dtype=np.float32), 0.0
+        probabilities = np.concatenate([result.as_numpy("OVERLAP") for result in results])
+        return probabilities, float(results[0].as_numpy("FRAME_STEP_S").reshape(-1)[0])
 
     async def emotion(self, audio: np.ndarray, text: str) -> Emotion:
         """Emotion of one segment from its 16 kHz mono float32 audio and its text."""

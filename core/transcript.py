@@ -64,6 +64,15 @@ class Speaker(msgspec.Struct, kw_only=True, omit_defaults=True):
     """In a live session's enhancement with ``diarize``: the live label (``S0``...) this speaker had."""
 
 
+class Overlap(msgspec.Struct, kw_only=True):
+    """A stretch where two people speak at once (diarization); the segments carry the first voice's words."""
+
+    start: float
+    end: float
+    speakers: list[str]
+    """Speaker ids, the one whose turn it falls in first."""
+
+
 class Transcript(msgspec.Struct, kw_only=True):
     """``jobs/{id}/transcript.json`` and the ``completed`` job body's result fields."""
 
@@ -73,12 +82,11 @@ class Transcript(msgspec.Struct, kw_only=True):
     segments: list[Segment]
     speakers: list[Speaker]
     words: list[Word]
+    overlaps: list[Overlap] = []
     summary: str | None = None
     warnings: list[str] = []
 
 
 def make_word(text: str, start: float, end: float, confidence: float, speaker: str | None = None) -> Word:
     """A :class:`Word` carrying ``text`` under both names."""
-    return Word(
-        word=text, text=text, start=start, end=end, confidence=confidence, speaker=speaker, speaker_id=speaker
-    )
+    return Word(word=text, text=text, start=start, end=end, confidence=confidence, speaker=speaker, speaker_id=speaker)

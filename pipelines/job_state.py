@@ -76,6 +76,8 @@ class JobState:
     """The VAD's search for :attr:`speech_regions`, shared by the stages that need them."""
     asr_segments: list[AsrSegment] = field(default_factory=list)
     speaker_turns: list[SpeakerTurn] = field(default_factory=list)
+    speaker_overlaps: list[SpeakerTurn] = field(default_factory=list)
+    """The second voice of each stretch where two people speak at once (the first is in the turns)."""
     speaker_embeddings: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     """Mean voice embedding of each speaker cluster (for matching enrolled voiceprints)."""
     speaker_labels: dict[int, str] = field(default_factory=dict)

@@ -4,7 +4,8 @@ Every word gets a positive duration and the speaker whose turns overlap it most 
 when none overlaps). A lone word whose speaker's turns cover less than half of it (Whisper's last
 word of a segment often lands, zero-length, in the pause before the next speaker's turn) is not a
 turn of its own: it takes the speaker of its nearer neighbouring word. ASR segments are split where
-the speaker changes; speakers are named ``SPEAKER_00``,
+the speaker changes; stretches where a second voice speaks over a turn (``overlaps``) are listed
+with both speakers and count in both speakers' time; speakers are named ``SPEAKER_00``,
 ``SPEAKER_01``... in order of first appearance (:attr:`Merged.speaker_labels` keeps which cluster
 got which label, for matching enrolled voiceprints against the clusters' embeddings).
 """
@@ -12,9 +13,10 @@ got which label, for matching enrolled voiceprints against the clusters' embeddi
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from core.transcript import Segment, Speaker, Transcript, Word, make_word
+from core.transcript import Overlap, Segment, Speaker, Transcript, Word, make_word
 from pipelines.job_state import AsrSegment, AsrWord, SpeakerTurn, SpeechRegion
 
 MIN_WORD_S = 0.05
@@ -45,6 +47,7 @@ def merge_transcript(
     asr_segments: list[AsrSegment],
     turns: list[SpeakerTurn],
     *,
+    overlaps: Sequence[SpeakerTurn] = (),
     language: str,
     duration_s: float,
     word_timestamps: bool = True,
@@ -70,10 +73,19 @@ def merge_transcript(
         if span.cluster is not None and span.cluster not in labels:
             labels[span.cluster] = f"SPEAKER_{len(labels):02d}"
     segments = [_segment(index, span, labels, word_timestamps) for index, span in enumerate(spans)]
+    overlapped = [
+        Overlap(start=turn.start, end=turn.end, speakers=[labels[first], labels[turn.speaker]])
+        for turn in overlaps
+        if (first := finder.speaker(turn.start, turn.end)) in labels
+        and turn.speaker in labels
+        and first != turn.speaker
+    ]
     speaking_s = {label: 0.0 for label in labels.values()}
     for turn in turns:
         if turn.speaker in labels:
             speaking_s[labels[turn.speaker]] += turn.end - turn.start
+    for overlap in overlapped:
+        speaking_s[overlap.speakers[1]] += overlap.end - overlap.start
     transcript = Transcript(
         language=language,
         duration=round(duration_s, 3),
@@ -81,6 +93,7 @@ def merge_transcript(
         segments=segments,
         speakers=[Speaker(id=label, total_duration=round(speaking_s[label], 3)) for label in labels.values()],
         words=[word for segment in segments for word in segment.words],
+        overlaps=overlapped,
     )
     return Merged(transcript, labels)
 

@@ -37,6 +37,7 @@ from pipelines.job_state import SAMPLE_RATE, JobState, SpeakerCountHint, SpeechR
 from pipelines.live_labels import with_live_labels
 from pipelines.llm_cleanup import clean_transcript
 from pipelines.merge import merge_transcript
+from pipelines.overlaps import overlapped_speech, second_speakers
 from pipelines.speaker_matching import Voiceprint, match_speakers
 from pipelines.speaker_names import name_speakers
 from pipelines.speech_regions import detect_speech
@@ -103,12 +104,15 @@ async def transcribe(context: StageContext, state: JobState) -> None:
 
 
 async def diarize(context: StageContext, state: JobState) -> None:
-    """Speaker turns from sliding-window embeddings, clustered (the count given or estimated)."""
-    result = await diarize_speech(
-        state.audio, await speech_regions(context, state), context.inference, speaker_count_hint(context.params)
-    )
+    """Speaker turns from sliding-window embeddings, clustered (the count given or estimated), and
+    a second speaker where two speak at once."""
+    regions = await speech_regions(context, state)
+    result = await diarize_speech(state.audio, regions, context.inference, speaker_count_hint(context.params))
     state.speaker_turns = result.turns
     state.speaker_embeddings = result.centroids
+    if result.num_speakers > 1:
+        stretches = await overlapped_speech(state.audio, regions, context.inference)
+        state.speaker_overlaps = second_speakers(result.turns, stretches)
 
 
 async def merge(context: StageContext, state: JobState) -> None:
@@ -116,6 +120,7 @@ async def merge(context: StageContext, state: JobState) -> None:
     merged = merge_transcript(
         state.asr_segments,
         state.speaker_turns,
+        overlaps=state.speaker_overlaps,
         language=state.language,
         duration_s=state.duration_s,
         word_timestamps=context.params.word_timestamps,

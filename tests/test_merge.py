@@ -60,3 +60,14 @@ def test_emotion_gets_enough_audio_for_a_zero_length_segment() -> None:
     assert start <= 2.45 * SAMPLE_RATE <= end
     start, end = segment_samples(0.0, 0.0, 1000)  # at the very start of short audio
     assert (start, end) == (0, 1000)
+
+
+def test_a_second_voice_over_a_turn_is_listed_with_both_speakers() -> None:
+    first = _segment(("Take", 0.2, 0.5), ("the", 0.5, 0.7), ("train", 0.7, 1.9))
+    second = _segment(("Sounds", 2.7, 3.1), ("good.", 3.1, 3.5))
+    overlaps = [SpeakerTurn(1.2, 1.8, 1), SpeakerTurn(3.0, 3.2, 1)]  # the second lies in speaker 1's own turn
+    transcript = merge_transcript([first, second], TURNS, overlaps=overlaps, language="en", duration_s=5.0).transcript
+    assert [(o.start, o.end, o.speakers) for o in transcript.overlaps] == [(1.2, 1.8, ["SPEAKER_00", "SPEAKER_01"])]
+    assert [s.text for s in transcript.segments] == ["Take the train", "Sounds good."]  # words keep one speaker
+    durations = {speaker.id: speaker.total_duration for speaker in transcript.speakers}
+    assert durations == {"SPEAKER_00": 2.0, "SPEAKER_01": 3.0}  # 2.4 s of turn + 0.6 s over the other

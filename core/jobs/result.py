@@ -13,7 +13,7 @@ from core.persistence.jobs import JobFields, JobView
 from core.persistence.states import JobStatus
 from core.storage.base import ObjectNotFoundError, ObjectStore
 from core.storage.keys import job_transcript_key
-from core.transcript import Segment, Speaker, Transcript, Word
+from core.transcript import Overlap, Segment, Speaker, Transcript, Word
 
 
 class JobBody(JobFields, kw_only=True):
@@ -27,6 +27,8 @@ class JobBody(JobFields, kw_only=True):
     segments: list[Segment] | UnsetType = UNSET
     speakers: list[Speaker] | UnsetType = UNSET
     words: list[Word] | UnsetType = UNSET
+    overlaps: list[Overlap] | UnsetType = UNSET
+    """Stretches where two people speak at once (with ``speaker_detection=diarize``)."""
     summary: str | None | UnsetType = UNSET
 
 
@@ -47,6 +49,7 @@ def job_body(view: JobView, transcript: Transcript | None = None) -> JobBody:
         body.segments = transcript.segments
         body.speakers = transcript.speakers
         body.words = transcript.words
+        body.overlaps = transcript.overlaps
         body.summary = transcript.summary
     return body
 
