@@ -5,7 +5,10 @@ Starts the bundled Triton and a ``tandem serve`` on it, then
 1. accuracy: streams espeak meetings of 2, 3 and 4 voices (``benchmarks.conversations``, several
    seeds; exact word times and speakers) as fast as the server takes them with ``diarize=true`` and
    ``word_timestamps=true``, and scores every reference word's live label
-   (``benchmarks.speaker_scoring``: labels mapped one-to-one onto the true speakers);
+   (``benchmarks.speaker_scoring``: labels mapped one-to-one onto the true speakers); then the
+   multi-speaker recordings of the real-speech set (``benchmarks.real_speech_set``: phone calls with
+   overlaps and back-channels, a three-voice meeting), scoring each live word said in one voice's
+   reference turn (``benchmarks.real_speech.words_on_right_speaker``);
 2. cost: streams the two-voice meeting of seed 0 at real-time pace with ``diarize`` off and on in
    turn (``rounds`` times each, word times on in both) and compares the final latency, measured
    from the end of a final's last word (as the ASR timed it) to the final's arrival (it includes
@@ -28,6 +31,8 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.conversations import Conversation, make_conversation
+from benchmarks.real_speech import words_on_right_speaker
+from benchmarks.real_speech_set import Recording, full_set
 from benchmarks.samplers import CpuMeter, machine
 from benchmarks.speaker_scoring import score_speakers
 from benchmarks.triton_metrics import read_triton_metrics, triton_deltas
@@ -41,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "live_speakers.json"
 
 
-async def _stream(ws_url: str, meeting: Conversation, *, speed: float, diarize: bool) -> StreamResult:
+async def _stream(ws_url: str, meeting: Conversation | Recording, *, speed: float, diarize: bool) -> StreamResult:
     url = stream_url(ws_url, {"diarize": diarize, "word_timestamps": True})
     audio = encode_audio(meeting.audio, AudioEncoding.PCM_S16LE)
     return await stream_audio(url, audio, bytes_per_second=32000, speed=speed, reply_timeout_s=600)
@@ -79,6 +84,33 @@ def accuracy_rows(ws_url: str, seeds: list[int]) -> list[dict]:
                 }
             )
             print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def real_speech_rows(ws_url: str) -> list[dict]:
+    rows = []
+    for recording in full_set():
+        if len(recording.speakers) < 2:
+            continue
+        result = asyncio.run(_stream(ws_url, recording, speed=0.0, diarize=True))
+        words = [
+            {"start": word.start, "end": word.end, "speaker": word.speaker}
+            for final in result.of_type(TranscriptFinal)
+            for word in final.words
+        ]
+        rows.append(
+            {
+                "recording": recording.name,
+                "band": recording.band,
+                "noise": recording.notes,
+                "duration_s": round(recording.duration_s, 1),
+                "speakers_true": len(recording.speakers),
+                "speakers_found": len({word["speaker"] for word in words if word["speaker"]}),
+                "word_accuracy": round(words_on_right_speaker(recording.turns, words), 4),
+                "words": len(words),
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
@@ -132,6 +164,7 @@ def main() -> None:
             meter = CpuMeter({"triton": triton._process.pid})  # noqa: SLF001 - the launcher keeps its Popen private
             asyncio.run(_stream(server.ws_url, make_conversation(2, 9), speed=0.0, diarize=True))  # warm-up
             rows = [] if args.cost_only else accuracy_rows(server.ws_url, seeds)
+            real_rows = [] if args.cost_only else real_speech_rows(server.ws_url)
             costs = cost(server.ws_url, meter, triton.endpoints.metrics_url, args.rounds)
         finally:
             server.stop()
@@ -157,6 +190,7 @@ def main() -> None:
         },
         "cost": costs,
         "rows": rows,
+        "real_speech": real_rows,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")

@@ -43,3 +43,17 @@ def test_embeddings_tell_voices_apart(embedder) -> None:
 
 def test_no_windows_give_no_embeddings(embedder) -> None:
     assert embedder.embed(np.zeros((0, 24000), np.float32)).shape == (0, EMBEDDING_DIM)
+
+
+def test_onnx_runtime_embeds_as_torch_does(tmp_path, monkeypatch) -> None:
+    """The ONNX export (made once into the cache) gives torch's embeddings, at any window length."""
+    monkeypatch.setattr("triton_models.speaker_embedding.ONNX_CACHE", tmp_path)
+    onnx_embedder = SpeakerEmbedder(get_model_path(), threads=1, runtime="onnxruntime")
+    torch_embedder = SpeakerEmbedder(get_model_path(), threads=1, runtime="torch")
+    assert [path.suffix for path in tmp_path.iterdir()] == [".onnx"]
+    rng = np.random.default_rng(0)
+    for samples in (16000, 24000, 48000):
+        windows = (rng.standard_normal((3, samples)) * 0.1).astype(np.float32)
+        assert np.abs(onnx_embedder.embed(windows) - torch_embedder.embed(windows)).max() < 1e-4
+    with pytest.raises(ValueError, match="onnxruntime, torch"):
+        SpeakerEmbedder(get_model_path(), runtime="tensorflow")

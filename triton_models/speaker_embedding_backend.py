@@ -19,6 +19,7 @@ class TritonPythonModel:
             architecture=parameters.get("architecture", "campplus"),
             device=parameters.get("device", "cpu"),
             threads=int(parameters.get("threads", "1")),
+            runtime=parameters.get("runtime", "onnxruntime"),
         )
 
     def execute(self, requests):

