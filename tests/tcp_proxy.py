@@ -11,7 +11,7 @@ import contextlib
 import socket
 import threading
 
-from tests.conftest import free_port
+from launchers.triton_server import free_port
 
 _CHUNK_BYTES = 65536
 

@@ -159,6 +159,30 @@ def test_local_checkpoint_exposes_data_before_finish(tmp_path: Path) -> None:
     assert store.get_bytes(key) == b"0006abcdef"
 
 
+@pytest.mark.parametrize("size", [3 * MiB, 2 * PART_BYTES + 3 * MiB])
+def test_a_killed_s3_appender_is_recovered_up_to_its_checkpoint(s3_server: str, size: int) -> None:
+    """A process killed while recording (its appender dropped, never finished) leaves its last
+    checkpoint: a short object whole, a long one as an upload ``recover`` completes."""
+    store = S3ObjectStore(f"tandem-{uuid.uuid4().hex[:12]}", endpoint_url=s3_server, checkpoint_every_s=0.0)
+    store.create_bucket_if_missing()
+    key = session_audio_key("sess_killed")
+    data = os.urandom(size)
+    appender = store.open_appender(key, head_size=4)
+    for chunk in _chunks(data, MiB):
+        appender.append(chunk)
+    appender.checkpoint(b"HEAD")
+    appender.append(b"after the checkpoint, lost")
+    del appender  # SIGKILL: no finish, no abort
+
+    assert store.recover(key)
+    stored = store.get_bytes(key)
+    kept = len(stored) - 4
+    assert stored[:4] == b"HEAD" and stored[4:] == data[:kept]
+    assert kept >= size - PART_BYTES  # at most the part not yet uploaded is lost
+    assert _unfinished_uploads(store) == []
+    assert not store.recover(session_audio_key("sess_never_recorded"))
+
+
 def test_delete_prefix_removes_only_that_folder(store: ObjectStore) -> None:
     for key in (
         session_audio_key("sess_x"),

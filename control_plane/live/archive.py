@@ -253,12 +253,12 @@ def repair_unfinished_sessions(
 ) -> list[str]:
     """Sessions left ``active`` by a killed server (one whose owner is not ``owner_alive``) become ``interrupted``.
 
-    Their recording is kept when the store holds a playable one (the local folder checkpoints the
-    WAV header every second; an unfinished S3 upload cannot be recovered).
+    Their recording is kept up to its last checkpoint (the local folder rewrites the WAV header every
+    second of audio; S3 keeps a checkpoint every 10 s, completed here).
     """
     repaired = repository.mark_active_sessions_interrupted(database, owner_alive=owner_alive)
     for session_id in repaired:
         key = session_audio_key(session_id)
-        if store.exists(key):
+        if store.recover(key):
             repository.set_audio_uri(database, session_id, store.uri(key))
     return repaired

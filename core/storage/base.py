@@ -32,8 +32,8 @@ class ObjectAppender(ABC):
     def checkpoint(self, head: bytes) -> None:
         """Make what was appended so far readable under ``head`` where the store allows it.
 
-        The local store rewrites the head in place, so a killed process leaves a usable
-        object; S3 cannot expose an unfinished upload, so there it does nothing.
+        The local store rewrites the head in place, so a killed process leaves a usable object; S3
+        keeps a checkpoint at most every few seconds that :meth:`ObjectStore.recover` completes.
         """
 
     @abstractmethod
@@ -87,6 +87,11 @@ class ObjectStore(ABC):
     @abstractmethod
     def open_appender(self, key: str, head_size: int) -> ObjectAppender:
         """Start writing ``key`` incrementally, ``head_size`` bytes reserved at the front."""
+
+    def recover(self, key: str) -> bool:
+        """Make readable what a process killed while appending to ``key`` left behind; whether ``key``
+        exists now. The local folder's object is readable as it is."""
+        return self.exists(key)
 
     @abstractmethod
     def ping(self) -> None:

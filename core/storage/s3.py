@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -22,6 +23,10 @@ from core.storage.base import (
 PART_BYTES = 5 * 1024 * 1024
 """S3's smallest allowed size for every multipart part but the last."""
 
+CHECKPOINT_EVERY_S = 10.0
+"""How often an appender's :meth:`~S3ObjectAppender.checkpoint` writes to the bucket (a killed
+recording loses at most this much, plus the data not yet in a part once it is past one part)."""
+
 PART_UPLOAD_ATTEMPTS = 4
 PART_TIMEOUT_S = 20.0
 """Longest wait for an answer to one multipart call."""
@@ -37,8 +42,16 @@ _retry_part_call = retry(
 class S3ObjectStore(ObjectStore):
     """Objects under ``s3://bucket/prefix/``; ``endpoint_url`` for MinIO or moto."""
 
-    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        *,
+        checkpoint_every_s: float = CHECKPOINT_EVERY_S,
+    ) -> None:
         self.bucket = bucket
+        self.checkpoint_every_s = checkpoint_every_s
         self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         self.client: Any = boto3.client("s3", endpoint_url=endpoint_url or None)
         self.part_client: Any = boto3.client(
@@ -114,9 +127,7 @@ class S3ObjectStore(ObjectStore):
             Bucket=self.bucket, Prefix=full_prefix
         ):
             for upload in page.get("Uploads", []):
-                self.client.abort_multipart_upload(
-                    Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                )
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
         return deleted
 
     def uri(self, key: str) -> str:
@@ -124,6 +135,23 @@ class S3ObjectStore(ObjectStore):
 
     def open_appender(self, key: str, head_size: int) -> S3ObjectAppender:
         return S3ObjectAppender(self, key, head_size)
+
+    def recover(self, key: str) -> bool:
+        """Complete the multipart upload a killed appender left under ``key`` from the parts it holds
+        (part 1, re-uploaded at each checkpoint, carries the head); a short recording's checkpoint is
+        already a whole object."""
+        object_key = self.object_key(key)
+        uploads = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=object_key).get("Uploads", [])
+        for upload in (u for u in uploads if u["Key"] == object_key):
+            parts = self.client.list_parts(Bucket=self.bucket, Key=object_key, UploadId=upload["UploadId"])
+            listed = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts.get("Parts", [])]
+            if listed and listed[0]["PartNumber"] == 1:
+                self.client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=object_key, UploadId=upload["UploadId"], MultipartUpload={"Parts": listed}
+                )
+            else:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=object_key, UploadId=upload["UploadId"])
+        return self.exists(key)
 
     def ping(self) -> None:
         self.client.head_bucket(Bucket=self.bucket)
@@ -142,7 +170,10 @@ class S3ObjectAppender(ObjectAppender):
 
     Part 1 stays in memory until :meth:`finish`; later data fills parts 2..N, each uploaded
     once it reaches :data:`PART_BYTES`, so at most about two parts are held. An object that
-    never fills a second part is written by one ``put_object`` at :meth:`finish`.
+    never fills a second part is written by one ``put_object`` at :meth:`finish`. So that a killed
+    process leaves something behind, :meth:`checkpoint` (at most every ``checkpoint_every_s``) puts
+    a short object whole under its current head, and once the upload has started re-uploads part 1
+    under it; :meth:`S3ObjectStore.recover` completes such an upload.
     Appends that fill a part upload it, so call them off the event loop. Each multipart call is
     tried :data:`PART_UPLOAD_ATTEMPTS` times; a part leaves memory only once it is uploaded, so
     when the last try fails nothing is silently dropped: the error is raised and the caller aborts.
@@ -156,6 +187,9 @@ class S3ObjectAppender(ObjectAppender):
         self._pending = bytearray()
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
+        self._next_part = 2
+        self._checkpointed_at = time.monotonic()
+        self._checkpoint_put = False
 
     def append(self, data: bytes) -> None:
         view = memoryview(data)
@@ -169,8 +203,19 @@ class S3ObjectAppender(ObjectAppender):
                 self._upload_pending()
 
     def checkpoint(self, head: bytes) -> None:
-        """Nothing to do: S3 shows an object only once it is complete."""
         self._check_head(head)
+        if time.monotonic() - self._checkpointed_at < self._store.checkpoint_every_s:
+            return
+        self._first_part[: self.head_size] = head
+        if self._upload_id is None and len(self._first_part) == self.head_size + PART_BYTES:
+            self._upload_id = self._create_upload()  # part 1 is full: checkpoints upload it from now on
+        if self._upload_id is None:
+            body = bytes(self._first_part)
+            self._store.part_client.put_object(Bucket=self._store.bucket, Key=self._object_key, Body=body)
+            self._checkpoint_put = True
+        else:
+            self._upload_part(1, self._first_part)
+        self._checkpointed_at = time.monotonic()
 
     def finish(self, head: bytes) -> None:
         self._check_head(head)
@@ -199,6 +244,8 @@ class S3ObjectAppender(ObjectAppender):
     def abort(self) -> None:
         self._first_part = bytearray()
         self._pending = bytearray()
+        if self._checkpoint_put:
+            self._store.client.delete_object(Bucket=self._store.bucket, Key=self._object_key)
         if self._upload_id is not None:
             upload_id, self._upload_id = self._upload_id, None
             self._store.client.abort_multipart_upload(
@@ -208,7 +255,8 @@ class S3ObjectAppender(ObjectAppender):
     def _upload_pending(self) -> None:
         if self._upload_id is None:
             self._upload_id = self._create_upload()
-        self._upload_part(len(self._parts) + 2, self._pending)
+        self._upload_part(self._next_part, self._pending)
+        self._next_part += 1
         self._pending = bytearray()
 
     @_retry_part_call
@@ -219,9 +267,15 @@ class S3ObjectAppender(ObjectAppender):
     @_retry_part_call
     def _upload_part(self, number: int, data: bytearray) -> None:
         response = self._store.part_client.upload_part(
-            Bucket=self._store.bucket, Key=self._object_key, UploadId=self._upload_id, PartNumber=number,
+            Bucket=self._store.bucket,
+            Key=self._object_key,
+            UploadId=self._upload_id,
+            PartNumber=number,
             Body=data,
         )
+        self._parts = [
+            p for p in self._parts if p["PartNumber"] != number
+        ]  # a re-uploaded part 1 replaces its checkpoint
         self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
 
 
