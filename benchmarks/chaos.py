@@ -109,6 +109,24 @@ class _Stack:
                 self.planes[index] = self._plane()
             self.kills[kind] += 1
 
+    def get(self, path: str, **params: object) -> httpx.Response:
+        """``GET path`` on a control plane that answers (another is tried when one fails)."""
+        for _ in range(10):
+            try:
+                return httpx.get(f"{self.plane().http_url}{path}", params=params, timeout=30)
+            except httpx.HTTPError:
+                time.sleep(1)
+        raise RuntimeError(f"no control plane answered GET {path} ten times running")
+
+    def unexpected_exits(self) -> list[str]:
+        """The processes (not killed here) found dead, with their exit code and last log lines."""
+        with self._lock:
+            dead = [p for p in self.planes if p.process.poll() is not None]
+            dead_workers = [w for w in self.workers if not w.running()]
+        return [f"control plane exited {p.process.returncode}: {p.log_tail(15)}" for p in dead] + [
+            f"worker exited: {w.log()[-2000:]}" for w in dead_workers
+        ]
+
     def stop(self) -> None:
         for process in [*self.workers, *self.planes]:
             process.stop()
@@ -156,13 +174,9 @@ async def _sessions(stack: _Stack, streams: list[bytes]) -> None:
 def _wait_for_jobs(stack: _Stack, job_ids: list[str], timeout_s: float) -> dict[str, dict]:
     deadline, bodies = time.monotonic() + timeout_s, {}
     while time.monotonic() < deadline:
-        try:
-            base = stack.plane().http_url
-            for job_id in job_ids:
-                if bodies.get(job_id, {}).get("status") not in FINAL:
-                    bodies[job_id] = httpx.get(f"{base}{JOBS_PATH}/{job_id}", timeout=10).json()
-        except httpx.HTTPError:
-            pass
+        for job_id in job_ids:
+            if bodies.get(job_id, {}).get("status") not in FINAL:
+                bodies[job_id] = stack.get(f"{JOBS_PATH}/{job_id}").json()
         if all(bodies.get(j, {}).get("status") in FINAL for j in job_ids):
             break
         time.sleep(2)
@@ -190,37 +204,38 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         }
         stack = _Stack(work, triton.endpoints.grpc_url, environment)
         try:
-            stop_killing = threading.Event()
-
-            def chaos() -> None:
-                while not stop_killing.wait(args.kill_every_s) and time.monotonic() - started < args.chaos_s:
-                    stack.kill_one()
-
-            killer = threading.Thread(target=chaos, daemon=True)
+            # Children die with the *thread* that started them (PR_SET_PDEATHSIG): the killing and the
+            # restarts stay on this thread; the clients submit from another.
+            job_ids: list[str] = []
             started = time.monotonic()
-            killer.start()
-            sessions = threading.Thread(target=lambda: asyncio.run(_sessions(stack, streams)))
-            sessions.start()
-            job_ids = _submit_uploads(stack, uploads)
-            sessions.join()
+
+            def submit() -> None:
+                sessions = threading.Thread(target=lambda: asyncio.run(_sessions(stack, streams)))
+                sessions.start()
+                job_ids.extend(_submit_uploads(stack, uploads))
+                sessions.join()
+
+            clients = threading.Thread(target=submit)
+            clients.start()
+            while time.monotonic() - started < args.chaos_s:
+                time.sleep(args.kill_every_s)
+                stack.kill_one()
+            clients.join()
             submitted_s = time.monotonic() - started
-            killer.join()  # the killing goes on while the jobs run, until chaos_s
-            listed = httpx.get(f"{stack.plane().http_url}{SESSIONS_PATH}", params={"limit": 100}, timeout=10).json()
+            listed = stack.get(SESSIONS_PATH, limit=100).json()
             enhancement_ids = [s["enhancement_job_id"] for s in listed["sessions"] if s.get("enhancement_job_id")]
             bodies = _wait_for_jobs(stack, job_ids + enhancement_ids, args.drain_timeout_s)
-            stop_killing.set()
             finished_s = time.monotonic() - started
-            base = stack.plane().http_url
-            listed = httpx.get(f"{base}{SESSIONS_PATH}", params={"limit": 100}, timeout=10).json()["sessions"]
+            listed = stack.get(SESSIONS_PATH, limit=100).json()["sessions"]
             stuck = {
-                status: len(httpx.get(f"{base}{JOBS_PATH}", params={"status": status}, timeout=10).json()["jobs"])
-                for status in ("pending", "running")
+                status: len(stack.get(JOBS_PATH, status=status).json()["jobs"]) for status in ("pending", "running")
             }
             audio_plays = 0
             for session in listed:
-                audio = httpx.get(f"{base}{SESSIONS_PATH}/{session['id']}/audio", timeout=30)
+                audio = stack.get(f"{SESSIONS_PATH}/{session['id']}/audio")
                 audio_plays += audio.status_code == 200 and audio.content[:4] == b"RIFF"
             completions = stack.completions()
+            unexpected_exits = stack.unexpected_exits()
             statuses = Counter(body.get("status") for body in bodies.values())
             failed = [body for body in bodies.values() if body.get("status") == "failed"]
             return {
@@ -236,6 +251,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
                 "failed_without_reason": sum(1 for body in failed if not body.get("error")),
                 "completed_twice": sum(1 for n in completions.values() if n > 1),
                 "stuck_rows": stuck,
+                "unexpected_exits": unexpected_exits,
                 "submit_s": round(submitted_s, 1),
                 "all_ended_s": round(finished_s, 1),
             }
