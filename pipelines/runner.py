@@ -58,8 +58,13 @@ def run_job(job_id: str) -> str:
         max_attempts=services.settings.job_max_attempts,
     )
     if view is None:
-        log.info("job.skipped", job_id=job_id, reason="finished, cancelled, deleted or out of attempts")
+        log.info("job.skipped", job_id=job_id, reason="finished, deleted or running elsewhere")
         return "skipped"
+    if view.finished:  # the claim ended it: cancelled meanwhile, or out of attempts
+        log.warning("job.ended_unrun", job_id=job_id, status=view.status.value, error=view.error)
+        record_finished_job(services.database, view, view.status, 0.0)
+        _announce(services, view)
+        return view.status.value
     log.info("job.started", job_id=job_id, attempt=view.attempts, worker=worker)
     try:
         status: JobStatus | None = asyncio.run(JobRunner(services, view, worker).run())
@@ -77,9 +82,14 @@ def run_job(job_id: str) -> str:
             services.store.delete_prefix(job_prefix(job_id))
         return "lost"
     log.info("job.finished", job_id=job_id, status=status.value)
-    if view.params.webhook_url:
-        services.queue.enqueue_webhook(job_id)
+    _announce(services, view)
     return status.value
+
+
+def _announce(services: WorkerServices, view: JobView) -> None:
+    """Queue the delivery of the job's final status to its ``webhook_url``, if it has one."""
+    if view.params.webhook_url:
+        services.queue.enqueue_webhook(view.id)
 
 
 def _fail(services: WorkerServices, view: JobView, worker: str, reason: str) -> JobStatus | None:

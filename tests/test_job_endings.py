@@ -5,11 +5,16 @@ Real processes throughout: ``tandem serve``, ``tandem worker`` (RQ on the shared
 
 from __future__ import annotations
 
+import http.server
+import queue
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from standardwebhooks import Webhook
 
 from clients.jobs_client import JOBS_PATH as JOBS
 from clients.jobs_client import upload, wait_for_status, wav_bytes
@@ -18,8 +23,11 @@ from core.persistence.database import Database
 from core.persistence.jobs import JobSource
 from core.persistence.states import JobStatus
 from launchers.serve_process import ServeProcess
+from launchers.triton_server import free_port
 from launchers.worker_processes import WorkerProcess
 from tests.stack_fixtures import start_server, start_worker
+
+WEBHOOK_SECRET = "whsec_" + "dGFuZGVtLXRlc3Qtc2VjcmV0LXRhbmRlbS10ZXN0LXNl"
 
 
 def _worker(server: ServeProcess, name: str, **settings: str) -> WorkerProcess:
@@ -48,25 +56,56 @@ def test_a_job_past_its_time_limit_fails_with_the_reason_and_the_worker_goes_on(
         server.stop()
 
 
-def test_a_job_whose_workers_keep_dying_fails_after_the_allowed_attempts(
-    idle_server: ServeProcess, long_speech
+class _WebhookReceiver(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+        body = self.rfile.read(int(self.headers["content-length"])).decode()
+        self.server.events.put((dict(self.headers), body))  # type: ignore[attr-defined]
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[http.server.ThreadingHTTPServer]:
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), _WebhookReceiver)
+    receiver.events = queue.Queue()  # type: ignore[attr-defined]
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    yield receiver
+    receiver.shutdown()
+
+
+def test_a_job_whose_workers_keep_dying_fails_after_the_allowed_attempts_and_says_so(
+    triton, tmp_path, long_speech, webhook_receiver
 ) -> None:
+    server = start_server(
+        tmp_path, triton.endpoints, TANDEM_WEBHOOK_SECRET=WEBHOOK_SECRET, TANDEM_WEBHOOK_ALLOW_PRIVATE="true"
+    )
     attempts = {"TANDEM_JOB_MAX_ATTEMPTS": "2"}
-    job_id = upload(idle_server.http_url, wav_bytes(long_speech)).json()["id"]
-    for attempt in (1, 2):
-        doomed = _worker(idle_server, f"doomed-{attempt}", **attempts)
-        try:
-            _wait_for_log(doomed, "job.started")
-            assert httpx.get(f"{idle_server.http_url}{JOBS}/{job_id}").json()["status"] == "running"
-        finally:
-            doomed.kill()
-    last = _worker(idle_server, "last", **attempts)
+    hook = f"http://127.0.0.1:{webhook_receiver.server_port}/hook"
     try:
-        job = wait_for_status(idle_server.http_url, job_id, timeout_s=120)
+        job_id = upload(server.http_url, wav_bytes(long_speech), webhook_url=hook).json()["id"]
+        for attempt in (1, 2):
+            doomed = _worker(server, f"doomed-{attempt}", **attempts)
+            try:
+                _wait_for_log(doomed, "job.started")
+                assert httpx.get(f"{server.http_url}{JOBS}/{job_id}").json()["status"] == "running"
+            finally:
+                doomed.kill()
+        last = _worker(server, "last", **attempts)
+        try:
+            job = wait_for_status(server.http_url, job_id, timeout_s=120)
+            assert job["status"] == "failed", (job, last.log()[-3000:])
+            assert job["error"] == "worker died 2 times on this job"
+            headers, body = webhook_receiver.events.get(timeout=60)  # type: ignore[attr-defined]
+        finally:
+            last.stop()
     finally:
-        last.stop()
-    assert job["status"] == "failed", (job, last.log()[-3000:])
-    assert job["error"] == "worker died 2 times on this job"
+        server.stop()
+    event = Webhook(WEBHOOK_SECRET).verify(body, {key.lower(): value for key, value in headers.items()})
+    assert event["type"] == "transcription.failed"
+    assert event["data"]["id"] == job_id and event["data"]["error"] == "worker died 2 times on this job"
 
 
 def _wait_for_log(worker: WorkerProcess, text: str, timeout_s: float = 120.0) -> None:

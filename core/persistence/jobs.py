@@ -188,11 +188,12 @@ def list_jobs(
 def claim_job(
     db: Database, job_id: str, worker: str, worker_alive: Callable[[str], bool], *, max_attempts: int = 3
 ) -> JobView | None:
-    """Mark a job ``running`` on ``worker`` and count the attempt.
+    """Mark a job ``running`` on ``worker`` and count the attempt; returns the job to run.
 
-    ``None`` when there is nothing to run: the job is gone, finished, cancelled while queued,
-    running on another worker that ``worker_alive`` says still exists (a duplicate message), or
-    it already had ``max_attempts`` runs that never ended (it is then ``failed`` with that reason).
+    ``None`` when there is nothing to run and nothing changed: the job is gone, finished, or
+    running on another worker that ``worker_alive`` says still exists (a duplicate message). A
+    finished view when this claim ended the job instead: cancelled while it waited for a worker,
+    or ``failed`` after ``max_attempts`` runs that never ended (the caller announces the ending).
     The same worker may claim a job again: its earlier run is over (a worker runs one job at a time).
     """
     with db.transaction() as session:
@@ -208,10 +209,12 @@ def claim_job(
             return None
         if record.cancel_requested:
             _finish(record, JobStatus.CANCELLED, error=None)
-            return None
+            session.flush()
+            return _view(record)
         if record.attempts >= max_attempts:
             _finish(record, JobStatus.FAILED, error=f"worker died {record.attempts} times on this job")
-            return None
+            session.flush()
+            return _view(record)
         record.status = JobStatus.RUNNING
         record.worker = worker
         record.attempts += 1
