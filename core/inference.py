@@ -120,6 +120,7 @@ class InferenceClient:
         self._client = grpcclient.InferenceServerClient(grpc_url)
         self._timeout_s = timeout_s
         self._batch_timeout_s = batch_timeout_s
+        self.batch_requests_in_flight = batch_requests_in_flight
         self._batch_slots = asyncio.Semaphore(batch_requests_in_flight) if batch_requests_in_flight else None
 
     async def close(self) -> None:

@@ -2,7 +2,8 @@
 
 1. Windows of ``window_s`` every ``step_s`` over each speech region (a region shorter than a window
    is tiled to the window length, so every window has the same shape and batches in Triton).
-2. Embeddings from Triton's ``speaker_embedding`` model.
+2. Embeddings from Triton's ``speaker_embedding`` model, the windows cut one request's batch at a
+   time as the job's bound on requests in flight lets them go (memory does not grow with the audio).
 3. Spectral clustering of the windows of regions at least ``min_cluster_region_s`` long (short
    back-channels would otherwise form clusters of their own); the count is the one given, else one
    when the best two-way split leaves halves as alike as one voice, else the largest eigengap of
@@ -16,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import warnings
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.cluster import SpectralClustering
 
-from core.inference import InferenceClient
+from core.inference import SPEAKER_EMBEDDING_MAX_WINDOWS, InferenceClient
 from pipelines.job_state import SAMPLE_RATE, SpeakerCountHint, SpeakerTurn, SpeechRegion
 
 FRAME_S = 0.01
@@ -70,6 +73,9 @@ class _Window:
     region: int
     start: float
     end: float
+    first_sample: int
+    last_sample: int
+    """The audio it embeds is ``[first_sample, last_sample)``, tiled to the window length when shorter."""
 
 
 async def diarize(
@@ -82,10 +88,10 @@ async def diarize(
     """Speaker turns of 16 kHz mono ``audio`` within ``speech_regions``."""
     options = options or DiarizationOptions()
     regions = [r for r in speech_regions if r.end - r.start >= FRAME_S]
-    windows, samples = cut_windows(audio, regions, options)
+    windows = plan_windows(len(audio), regions, options)
     if not windows:
         return DiarizationResult([], {})
-    embeddings = await inference.embed_speakers(samples)
+    embeddings = await embed_windows(audio, windows, inference, options)
     return await asyncio.to_thread(_diarize_embeddings, regions, windows, embeddings, hint, options)
 
 
@@ -115,31 +121,61 @@ def _diarize_embeddings(
     return _numbered_by_first_turn(turns, centroids)
 
 
-def cut_windows(
-    audio: np.ndarray, regions: list[SpeechRegion], options: DiarizationOptions
-) -> tuple[list[_Window], np.ndarray]:
-    """Equal-length windows over each region: ``(windows, (n, window samples) float32)``."""
+def plan_windows(audio_samples: int, regions: list[SpeechRegion], options: DiarizationOptions) -> list[_Window]:
+    """Equal-length windows every ``step_s`` over each region (one tiled window for a shorter region)."""
     window_samples = int(round(options.window_s * SAMPLE_RATE))
+    step = int(round(options.step_s * SAMPLE_RATE))
     windows: list[_Window] = []
-    pieces: list[np.ndarray] = []
     for index, region in enumerate(regions):
-        first, last = int(region.start * SAMPLE_RATE), min(len(audio), int(region.end * SAMPLE_RATE))
+        first, last = int(region.start * SAMPLE_RATE), min(audio_samples, int(region.end * SAMPLE_RATE))
         if last - first < window_samples:
-            speech = audio[first:last]
-            if len(speech) == 0:
-                continue
-            pieces.append(np.resize(speech, window_samples))  # tiled: the region's voice only
-            windows.append(_Window(index, region.start, region.end))
+            if last > first:
+                windows.append(_Window(index, region.start, region.end, first, last))
             continue
-        step = int(round(options.step_s * SAMPLE_RATE))
         starts = list(range(first, last - window_samples + 1, step))
         if starts[-1] + window_samples < last:
             starts.append(last - window_samples)
-        for start in starts:
-            pieces.append(audio[start : start + window_samples])
-            windows.append(_Window(index, start / SAMPLE_RATE, (start + window_samples) / SAMPLE_RATE))
-    samples = np.stack(pieces).astype(np.float32) if pieces else np.zeros((0, window_samples), np.float32)
-    return windows, samples
+        windows.extend(
+            _Window(index, start / SAMPLE_RATE, (start + window_samples) / SAMPLE_RATE, start, start + window_samples)
+            for start in starts
+        )
+    return windows
+
+
+def cut_windows(
+    audio: np.ndarray, windows: list[_Window], options: DiarizationOptions, batch_size: int
+) -> Iterator[np.ndarray]:
+    """The windows' samples, ``(≤ batch_size, window samples)`` float32 at a time, in order."""
+    window_samples = int(round(options.window_s * SAMPLE_RATE))
+    for begin in range(0, len(windows), batch_size):
+        batch = windows[begin : begin + batch_size]
+        # A region shorter than a window is tiled: the window holds that region's voice only.
+        yield np.stack([np.resize(audio[w.first_sample : w.last_sample], window_samples) for w in batch]).astype(
+            np.float32, copy=False
+        )
+
+
+async def embed_windows(
+    audio: np.ndarray, windows: list[_Window], inference: InferenceClient, options: DiarizationOptions
+) -> np.ndarray:
+    """Speaker embeddings of ``windows`` (``(n, dim)``), cut one request's batch at a time: no more
+    batches are cut than the client may have at Triton (``batch_requests_in_flight``), so the
+    windows in memory do not grow with the audio (all of them at once when it is 0: no bound)."""
+    in_flight = inference.batch_requests_in_flight or len(windows)
+    batches = cut_windows(audio, windows, options, SPEAKER_EMBEDDING_MAX_WINDOWS)
+    pending: deque[asyncio.Task[np.ndarray]] = deque()
+    embeddings: list[np.ndarray] = []
+    try:
+        for batch in batches:
+            pending.append(asyncio.create_task(inference.embed_speakers(batch)))
+            if len(pending) >= in_flight:
+                embeddings.append(await pending.popleft())
+        while pending:
+            embeddings.append(await pending.popleft())
+    finally:
+        for task in pending:
+            task.cancel()
+    return np.concatenate(embeddings)
 
 
 def cluster(embeddings: np.ndarray, hint: SpeakerCountHint, options: DiarizationOptions) -> np.ndarray:

@@ -16,14 +16,16 @@ from faster_whisper.vad import VadOptions, get_speech_timestamps
 from benchmarks.conversations import der as diarization_error_rate
 from benchmarks.conversations import make_conversation
 from benchmarks.speech import espeak_available
-from core.inference import InferenceClient
+from core.inference import SPEAKER_EMBEDDING_MAX_WINDOWS, InferenceClient
 from pipelines.diarization import (
     DiarizationOptions,
+    _diarize_embeddings,
     _smoothed,
     cluster,
     cut_windows,
     diarize,
     label_frames,
+    plan_windows,
     speaker_bounds,
 )
 from pipelines.job_state import SAMPLE_RATE, SpeakerCountHint, SpeakerTurn, SpeechRegion
@@ -82,8 +84,11 @@ def test_smoothing_folds_short_runs_into_the_longer_neighbour() -> None:
 def test_windows_cover_regions_and_short_regions_are_tiled() -> None:
     audio = np.arange(10 * SAMPLE_RATE, dtype=np.float32)
     regions = [SpeechRegion(0.5, 3.2), SpeechRegion(4.0, 4.3)]
-    windows, samples = cut_windows(audio, regions, OPTIONS)
-    assert samples.shape == (len(windows), int(OPTIONS.window_s * SAMPLE_RATE))
+    windows = plan_windows(len(audio), regions, OPTIONS)
+    batches = list(cut_windows(audio, windows, OPTIONS, batch_size=2))
+    assert [len(batch) for batch in batches] == [2] * (len(windows) // 2) + [1] * (len(windows) % 2)
+    samples = np.concatenate(batches)
+    assert samples.shape == (len(windows), int(OPTIONS.window_s * SAMPLE_RATE)) and samples.dtype == np.float32
     long_windows = [w for w in windows if w.region == 0]
     assert long_windows[0].start == 0.5 and long_windows[-1].end == pytest.approx(3.2)
     short = samples[[w.region for w in windows].index(1)]
@@ -92,7 +97,7 @@ def test_windows_cover_regions_and_short_regions_are_tiled() -> None:
 
 def test_frames_take_the_speaker_of_their_windows() -> None:
     regions = [SpeechRegion(0.0, 4.0)]
-    windows, _ = cut_windows(np.zeros(5 * SAMPLE_RATE, np.float32), regions, OPTIONS)
+    windows = plan_windows(5 * SAMPLE_RATE, regions, OPTIONS)
     scores = np.array([[1.0, 0.0] if w.start + OPTIONS.window_s / 2 < 2.0 else [0.0, 1.0] for w in windows])
     turns = label_frames(regions, windows, scores, OPTIONS)
     assert [t.speaker for t in turns] == [0, 1]
@@ -204,3 +209,26 @@ async def test_long_audio_clusters_a_subset_and_assigns_the_rest(inference, conv
     result = await diarize(conversation.audio, regions, inference, SpeakerCountHint(), options)
     assert result.num_speakers == 4
     assert diarization_error_rate(conversation.turns, result.turns) <= 0.10
+
+
+async def test_windows_cut_a_batch_at_a_time_give_the_turns_of_all_windows_at_once(triton, conversations) -> None:
+    """Diarization cuts and embeds one request's windows at a time (one in flight here); the turns
+    are those of the earlier path, which stacked every window and sent them at once."""
+    audio = np.concatenate([conversations[4].audio] * 3)
+    regions = _vad_regions(audio)
+    windows = plan_windows(len(audio), regions, OPTIONS)
+    assert len(windows) > 2 * SPEAKER_EMBEDDING_MAX_WINDOWS
+    one_at_a_time = InferenceClient(triton.endpoints.grpc_url, timeout_s=120, batch_requests_in_flight=1)
+    all_at_once = InferenceClient(triton.endpoints.grpc_url, timeout_s=120)
+    try:
+        for hint in (SpeakerCountHint(), SpeakerCountHint(num_speakers=4)):
+            bounded = await diarize(audio, regions, one_at_a_time, hint)
+            stacked = np.concatenate(list(cut_windows(audio, windows, OPTIONS, len(windows))))
+            embeddings = await all_at_once.embed_speakers(stacked)
+            unchanged = _diarize_embeddings(regions, windows, embeddings, hint, OPTIONS)
+            assert bounded.turns == unchanged.turns
+            assert bounded.centroids.keys() == unchanged.centroids.keys()
+            assert all(np.array_equal(bounded.centroids[k], unchanged.centroids[k]) for k in unchanged.centroids)
+    finally:
+        await one_at_a_time.close()
+        await all_at_once.close()
