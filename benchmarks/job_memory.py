@@ -6,7 +6,7 @@ of the worker tree and of the Triton tree is sampled every 0.5 s from just befor
 the job's end. Issue 22's goal is a flat peak, not one growing with the upload; the figures show
 where it stands. Results go to ``benchmarks/results/job_memory.json``; README lines are printed.
 
-    python -m benchmarks.job_memory --minutes 1 --minutes 10
+    python -m benchmarks.job_memory --minutes 1 --minutes 10 --minutes 60
 """
 
 from __future__ import annotations
@@ -51,18 +51,22 @@ def main(
                 for length in minutes:
                     runs.append(_measure(server, worker, triton, speech, length))
                     console.print(runs[-1])
+                    _write_report(runs, output_dir)  # after each length: a long run stopped keeps the shorter ones
             finally:
                 worker.stop()
                 server.stop()
-    report = {"date": _dt.date.today().isoformat(), "sample_every_s": SAMPLE_EVERY_S, "runs": runs}
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "job_memory.json").write_text(json.dumps(report, indent=2) + "\n")
     for run in runs:
         console.print(
             f"| {run['minutes']:g} min | {run['worker_peak_mb']:.0f} MB (+{run['worker_growth_mb']:.0f}) |"
             f" {run['triton_peak_mb']:.0f} MB (+{run['triton_growth_mb']:.0f}) | {run['job_s']:.0f} s |"
             f" {run['status']} |"
         )
+
+
+def _write_report(runs: list[dict], output_dir: Path) -> None:
+    report = {"date": _dt.date.today().isoformat(), "sample_every_s": SAMPLE_EVERY_S, "runs": runs}
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "job_memory.json").write_text(json.dumps(report, indent=2) + "\n")
 
 
 def _measure(
