@@ -12,7 +12,7 @@ retries and cancels around them. Adding a stage adds a function and a line in :f
 from __future__ import annotations
 
 import asyncio
-import io
+import tempfile
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -72,11 +72,15 @@ class Stage:
 
 
 async def prepare(context: StageContext, state: JobState) -> None:
-    """Decode the stored input (upload or session recording) to 16 kHz mono, once for every stage."""
+    """Decode the stored input (upload or session recording) to 16 kHz mono, once for every stage.
+
+    The input goes through a temporary file, so only its decoded signal is held in memory."""
     if context.job.input_key is None:
         raise ValueError("the job has no input audio")
-    data = context.store.get_bytes(context.job.input_key)
-    state.audio = decode_audio(io.BytesIO(data))
+    with tempfile.TemporaryFile() as stored:
+        for piece in context.store.open_read(context.job.input_key):
+            stored.write(piece)
+        state.audio = decode_audio(stored)
     state.duration_s = len(state.audio) / SAMPLE_RATE
 
 
