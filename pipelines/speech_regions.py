@@ -41,20 +41,29 @@ async def detect_speech(
 
 
 async def speech_probabilities(audio: np.ndarray, inference: InferenceClient, request_s: float = 16.0) -> np.ndarray:
-    """One speech probability per 512-sample window of ``audio`` (the last partial window zero-padded)."""
+    """One speech probability per 512-sample window of ``audio`` (the last partial window zero-padded).
+
+    Each request's audio is copied on its own (zeros before the start and past the end), never a
+    padded copy of the whole signal."""
     windows = -(-len(audio) // VAD_WINDOW_SAMPLES)
-    padded = np.zeros(VAD_CONTEXT_SAMPLES + windows * VAD_WINDOW_SAMPLES, dtype=np.float32)
-    padded[VAD_CONTEXT_SAMPLES : VAD_CONTEXT_SAMPLES + len(audio)] = audio
     windows_per_request = max(1, int(request_s * SAMPLE_RATE) // VAD_WINDOW_SAMPLES)
     state = np.zeros(VAD_STATE_SIZE, dtype=np.float32)
     probabilities = []
     for first in range(0, windows, windows_per_request):
-        start = first * VAD_WINDOW_SAMPLES
-        end = min(windows, first + windows_per_request) * VAD_WINDOW_SAMPLES + VAD_CONTEXT_SAMPLES
-        output = await inference.vad(padded[start:end], state)
+        start = first * VAD_WINDOW_SAMPLES - VAD_CONTEXT_SAMPLES  # the context before the first window
+        end = min(windows, first + windows_per_request) * VAD_WINDOW_SAMPLES
+        output = await inference.vad(_zero_padded(audio, start, end), state)
         probabilities.append(output.speech_probs)
         state = output.state
     return np.concatenate(probabilities) if probabilities else np.zeros(0, dtype=np.float32)
+
+
+def _zero_padded(audio: np.ndarray, start: int, end: int) -> np.ndarray:
+    """``audio[start:end]`` as float32, with zeros where the range lies outside the audio."""
+    piece = np.zeros(end - start, dtype=np.float32)
+    inside_start, inside_end = max(0, start), min(len(audio), end)
+    piece[inside_start - start : inside_end - start] = audio[inside_start:inside_end]
+    return piece
 
 
 def regions_from_probabilities(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import tracemalloc
 
 import httpx
 import numpy as np
@@ -17,7 +18,7 @@ import pytest
 from benchmarks.speech import CONVERSATION, MEETING, SAMPLE_RATE, conversation, espeak_available, word_error_rate
 from core.inference import InferenceClient, InferenceFailed
 from pipelines.chunking import plan_chunks
-from pipelines.speech_regions import detect_speech
+from pipelines.speech_regions import detect_speech, speech_probabilities
 from pipelines.transcribe import transcribe_audio
 
 MAX_WER = 0.10
@@ -44,6 +45,20 @@ async def test_speech_regions_match_the_utterances(meeting, inference) -> None:
         assert region.start == pytest.approx(utterance.speech_start_s - 0.1, abs=0.1)
         assert region.end == pytest.approx(utterance.speech_end_s + 0.1, abs=0.15)
     assert len(plan_chunks(regions, meeting.duration_s)) >= 2
+
+
+async def test_the_vad_pass_copies_one_request_of_audio_at_a_time(meeting, inference) -> None:
+    audio = np.concatenate([meeting.audio] * 8)  # about six minutes: two dozen requests of 16 s
+    tracemalloc.start()
+    try:
+        probabilities = await speech_probabilities(audio, inference)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(probabilities) == -(-len(audio) // 512)
+    assert peak < 0.5 * audio.nbytes, (peak, audio.nbytes)  # a padded copy of the whole signal: above 1x
+    first_request = await speech_probabilities(audio[: 16 * SAMPLE_RATE], inference)
+    np.testing.assert_array_equal(probabilities[: len(first_request)], first_request)
 
 
 @pytest.mark.parametrize("use_prompt", [False, True])
