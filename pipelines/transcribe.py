@@ -11,6 +11,11 @@ segments kept, where a prompted chunk comes back as one 15-30 s segment (and onc
 dropping three sentences, before the continuation below existed). With 2 concurrent jobs the
 prompted run was faster (14.7 s vs 16.9 s): a noisy machine, and little batching gain on 2 cores.
 
+Each chunk carries up to a second of the pause around it (the VAD can miss a soft first word).
+A chunk Whisper stopped hearing early is continued from a few seconds before its last word, with
+the text so far as the prompt: cold, a rest of noise came back as invented words, and the words it
+hears again are dropped.
+
 Whisper's cross-attention places a word that follows a pause 100-250 ms late (tiny.en on espeak
 speech); the VAD hears the onset within one 32 ms window, so the first word of each speech region
 starts at the region's onset.
@@ -19,7 +24,9 @@ starts at the region's onset.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+import re
+from dataclasses import dataclass, replace
+from difflib import SequenceMatcher
 
 import numpy as np
 
@@ -29,11 +36,32 @@ from pipelines.job_state import SAMPLE_RATE, AsrSegment, AsrWord, SpeechRegion
 from pipelines.speech_regions import SpeechRegionOptions, detect_speech
 
 MAX_CHUNK_S = 30.0
+CHUNK_MARGIN_S = 1.0
+"""Audio sent on each side of a chunk's speech (into the pause, at most half of it, and within
+:data:`MAX_CHUNK_S`): the VAD can miss a soft first word (on a real telephone call it cut "and
+mister" off the start of a turn, 0.45 s before the region)."""
 ONSET_SNAP_S = 0.5
 """A region's first word is moved to the region's onset only if it starts this close to it."""
 MAX_CONTINUATIONS = 2
+CONTINUATION_CONTEXT_S = 3.0
+"""Heard audio sent again before the unheard rest of a chunk, with the text heard so far as the prompt.
+Decoded alone, a rest of noise came back as invented words ("Go! Go! Go! Go!"); with its context
+Whisper hears the last words again (dropped) and then what is new, if anything."""
 MIN_UNHEARD_SPEECH_S = 1.0
 MIN_UNHEARD_REGION_S = 0.25
+
+
+@dataclass(frozen=True)
+class _Decode:
+    """One ``batch_asr`` request of a job: a span of the file, its prompt, and from when its words are kept."""
+
+    start_s: float
+    end_s: float
+    prompt: str = ""
+    keep_after_s: float = 0.0
+    """Where an earlier decode of the same chunk stopped (0: nothing heard before)."""
+    context_words: tuple[str, ...] = ()
+    """The words that decode heard in this span's audio before ``keep_after_s`` (normalized)."""
 
 
 async def transcribe_audio(
@@ -48,45 +76,128 @@ async def transcribe_audio(
 
     ``speech_regions`` are found with the ``vad`` model when not given. Whisper sometimes ends a
     chunk early; speech left after a chunk's last word is sent again (at most
-    :data:`MAX_CONTINUATIONS` times), as faster-whisper seeks past its last timestamp.
+    :data:`MAX_CONTINUATIONS` times) with :data:`CONTINUATION_CONTEXT_S` of what was heard before it.
     """
     if speech_regions is None:
         speech_regions = await detect_speech(audio, inference)
-    spans = plan_chunks(speech_regions, len(audio) / SAMPLE_RATE, MAX_CHUNK_S)
+    duration_s = len(audio) / SAMPLE_RATE
+    chunks = _with_margins(plan_chunks(speech_regions, duration_s, MAX_CHUNK_S), duration_s)
+    decodes = [_Decode(start_s, end_s) for start_s, end_s in chunks]
     segments: list[AsrSegment] = []
     for _ in range(1 + MAX_CONTINUATIONS):
-        transcripts = await _transcribe_spans(audio, spans, inference, language=language, use_prompt=use_prompt)
-        heard = [
-            [_file_segment(s, start_s, end_s, t.language) for s in t.segments]
-            for (start_s, end_s), t in zip(spans, transcripts)
-        ]
-        segments.extend(segment for span_segments in heard for segment in span_segments)
-        rests = [_unheard_rest(span, span_segments, speech_regions) for span, span_segments in zip(spans, heard)]
-        spans = [rest for rest in rests if rest]
-        if not spans:
+        transcripts = await _transcribe_spans(audio, decodes, inference, language=language, use_prompt=use_prompt)
+        continuations = []
+        for decode, transcript in zip(decodes, transcripts):
+            heard = _new_words(
+                [_file_segment(s, decode.start_s, decode.end_s, transcript.language) for s in transcript.segments],
+                decode,
+            )
+            segments.extend(heard)
+            heard_until_s = _unheard_rest((decode.start_s, decode.end_s), heard, speech_regions)
+            if heard_until_s is not None:
+                said_before = sorted((s for s in segments if s.start < heard_until_s), key=lambda s: s.start)
+                prompt = " ".join(s.text for s in said_before)
+                context_start_s = max(decode.start_s, heard_until_s - CONTINUATION_CONTEXT_S)
+                context_words = tuple(
+                    _normalized(w.word)
+                    for s in said_before
+                    for w in s.words
+                    if context_start_s <= (w.start + w.end) / 2 <= heard_until_s
+                )
+                continuations.append(_Decode(context_start_s, decode.end_s, prompt, heard_until_s, context_words))
+        decodes = continuations
+        if not decodes:
             break
     segments.sort(key=lambda segment: segment.start)
     return _words_from_onsets(segments, speech_regions, SpeechRegionOptions().speech_pad_s)
 
 
+def _with_margins(chunks: list[tuple[float, float]], duration_s: float) -> list[tuple[float, float]]:
+    """Each chunk widened by up to :data:`CHUNK_MARGIN_S` on each side: into the audio's edges, at most
+    half of the pause to a neighbour, and only as far as :data:`MAX_CHUNK_S` allows (split evenly)."""
+    widened = []
+    for i, (start_s, end_s) in enumerate(chunks):
+        room_before = start_s - (chunks[i - 1][1] + start_s) / 2 if i else start_s
+        room_after = ((end_s + chunks[i + 1][0]) / 2 if i + 1 < len(chunks) else duration_s) - end_s
+        allowed = max(0.0, MAX_CHUNK_S - (end_s - start_s))
+        before = min(CHUNK_MARGIN_S, max(0.0, room_before), allowed / 2)
+        after = min(CHUNK_MARGIN_S, max(0.0, room_after), allowed - before)
+        widened.append((start_s - before, end_s + after))
+    return widened
+
+
 async def _transcribe_spans(
-    audio: np.ndarray, spans: list[tuple[float, float]], inference: InferenceClient, *, language: str, use_prompt: bool
+    audio: np.ndarray, decodes: list[_Decode], inference: InferenceClient, *, language: str, use_prompt: bool
 ) -> list[ChunkTranscript]:
-    pieces = [audio[round(start_s * SAMPLE_RATE) : round(end_s * SAMPLE_RATE)] for start_s, end_s in spans]
+    """Continuations carry their own prompt; with ``use_prompt``, a chunk waits for the previous one's text."""
+    pieces = [audio[round(d.start_s * SAMPLE_RATE) : round(d.end_s * SAMPLE_RATE)] for d in decodes]
     if not use_prompt:
-        return list(await asyncio.gather(*(inference.transcribe_chunk(p, language=language) for p in pieces)))
+        return list(
+            await asyncio.gather(
+                *(inference.transcribe_chunk(p, language=language, prompt=d.prompt) for p, d in zip(pieces, decodes))
+            )
+        )
     transcripts: list[ChunkTranscript] = []
-    for piece in pieces:
-        prompt = " ".join(s.text for s in transcripts[-1].segments) if transcripts else ""
+    for piece, decode in zip(pieces, decodes):
+        prompt = decode.prompt or (" ".join(s.text for s in transcripts[-1].segments) if transcripts else "")
         transcripts.append(await inference.transcribe_chunk(piece, language=language, prompt=prompt))
     return transcripts
 
 
-def _unheard_rest(
-    span: tuple[float, float], segments: list[AsrSegment], regions: list[SpeechRegion]
-) -> tuple[float, float] | None:
-    """The end of ``span`` after its last word, when at least :data:`MIN_UNHEARD_SPEECH_S` of
-    speech lies there (``None`` when nothing at all was heard: silence or noise, not an early stop)."""
+def _new_words(segments: list[AsrSegment], decode: _Decode) -> list[AsrSegment]:
+    """A continuation's ``segments`` without the words heard again in its context audio.
+
+    Whisper either hears the context again (its words, matched by text, are dropped) or, having it
+    in the prompt, goes straight to what is new: then word alignment stretches the new words back
+    over the context audio, and they are moved after ``keep_after_s`` (keeping their order and shares).
+    """
+    if decode.keep_after_s <= 0:
+        return segments
+    words = [w for s in segments for w in s.words]
+    reheard = _reheard_count([_normalized(w.word) for w in words], decode.context_words)
+    if reheard is None and words and words[0].start < decode.keep_after_s < words[-1].end:
+        words = _squeezed_after(words, decode.keep_after_s)
+    elif reheard is None:
+        reheard = sum((w.start + w.end) / 2 <= decode.keep_after_s for w in words)
+    kept, index = [], 0
+    for segment in segments:
+        new = [w for i, w in enumerate(words[index : index + len(segment.words)], start=index) if i >= (reheard or 0)]
+        index += len(segment.words)
+        if new:
+            text = segment.text if len(new) == len(segment.words) else " ".join(w.word for w in new)
+            kept.append(replace(segment, start=new[0].start, end=max(segment.end, new[-1].end), text=text, words=new))
+    return kept
+
+
+def _reheard_count(words: list[str], context_words: tuple[str, ...]) -> int | None:
+    """How many of ``words`` repeat ``context_words``: up to the match of the context's end (its last
+    word may be heard differently); ``None`` unless at least half of the context (2 words) is matched."""
+    matcher = SequenceMatcher(None, context_words, words, autojunk=False)
+    blocks = [block for block in matcher.get_matching_blocks() if block.size]
+    if sum(block.size for block in blocks) < max(2, len(context_words) / 2):
+        return None
+    ends = [b + size + len(context_words) - (a + size) for a, b, size in blocks if a + size >= len(context_words) - 1]
+    return min(ends[-1], len(words)) if ends else None
+
+
+def _squeezed_after(words: list[AsrWord], after_s: float) -> list[AsrWord]:
+    """``words`` moved linearly from ``[first start, last end]`` into ``[after_s, last end]``."""
+    first_s, last_s = words[0].start, words[-1].end
+    scale = (last_s - after_s) / (last_s - first_s)
+
+    def at(time_s: float) -> float:
+        return round(after_s + (time_s - first_s) * scale, 3)
+
+    return [AsrWord(w.word, at(w.start), at(w.end), w.confidence) for w in words]
+
+
+def _normalized(word: str) -> str:
+    return re.sub(r"[^\w']", "", word.lower())
+
+
+def _unheard_rest(span: tuple[float, float], segments: list[AsrSegment], regions: list[SpeechRegion]) -> float | None:
+    """The end of the last word heard in ``span`` when at least :data:`MIN_UNHEARD_SPEECH_S` of speech
+    lies after it (``None`` when nothing at all was heard: silence or noise, not an early stop)."""
     words = [w for s in segments for w in s.words]
     if not segments:
         return None
@@ -98,7 +209,7 @@ def _unheard_rest(
     ]
     if sum(end - start for start, end in overlaps) < MIN_UNHEARD_SPEECH_S:
         return None
-    return overlaps[0][0], span[1]
+    return heard_until_s
 
 
 def _words_from_onsets(

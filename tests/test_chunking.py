@@ -64,8 +64,11 @@ def test_long_audio_is_cut_at_the_longest_pauses_never_inside_speech() -> None:
 
 def test_a_region_longer_than_a_chunk_is_split_evenly() -> None:
     chunks = plan_chunks([SpeechRegion(2.0, 72.0), SpeechRegion(75.0, 80.0)], 80.0, max_chunk_s=30.0)
-    assert chunks[:3] == [pytest.approx((2.0, 2.0 + 70 / 3)), pytest.approx((2.0 + 70 / 3, 2.0 + 140 / 3)),
-                          pytest.approx((2.0 + 140 / 3, 72.0))]
+    assert chunks[:3] == [
+        pytest.approx((2.0, 2.0 + 70 / 3)),
+        pytest.approx((2.0 + 70 / 3, 2.0 + 140 / 3)),
+        pytest.approx((2.0 + 140 / 3, 72.0)),
+    ]
     assert chunks[3] == (75.0, 80.0)
 
 
@@ -75,7 +78,55 @@ def test_speech_after_a_chunks_last_word_is_sent_again() -> None:
 
     regions = [SpeechRegion(1.0, 4.0), SpeechRegion(5.0, 8.0), SpeechRegion(9.0, 12.0)]
     heard_two = [AsrSegment(1.0, 7.9, "a b", 0.9, [AsrWord("a", 1.0, 3.9, 0.9), AsrWord("b", 5.0, 7.9, 0.9)])]
-    assert _unheard_rest((1.0, 12.0), heard_two, regions) == (9.0, 12.0)  # Whisper stopped early
+    assert _unheard_rest((1.0, 12.0), heard_two, regions) == 7.9  # Whisper stopped early
     heard_all = [AsrSegment(1.0, 11.9, "a b c", 0.9, [*heard_two[0].words, AsrWord("c", 9.0, 11.9, 0.9)])]
     assert _unheard_rest((1.0, 12.0), heard_all, regions) is None
     assert _unheard_rest((1.0, 12.0), [], regions) is None  # nothing heard: noise, not an early stop
+
+
+def test_chunks_are_widened_into_edges_and_half_pauses_within_30_s() -> None:
+    from pipelines.transcribe import _with_margins
+
+    chunks = [(1.5, 10.0), (10.6, 20.0), (25.0, 54.0)]
+    widened = [time_s for chunk in _with_margins(chunks, 60.0) for time_s in chunk]
+    assert widened == pytest.approx([0.5, 10.3, 10.3, 21.0, 24.5, 54.5])
+
+
+def _words(*timed: tuple[str, float, float]):
+    from pipelines.job_state import AsrSegment, AsrWord
+
+    words = [AsrWord(text, start, end, 0.9) for text, start, end in timed]
+    return [AsrSegment(words[0].start, words[-1].end, " ".join(w.word for w in words), 0.9, words)]
+
+
+def test_a_continuation_drops_the_words_it_hears_again_in_its_context() -> None:
+    from pipelines.transcribe import _Decode, _new_words
+
+    decode = _Decode(
+        18.8, 26.0, "than he was.", keep_after_s=21.8, context_words=("more", "respectable", "than", "he", "was")
+    )
+    heard = _words(
+        ("More", 19.0, 19.4),
+        ("respectable", 19.4, 20.2),
+        ("than", 20.3, 20.6),
+        ("he", 21.0, 21.2),
+        ("was.", 21.2, 21.9),
+        ("He", 22.0, 22.2),
+        ("might", 22.2, 22.5),
+    )
+    assert [w.word for s in _new_words(heard, decode) for w in s.words] == ["He", "might"]
+    # the context heard again and nothing after it (noise after the last word): nothing kept
+    assert _new_words(_words(*[(w.word, w.start, w.end) for w in heard[0].words[:5]]), decode) == []
+
+
+def test_a_continuation_that_skips_its_context_keeps_its_words_after_the_stop() -> None:
+    from pipelines.transcribe import _Decode, _new_words
+
+    decode = _Decode(
+        18.8, 26.0, "than he was.", keep_after_s=21.8, context_words=("more", "respectable", "than", "he", "was")
+    )
+    heard = _words(("He", 19.0, 19.5), ("might", 19.5, 20.0), ("even", 20.0, 21.0), ("himself.", 24.0, 25.0))
+    words = [w for s in _new_words(heard, decode) for w in s.words]
+    assert [w.word for w in words] == ["He", "might", "even", "himself."]
+    assert words[0].start == pytest.approx(21.8) and words[-1].end == pytest.approx(25.0)
+    assert all(a.end <= b.start for a, b in zip(words, words[1:])) and all(w.end > w.start for w in words)
