@@ -28,6 +28,10 @@ MAX_CHUNK_S = FULL_WINDOW_S
 _LENGTH_TOLERANCE_SAMPLES = SAMPLE_RATE // 100
 """A caller's rounding of a 30 s chunk to samples (at most 10 ms, cut off) is not an error."""
 
+FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
+"""faster-whisper's: a chunk that loops in beam search is sampled (on a real recording in crowd noise,
+base repeated "the number you have dialed is not inferior" for 15 s)."""
+
 
 class ChunkError(ValueError):
     """A chunk that cannot be transcribed (its request's error; the batch goes on)."""
@@ -66,7 +70,9 @@ class BatchTranscriber:
             device=device,
             compute_type=compute_type,
             cpu_threads=cpu_threads,
-            options=DecoderOptions(final_beam_size=beam_size, window_margin_s=window_margin_s),
+            options=DecoderOptions(
+                final_beam_size=beam_size, window_margin_s=window_margin_s, fallback_temperatures=FALLBACK_TEMPERATURES
+            ),
         )
 
     def transcribe(self, chunks: Sequence[ChunkRequest]) -> list[Transcription | Exception]:

@@ -106,6 +106,9 @@ class DecoderOptions:
     loudest) after the last segment that makes a decode continued: less is the padding, the tail of
     the last word, or a word cut at the edge of a partial's audio."""
     continuation_level_db: float = -25.0
+    fallback_temperatures: tuple[float, ...] = ()
+    """Sampling temperatures tried in turn (5 samples each, as faster-whisper does) when the full-window
+    decode still loops (output cap hit or repetitive text); the first that does not is kept. Empty: none."""
 
 
 class ShortWindowWhisper:
@@ -158,11 +161,18 @@ class ShortWindowWhisper:
         loud = levels[cut:] >= levels[:cut].max() + self._options.continuation_level_db
         return int(loud.sum()) * _LEVEL_FRAME_SAMPLES >= self._options.continuation_min_speech_s * SAMPLE_RATE
 
-    def _generate(self, encoder_output, prompts: list[list[int]], final: bool, max_new_tokens: int) -> list:
+    def _generate(
+        self, encoder_output, prompts: list[list[int]], final: bool, max_new_tokens: int, temperature: float = 0.0
+    ) -> list:
+        sampling = {"beam_size": 1, "num_hypotheses": 5, "sampling_topk": 0, "sampling_temperature": temperature}
         return self._model.model.generate(
             encoder_output,
             prompts,
-            beam_size=self._options.final_beam_size if final else self._options.partial_beam_size,
+            **(
+                sampling
+                if temperature
+                else {"beam_size": self._options.final_beam_size if final else self._options.partial_beam_size}
+            ),
             max_length=max(len(p) for p in prompts) + max_new_tokens,
             return_scores=True,
             return_no_speech_prob=True,
@@ -205,7 +215,7 @@ class ShortWindowWhisper:
                 scores[i] = float(np.average([scores[i], result.scores[0]], weights=[max(1, before), max(1, added)]))
                 sequences[i] = result.sequences_ids[0]
 
-    def _decode(self, window_s: float, requests: list[DecodeRequest]) -> list[Transcription]:
+    def _decode(self, window_s: float, requests: list[DecodeRequest], temperature: float = 0.0) -> list[Transcription]:
         window_samples = int(window_s * SAMPLE_RATE)
         audios = [r.audio[:window_samples] for r in requests]
         padded = np.stack([np.pad(a, (0, window_samples - len(a))) for a in audios]).astype(np.float32)
@@ -222,6 +232,7 @@ class ShortWindowWhisper:
             [head + self._prefix_tokens(r, t) for head, r, t in zip(heads, requests, tokenizers)],
             requests[0].final,
             max(max_new_tokens),
+            temperature,
         )
         sequences = [result.sequences_ids[0] for result in generated]
         scores = [float(result.scores[0]) for result in generated]
@@ -237,10 +248,9 @@ class ShortWindowWhisper:
             segments.append(_split_segments(sequences[i], tokenizer, durations_s[i]))
             text_tokens = [token for segment in segments[-1] for token in segment.tokens]
             text = tokenizer.decode(text_tokens).strip()
-            if (too_long[i] or _compression_ratio(text) > self._options.compression_ratio_threshold) and (
-                window_s < FULL_WINDOW_S
-            ):
-                results.append(self._decode(FULL_WINDOW_S, [request])[0])
+            looped = too_long[i] or _compression_ratio(text) > self._options.compression_ratio_threshold
+            if looped and (retry := self._retry_temperature(window_s, temperature)) is not None:
+                results.append(self._decode(FULL_WINDOW_S, [request], retry)[0])
                 retried.add(i)
                 continue
             avg_log_prob = scores[i]
@@ -274,6 +284,13 @@ class ShortWindowWhisper:
             result.words.extend(word for _, word in timings.get(i, []))
             result.segments.extend(_timed_segments(segments[i], tokenizers[i], timings.get(i, []), result.confidence))
         return results
+
+    def _retry_temperature(self, window_s: float, temperature: float) -> float | None:
+        """The temperature of the next try of a decode that looped: 0 in the full window, then each
+        of :attr:`DecoderOptions.fallback_temperatures` above ``temperature`` (``None``: no more tries)."""
+        if window_s < FULL_WINDOW_S:
+            return 0.0
+        return next((t for t in self._options.fallback_temperatures if t > temperature), None)
 
     def _prompt_heads(self, requests: list[DecodeRequest], tokenizers: list[Tokenizer]) -> list[list[int]]:
         """Start-of-transcript sequences, after the requests' prompts cut to one common length
