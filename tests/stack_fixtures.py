@@ -24,6 +24,17 @@ def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
         yield server
 
 
+@pytest.fixture(scope="module")
+def english_only_triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
+    """Triton with tiny.en as ``batch_asr`` (an English-only deployment), for the refusals of other languages."""
+    from benchmarks.stack import model_repository_copy
+
+    work = tmp_path_factory.mktemp("triton_english_only")
+    repository = model_repository_copy(work / "models", batch_asr_model="tiny.en", language="en")
+    with TritonServer(repository, work / "triton") as server:
+        yield server
+
+
 def start_server(data_dir: Path, triton_endpoints: TritonEndpoints, **environment: str) -> ServeProcess:
     """Start ``tandem serve`` as a real process using an already running Triton, on a queue of its own."""
     environment.setdefault("TANDEM_QUEUE_NAME", f"tandem-test-{uuid.uuid4().hex[:8]}")

@@ -9,6 +9,7 @@ import openai
 import pytest
 
 from benchmarks.speech import word_error_rate
+from benchmarks.stack import MODEL_REPOSITORY, config_parameters
 from clients.jobs_client import JOBS_PATH as JOBS
 from clients.jobs_client import upload, wait_for_status, wav_bytes
 from launchers.serve_process import ServeProcess
@@ -112,7 +113,8 @@ def test_whisper_1_ignores_stream(openai_server, meeting_wav) -> None:
 
 
 def test_other_models_and_respond_async_keep_the_job_contract(openai_server, meeting_wav) -> None:
-    native = upload(openai_server.http_url, meeting_wav, model="tiny.en")
+    served = config_parameters((MODEL_REPOSITORY / "batch_asr" / "config.pbtxt").read_text())["model_name"]
+    native = upload(openai_server.http_url, meeting_wav, model=served)
     assert native.status_code == 201 and native.json()["status"] == "pending"
     forced = httpx.post(
         f"{openai_server.http_url}{JOBS}",

@@ -1,5 +1,6 @@
 """Checks at the door: what the server cannot serve is refused before a job exists, and what it
-accepts completes (a short clip with a speaker count), on PostgreSQL with a real worker."""
+accepts completes (a short clip with a speaker count), on PostgreSQL with a real worker. The batch
+model is tiny.en here (an English-only deployment), so that other languages are refused."""
 
 from __future__ import annotations
 
@@ -30,9 +31,11 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def stack(triton, tmp_path_factory, database_url: str) -> Iterator[tuple[ServeProcess, WorkerProcess]]:
+def stack(
+    english_only_triton, tmp_path_factory, database_url: str
+) -> Iterator[tuple[ServeProcess, WorkerProcess]]:
     server = start_server(
-        tmp_path_factory.mktemp("checks"), triton.endpoints,
+        tmp_path_factory.mktemp("checks"), english_only_triton.endpoints,
         TANDEM_DATABASE_URL=database_url, TANDEM_MAX_AUDIO_S=str(MAX_AUDIO_S),
     )
     worker = start_worker(server)
