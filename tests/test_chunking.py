@@ -130,3 +130,12 @@ def test_a_continuation_that_skips_its_context_keeps_its_words_after_the_stop() 
     assert [w.word for w in words] == ["He", "might", "even", "himself."]
     assert words[0].start == pytest.approx(21.8) and words[-1].end == pytest.approx(25.0)
     assert all(a.end <= b.start for a, b in zip(words, words[1:])) and all(w.end > w.start for w in words)
+
+
+def test_the_last_word_of_a_region_ends_at_its_offset_when_it_ends_a_little_early() -> None:
+    from pipelines.transcribe import _words_to_offsets
+
+    regions = [SpeechRegion(1.0, 4.1), SpeechRegion(5.0, 8.1)]
+    heard = _words(("a", 1.1, 2.0), ("b", 2.0, 3.7), ("c", 5.1, 6.0), ("d", 6.0, 7.0))
+    ends = [w.end for s in _words_to_offsets(heard, regions, 0.1) for w in s.words]
+    assert ends == pytest.approx([2.0, 4.0, 6.0, 7.0])  # "d" ends 1 s before the offset: a pause, not a slip
