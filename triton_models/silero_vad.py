@@ -52,9 +52,7 @@ class SileroVad:
         if windows <= 0:
             return VadResult(np.zeros(0, dtype=np.float32), state.astype(np.float32))
         body = audio[CONTEXT_SAMPLES : CONTEXT_SAMPLES + windows * WINDOW_SAMPLES].reshape(windows, WINDOW_SAMPLES)
-        contexts = np.concatenate(
-            [audio[None, :CONTEXT_SAMPLES], body[:-1, -CONTEXT_SAMPLES:]], axis=0
-        )
+        contexts = np.concatenate([audio[None, :CONTEXT_SAMPLES], body[:-1, -CONTEXT_SAMPLES:]], axis=0)
         batch = np.concatenate([contexts, body], axis=1).astype(np.float32)
         h, c = state.astype(np.float32).reshape(2, 1, 1, 128)
         probs, h, c = self._session.run(None, {"input": batch, "h": h, "c": c})

