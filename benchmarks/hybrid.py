@@ -1,8 +1,10 @@
 """Hybrid mode measured: live against enhanced, and what enhancement costs the live sessions.
 
-1. Quality: each clip is streamed at real-time pace with ``store_audio``, ``enhance_on_end`` and
-   ``enhance_wait``; the live finals and the enhanced transcript pushed on the same socket are
-   scored against the script (WER), the enhanced speakers against the ground truth (DER).
+1. Quality: each clip (espeak, and the real-speech set's recordings with a text under 70 s or of
+   several voices, ``benchmarks/real_speech_set.py``) is streamed at real-time pace with
+   ``store_audio``, ``enhance_on_end`` and ``enhance_wait``; the live finals and the enhanced
+   transcript pushed on the same socket are scored against the script (WER), the enhanced speakers
+   against the ground truth (DER).
 2. Time to the enhanced transcript: sessions of 1, 5 and 10 minutes (streamed as fast as the
    server reads, then ``end``): seconds from ``session.end`` to ``enhancement.completed``, alone and
    while 4 live sessions stream the realtime benchmark's conversation at real-time pace; those live
@@ -26,6 +28,7 @@ import typer
 from benchmarks.conversations import Turn, der, make_conversation
 from benchmarks.live_scoring import percentiles, utterance_latencies
 from benchmarks.live_sessions import run_sessions
+from benchmarks.real_speech_set import full_set
 from benchmarks.run_facts import run_facts
 from benchmarks.speech import SAMPLE_RATE, benchmark_clip, word_error_rate
 from clients.stream_client import encode_audio, stream_audio, stream_url
@@ -40,8 +43,11 @@ RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "hybrid.json"
 async def measure_clip(ws_url: str, name: str, audio, reference_text: str, reference_turns, voices: int) -> dict:
     query = {"store_audio": True, "enhance_on_end": True, "enhance_wait": True, "word_timestamps": True}
     result = await stream_audio(
-        stream_url(ws_url, query), encode_audio(audio, AudioEncoding.PCM_S16LE),
-        bytes_per_second=SAMPLE_RATE * 2, speed=1.0, reply_timeout_s=1800,
+        stream_url(ws_url, query),
+        encode_audio(audio, AudioEncoding.PCM_S16LE),
+        bytes_per_second=SAMPLE_RATE * 2,
+        speed=1.0,
+        reply_timeout_s=1800,
     )
     live_text = " ".join(final.text for final in result.of_type(TranscriptFinal))
     ended = next(m.received_at for m in result.messages if isinstance(m.message, SessionEnd))
@@ -72,8 +78,12 @@ async def time_to_enhanced(ws_url: str, audio, ended: asyncio.Event | None = Non
             ended.set()
 
     result = await stream_audio(
-        stream_url(ws_url, query), encode_audio(audio, AudioEncoding.PCM_S16LE),
-        bytes_per_second=SAMPLE_RATE * 2, speed=0.0, reply_timeout_s=3600, on_message=on_message,
+        stream_url(ws_url, query),
+        encode_audio(audio, AudioEncoding.PCM_S16LE),
+        bytes_per_second=SAMPLE_RATE * 2,
+        speed=0.0,
+        reply_timeout_s=3600,
+        on_message=on_message,
     )
     ended = next(m.received_at for m in result.messages if isinstance(m.message, SessionEnd))
     completed = next(m.received_at for m in result.messages if isinstance(m.message, EnhancementCompleted))
@@ -124,6 +134,10 @@ def clips(quick: bool) -> list[tuple[str, object, str, list, int]]:
             meeting = make_conversation(voices, seed=10 + voices)
             text = " ".join(word.text for word in meeting.words)
             result.append((f"{voices}-voice meeting", meeting.audio, text, list(meeting.turns), voices))
+        for recording in full_set():  # real voices: the recordings with a text (the radio pair has none)
+            if recording.text is not None and (len(recording.speakers) > 1 or recording.duration_s < 70):
+                voices = len(recording.speakers)
+                result.append((f"real: {recording.name}", recording.audio, recording.text, recording.turns, voices))
     return result
 
 
@@ -159,15 +173,21 @@ def main(quick: bool = typer.Option(False, help="Only the realtime benchmark's c
     print("| clip | audio (s) | live WER | enhanced WER | speakers found / true | DER | session.end → enhanced (s) |")
     print("|---|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['clip']} | {row['audio_s']} | {row['live_wer']} | {row['enhanced_wer']} | "
-              f"{row['speakers_found']} / {row['voices']} | {row['der']} | {row['session_end_to_enhanced_s']} |")
+        print(
+            f"| {row['clip']} | {row['audio_s']} | {row['live_wer']} | {row['enhanced_wer']} | "
+            f"{row['speakers_found']} / {row['voices']} | {row['der']} | {row['session_end_to_enhanced_s']} |"
+        )
     print()
-    print("| session | end → enhanced alone (s) | with 4 live sessions (s) | live first partial p50/p95 (s): alone → "
-          "during enhancement | live final p50/p95 (s): alone → during | worst p95 change |")
+    print(
+        "| session | end → enhanced alone (s) | with 4 live sessions (s) | live first partial p50/p95 (s): alone → "
+        "during enhancement | live final p50/p95 (s): alone → during | worst p95 change |"
+    )
     print("|---|---|---|---|---|---|")
     for row in durations:
-        print(f"| {row['minutes']} min | {row['alone_s']} | {row['with_live_s']} | {row['first_partial']} | "
-              f"{row['final']} | {row['worst_p95_change_percent']:+.0f} % |")
+        print(
+            f"| {row['minutes']} min | {row['alone_s']} | {row['with_live_s']} | {row['first_partial']} | "
+            f"{row['final']} | {row['worst_p95_change_percent']:+.0f} % |"
+        )
 
 
 def _duration_row(minutes: float, alone: float, loaded: float, baseline: dict, live: dict) -> dict:
