@@ -4,7 +4,7 @@
    several voices, ``benchmarks/real_speech_set.py``) is streamed at real-time pace with
    ``store_audio``, ``enhance_on_end`` and ``enhance_wait``; the live finals and the enhanced
    transcript pushed on the same socket are scored against the script (WER), the enhanced speakers
-   against the ground truth (DER).
+   (segments and the second voice of each overlap) against the ground truth (DER).
 2. Time to the enhanced transcript: sessions of 1, 5 and 10 minutes (streamed as fast as the
    server reads, then ``end``): seconds from ``session.end`` to ``enhancement.completed``, alone and
    while 4 live sessions stream the realtime benchmark's conversation at real-time pace; those live
@@ -54,6 +54,7 @@ async def measure_clip(ws_url: str, name: str, audio, reference_text: str, refer
     completed = next(m for m in result.messages if isinstance(m.message, EnhancementCompleted))
     transcript = completed.message.transcript
     hypothesis = [Turn(segment.speaker, segment.start, segment.end) for segment in transcript.segments]
+    hypothesis += [Turn(overlap.speakers[1], overlap.start, overlap.end) for overlap in transcript.overlaps]
     return {
         "clip": name,
         "audio_s": round(len(audio) / SAMPLE_RATE, 1),
