@@ -47,6 +47,8 @@ CONTINUATION_CONTEXT_S = 3.0
 """Heard audio sent again before the unheard rest of a chunk, with the text heard so far as the prompt.
 Decoded alone, a rest of noise came back as invented words ("Go! Go! Go! Go!"); with its context
 Whisper hears the last words again (dropped) and then what is new, if anything."""
+CONTEXT_TAIL_WORDS = 3
+"""A continuation that hears its context's last this many words in a row heard the context again."""
 MIN_UNHEARD_SPEECH_S = 1.0
 MIN_UNHEARD_REGION_S = 0.25
 
@@ -172,10 +174,18 @@ def _new_words(segments: list[AsrSegment], decode: _Decode) -> list[AsrSegment]:
 
 def _reheard_count(words: list[str], context_words: tuple[str, ...]) -> int | None:
     """How many of ``words`` repeat ``context_words``: up to the match of the context's end (its last
-    word may be heard differently); ``None`` unless at least half of the context (2 words) is matched."""
+    word may be heard differently); ``None`` unless at least half of the context (2 words) is matched,
+    or the context's last :data:`CONTEXT_TAIL_WORDS` words are heard in a row (Whisper sometimes runs
+    on from the prompt over the context audio, then hears the context's end and what follows again:
+    everything up to that tail goes)."""
     matcher = SequenceMatcher(None, context_words, words, autojunk=False)
     blocks = [block for block in matcher.get_matching_blocks() if block.size]
     if sum(block.size for block in blocks) < max(2, len(context_words) / 2):
+        tail = context_words[-CONTEXT_TAIL_WORDS:]
+        if len(tail) == CONTEXT_TAIL_WORDS:
+            for index in range(len(words) - CONTEXT_TAIL_WORDS + 1):
+                if tuple(words[index : index + CONTEXT_TAIL_WORDS]) == tail:
+                    return index + CONTEXT_TAIL_WORDS
         return None
     ends = [b + size + len(context_words) - (a + size) for a, b, size in blocks if a + size >= len(context_words) - 1]
     return min(ends[-1], len(words)) if ends else None

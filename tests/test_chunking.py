@@ -132,6 +132,25 @@ def test_a_continuation_that_skips_its_context_keeps_its_words_after_the_stop() 
     assert all(a.end <= b.start for a, b in zip(words, words[1:])) and all(w.end > w.start for w in words)
 
 
+def test_a_continuation_that_runs_on_from_its_prompt_then_hears_its_context_keeps_one_copy() -> None:
+    """Seen with base on a two-voice meeting: the first decode stopped after "I think we"; the
+    continuation wrote the rest from the prompt over the context audio, then heard the context's last
+    words and the rest again. The transcript said the sentence twice."""
+    from pipelines.transcribe import _Decode, _new_words
+
+    context = ("run", "a", "small", "pilot", "with", "ten", "users", "first", "i", "think", "we")
+    decode = _Decode(24.18, 29.53, "… with ten users first. I think we", keep_after_s=27.18, context_words=context)
+    sentence = ["should", "move", "the", "wrench", "to", "next", "week."]
+    heard = _words(
+        *[(word, 24.18 + 0.3 * i, 24.18 + 0.3 * i + 0.2) for i, word in enumerate(sentence)],
+        ("I", 26.44, 26.68), ("think", 26.68, 26.92), ("we", 26.92, 27.16),
+        *[(word, 27.16 + 0.25 * i, 27.16 + 0.25 * i + 0.2) for i, word in enumerate(sentence)],
+    )  # fmt: skip
+    words = [w for s in _new_words(heard, decode) for w in s.words]
+    assert [w.word for w in words] == sentence
+    assert words[0].start == pytest.approx(27.16)
+
+
 def test_the_last_word_of_a_region_ends_at_its_offset_when_it_ends_a_little_early() -> None:
     from pipelines.transcribe import _words_to_offsets
 
