@@ -2,8 +2,8 @@
 
 For each window length and step, embeds the speech (pipeline VAD regions) of the real-speech set
 (``benchmarks/real_speech_set.py``) and of espeak meetings of 2, 3 and 4 voices (six seeds each)
-through Triton's ``speaker_embedding`` once, then clusters them with each ``merge_similarity``
-(the one-speaker and merge bound), the count unknown. Reports single speakers found as one, counts
+through Triton's ``speaker_embedding`` once, then clusters them with each bound (as both
+``one_speaker_similarity`` and ``merge_similarity``), the count unknown. Reports single speakers found as one, counts
 right, DER (pyannote.metrics, collar 0.25 s, without the overlap step) and the minutes of audio
 embedded (the cost). Results go to ``benchmarks/results/diarization_windows.json``.
 
@@ -114,7 +114,11 @@ def main() -> None:
     for (window_s, step_s), embedded_rows in embedded.items():
         for similarity in MERGE_SIMILARITIES:
             options = dataclasses.replace(
-                diarization.DiarizationOptions(), window_s=window_s, step_s=step_s, merge_similarity=similarity
+                diarization.DiarizationOptions(),
+                window_s=window_s,
+                step_s=step_s,
+                merge_similarity=similarity,
+                one_speaker_similarity=similarity,
             )
             rows.append({"window_s": window_s, "step_s": step_s, "merge_similarity": similarity}
                         | _score(embedded_rows, options))  # fmt: skip
