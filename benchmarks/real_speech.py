@@ -102,6 +102,7 @@ async def _job(recording: Recording, client: InferenceClient, model: str) -> dic
     return {
         "regions": regions,
         "unknown": unknown,
+        "stretches": stretches,
         "overlaps": overlaps,
         "merged": merged,
         "asr_s": asr_s,
@@ -113,7 +114,10 @@ async def _diarization_row(recording: Recording, client: InferenceClient, job: d
     """Speakers, DER and words on the right speaker of one job (the count given: diarized again)."""
     true = len(recording.speakers)
     given = await diarize(recording.audio, job["regions"], client, SpeakerCountHint(num_speakers=true))
-    given_overlaps = second_speakers(given.turns, await overlapped_speech(recording.audio, job["regions"], client))
+    stretches = job["stretches"]  # the job's own search, unless it found one speaker and skipped it
+    if true > 1 and job["unknown"].num_speakers == 1:
+        stretches = await overlapped_speech(recording.audio, job["regions"], client)
+    given_overlaps = second_speakers(given.turns, stretches)
     words = [{"start": w.start, "end": w.end, "speaker": w.speaker} for w in job["merged"].transcript.words]
     return {
         "recording": recording.name,
