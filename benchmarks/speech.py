@@ -11,6 +11,7 @@ import functools
 import io
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -199,16 +200,17 @@ def benchmark_clip(repeat: int, audio: str = "tests") -> SpeechClip:
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
-    """WER after lower-casing and removing punctuation (``jiwer``)."""
+    """WER after Whisper's English text normaliser (``whisper-normalizer``: lower case, no punctuation
+    or fillers, spelled numbers and "percent" as digits, British spellings as American), so that
+    "eighty percent" and "80%" are one answer (``jiwer``)."""
     import jiwer
 
-    normalize = jiwer.Compose(
-        [
-            jiwer.ToLowerCase(),
-            jiwer.RemovePunctuation(),
-            jiwer.RemoveMultipleSpaces(),
-            jiwer.Strip(),
-            jiwer.ReduceToListOfListOfWords(),
-        ]
-    )
-    return jiwer.wer(reference, hypothesis, reference_transform=normalize, hypothesis_transform=normalize)
+    normalize = _english_normalizer()
+    return jiwer.wer(normalize(reference), normalize(hypothesis))
+
+
+@functools.cache
+def _english_normalizer() -> Callable[[str], str]:
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    return EnglishTextNormalizer()

@@ -14,7 +14,7 @@ from benchmarks.live_scoring import (
     utterance_latencies,
     utterance_revisions,
 )
-from benchmarks.speech import SpokenUtterance
+from benchmarks.speech import SpokenUtterance, word_error_rate
 from benchmarks.triton_metrics import parse_triton_metrics, triton_deltas
 from clients.stream_client import ReceivedMessage, StreamResult
 from core.protocol import SpeechEnd, SpeechStart, TranscriptFinal, TranscriptPartial
@@ -39,6 +39,13 @@ def result(*messages: ReceivedMessage) -> StreamResult:
 def test_normalize_words_lowercases_and_strips_punctuation() -> None:
     assert normalize_words("Hello, everyone! It's Alice's turn.") == ["hello", "everyone", "it's", "alice's", "turn"]
     assert normalize_words("  —  ") == []
+
+
+def test_word_error_rate_scores_numbers_and_spellings_as_one_answer() -> None:
+    """A transcript that writes "80%" for "eighty percent" (Whisper base does) is not charged for it."""
+    assert word_error_rate("Eighty percent of the design team agreed.", "80% of the design team agreed") == 0.0
+    assert word_error_rate("The colour is grey, Mr. Smith.", "the color is gray mister smith") == 0.0
+    assert word_error_rate("Eighty percent of the design team agreed.", "80% of the 19 agreed") == pytest.approx(2 / 6)
 
 
 def test_first_partial_skips_messages_without_a_reference_word() -> None:
