@@ -18,8 +18,9 @@ Messages are attributed to an utterance by time: a message counts only when its 
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,8 +33,17 @@ _PUNCTUATION = re.compile(r"[^\w\s']|(?<!\w)'|'(?!\w)")
 
 
 def normalize_words(text: str) -> list[str]:
-    """Lower-case words with punctuation stripped (``"Hello, everyone!"`` → ``["hello", "everyone"]``)."""
-    return _PUNCTUATION.sub(" ", text.lower()).split()
+    """Lower-case words with punctuation stripped and numbers as digits (``"Hello, everyone!"`` →
+    ``["hello", "everyone"]``, ``"Nine people"`` and ``"9 people"`` → ``["9", "people"]``)."""
+    return _PUNCTUATION.sub(" ", _number_normalizer()(text.lower())).split()
+
+
+@functools.cache
+def _number_normalizer() -> Callable[[str], str]:
+    """Whisper's English number normaliser (spelled numbers as digits, "percent" as "%")."""
+    from whisper_normalizer.english import EnglishNumberNormalizer
+
+    return EnglishNumberNormalizer()
 
 
 def _overlaps(message: TranscriptPartial | TranscriptFinal, utterance: SpokenUtterance) -> bool:

@@ -13,6 +13,10 @@ class LiveTuning(msgspec.Struct, frozen=True, kw_only=True):
     early_partial_interval_s: float = 0.15
     """Cadence during an utterance's first :attr:`early_partial_window_s`: its first words show sooner."""
     early_partial_window_s: float = 1.2
+    first_words_interval_s: float = 0.08
+    """Until an utterance's first partial is sent, the cadence is twice the session's last partial decode
+    turnaround, between this and :attr:`early_partial_interval_s`: an idle server shows the first words
+    sooner, a busy one (slow turnarounds) is not asked for more decodes."""
     min_partial_audio_s: float = 0.3
     vad_threshold: float = 0.5
     """A VAD window at or above this speech probability starts speech."""

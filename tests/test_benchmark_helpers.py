@@ -39,6 +39,11 @@ def result(*messages: ReceivedMessage) -> StreamResult:
 def test_normalize_words_lowercases_and_strips_punctuation() -> None:
     assert normalize_words("Hello, everyone! It's Alice's turn.") == ["hello", "everyone", "it's", "alice's", "turn"]
     assert normalize_words("  —  ") == []
+    assert (
+        normalize_words("Nine people signed up.")
+        == normalize_words("9 people signed up")
+        == ["9", "people", "signed", "up"]
+    )
 
 
 def test_word_error_rate_scores_numbers_and_spellings_as_one_answer() -> None:

@@ -229,6 +229,7 @@ class LiveSession:
         self._utterance: _Utterance | None = None
         self._partial_task: asyncio.Task[None] | None = None
         self._last_partial_at = 0
+        self._partial_turnaround_s = 0.0  # of the last partial decode (wall clock)
         self._final_chain: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task] = set()
         self._last_warning_at = 0.0
@@ -389,6 +390,8 @@ class LiveSession:
             return
         early = (end - utterance.start) < tuning.early_partial_window_s * MODEL_SAMPLE_RATE
         interval_s = tuning.early_partial_interval_s if early else tuning.partial_interval_s
+        if not utterance.partial_sent:
+            interval_s = min(interval_s, max(tuning.first_words_interval_s, 2 * self._partial_turnaround_s))
         if (end - self._last_partial_at) < interval_s * MODEL_SAMPLE_RATE:
             return
         self._last_partial_at = end
@@ -396,7 +399,9 @@ class LiveSession:
         self._partial_task = self._spawn(self._partial(utterance, audio, end))
 
     async def _partial(self, utterance: _Utterance, audio: np.ndarray, end: int) -> None:
+        asked_at = time.monotonic()
         result = await self._transcribe(audio, word_timestamps=False, final=False, prefix=utterance.prefix)
+        self._partial_turnaround_s = time.monotonic() - asked_at
         if result is None or not result.text or utterance.finalized or utterance is not self._utterance:
             return
         text, stable_text = result.text, None
