@@ -28,6 +28,22 @@ def _tree_sum(pid: int, measure) -> float:
     return total
 
 
+def per_triton_model(triton_pid: int, measure) -> dict[str, float]:
+    """``measure(process)`` summed per Python-backend model (its stubs run ``…/<model>/1/model.py``);
+    the server process itself under ``tritonserver``."""
+    totals: dict[str, float] = {}
+    with contextlib.suppress(psutil.NoSuchProcess):
+        root = psutil.Process(triton_pid)
+        totals["tritonserver"] = measure(root)
+        for process in root.children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                script = next((arg for arg in process.cmdline() if arg.endswith("/model.py")), None)
+                if script is not None:
+                    model = Path(script).parent.parent.name
+                    totals[model] = totals.get(model, 0.0) + measure(process)
+    return totals
+
+
 def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process and its live descendants."""
     return _tree_sum(pid, lambda process: sum(process.cpu_times()[:2]))

@@ -30,7 +30,7 @@ from rich.console import Console
 
 from benchmarks.live_scoring import utterance_latencies
 from benchmarks.live_sessions import FRAME_S
-from benchmarks.samplers import tree_rss_bytes
+from benchmarks.samplers import per_triton_model, tree_rss_bytes
 from benchmarks.speech import SAMPLE_RATE, benchmark_clip, conversation, word_error_rate
 from benchmarks.stack import DEFAULT_OUTPUT_DIR, MODEL_REPOSITORY
 from clients.stream_client import StreamResult, encode_audio, stream_audio, stream_url
@@ -47,8 +47,10 @@ LATENCY_DRIFT_LIMIT = 0.10
 class RssSampler:
     """Samples the RSS of named process trees every :data:`SAMPLE_EVERY_S` on a thread."""
 
-    def __init__(self, trees: dict[str, int]) -> None:
+    def __init__(self, trees: dict[str, int], triton_pid: int | None = None) -> None:
+        """``triton_pid``: also sample each Triton model's processes (``triton_<model>_rss_mb``)."""
         self.trees = trees
+        self.triton_pid = triton_pid
         self.samples: list[dict[str, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -71,6 +73,9 @@ class RssSampler:
     def _sample(self) -> None:
         sample = {"t_s": round(time.monotonic() - self._started, 1)}
         sample.update({f"{name}_rss_mb": round(tree_rss_bytes(pid) / 2**20, 1) for name, pid in self.trees.items()})
+        if self.triton_pid is not None:
+            per_model = per_triton_model(self.triton_pid, lambda process: process.memory_info().rss)
+            sample.update({f"triton_{model}_rss_mb": round(rss / 2**20, 1) for model, rss in per_model.items()})
         self.samples.append(sample)
 
 
@@ -134,7 +139,7 @@ def main(
                 asyncio.run(_stream_all(control_plane.ws_url, encode_audio(one.audio, AudioEncoding.PCM_S16LE), 1))
                 trees = {"control_plane": control_plane.process.pid, "triton": triton._process.pid}  # noqa: SLF001
                 console.print(f"{sessions} sessions × {duration_s / 60:.1f} min at real-time pace …")
-                with RssSampler(trees) as sampler:
+                with RssSampler(trees, triton_pid=trees["triton"]) as sampler:
                     results = asyncio.run(_stream_all(control_plane.ws_url, audio, sessions))
             finally:
                 control_plane.stop()

@@ -19,12 +19,11 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import psutil
 import typer
 
 from benchmarks.baseline import ratio
 from benchmarks.conversations import make_conversation
-from benchmarks.samplers import machine, tree_cpu_seconds
+from benchmarks.samplers import machine, per_triton_model, tree_cpu_seconds
 from benchmarks.speech import word_error_rate
 from benchmarks.stack import DEFAULT_OUTPUT_DIR, MODEL_REPOSITORY, Stack, config_parameters
 from clients.jobs_client import upload, wait_for_status, wav_bytes
@@ -37,16 +36,7 @@ app = typer.Typer(add_completion=False)
 
 def model_cpu_seconds(triton_pid: int) -> dict[str, float]:
     """CPU seconds so far of each Python-backend model's stub processes (``…/<model>/1/model.py``)."""
-    totals: dict[str, float] = {}
-    for process in psutil.Process(triton_pid).children(recursive=True):
-        try:
-            script = next((arg for arg in process.cmdline() if arg.endswith("/model.py")), None)
-            if script is not None:
-                model = Path(script).parent.parent.name
-                totals[model] = totals.get(model, 0.0) + sum(process.cpu_times()[:2])
-        except psutil.NoSuchProcess:
-            continue
-    return totals
+    return per_triton_model(triton_pid, lambda process: sum(process.cpu_times()[:2]))
 
 
 def faster_whisper_cpu(audio, model_path: str, cpu_threads: int) -> dict:
@@ -120,8 +110,10 @@ def main(
         "cpu_over_faster_whisper": {stage: ratio(value, baseline["cpu_s"]) for stage, value in cpu_s.items()}
         | {"job": ratio(total_cpu_s, baseline["cpu_s"])},
         "wall_over_faster_whisper": ratio(warm["job_wall_s"], baseline["wall_s"]),
-        "wer": {"job": round(word_error_rate(reference, warm["text"]), 4),
-                "faster_whisper": round(word_error_rate(reference, baseline["text"]), 4)},
+        "wer": {
+            "job": round(word_error_rate(reference, warm["text"]), 4),
+            "faster_whisper": round(word_error_rate(reference, baseline["text"]), 4),
+        },
     }
     report["first_job"].pop("text")
     report["warm_job"].pop("text")
