@@ -184,8 +184,10 @@ class _Utterance:
 
     def holds(self, words: list[str], end: int, hold_samples: int) -> bool:
         """Whether a partial of ``words`` should wait: it takes back shown words, agreement has not
-        confirmed the change, and the last partial sent is recent."""
-        if not self.shown or not hold_samples:
+        confirmed the change, and the last partial sent is recent. Before two decodes agreed on any
+        word, the shown words are first guesses and never hold back a newer one (held, "Let me make
+        sure" kept "That makes sense" off the screen for a second)."""
+        if not self.shown or not self.committed or not hold_samples:
             return False
         kept = 0
         for shown, new in zip(self.shown, words):
