@@ -10,8 +10,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # ffmpeg-free: audio decoding goes through PyAV wheels; libsndfile ships inside soundfile's wheel.
+# libjemalloc2: the allocator launchers/triton_server.py preloads for Triton's model processes.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates \
+    && apt-get install -y --no-install-recommends ca-certificates libjemalloc2 \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

@@ -2,10 +2,11 @@
 
 Starts Triton, one ``tandem serve`` and one worker, uploads the meeting as a diarized job twice and
 reads the CPU seconds each Triton model's processes used (``vad`` → speech regions, ``batch_asr`` →
-transcribe, ``speaker_embedding`` → diarize) and the worker's own (decoding, clustering, merge),
-next to the job's stage wall times. Plain faster-whisper (``beam_size=5``, word times, same
-model, compute type and threads) runs on the same audio in this process. CPU seconds hardly depend
-on what else runs on the machine; wall times do (the load average is recorded).
+transcribe, ``speaker_embedding`` → diarize, ``speaker_overlap`` → overlapped speech) and the
+worker's own (decoding, clustering, merge), next to the job's stage wall times. Plain
+faster-whisper (``beam_size=5``, word times, same model, compute type and threads) runs on the
+same audio in this process. CPU seconds hardly depend on what else runs on the machine; wall
+times do (the load average is recorded).
 
     python -m benchmarks.stage_cpu
 """
@@ -29,7 +30,12 @@ from benchmarks.stack import DEFAULT_OUTPUT_DIR, MODEL_REPOSITORY, Stack, config
 from clients.jobs_client import upload, wait_for_status, wav_bytes
 from launchers.triton_server import model_weights_path
 
-STAGE_MODELS = {"speech_regions": "vad", "transcribe": "batch_asr", "diarize": "speaker_embedding"}
+STAGE_MODELS = {
+    "speech_regions": "vad",
+    "transcribe": "batch_asr",
+    "diarize": "speaker_embedding",
+    "overlapped_speech": "speaker_overlap",
+}
 
 app = typer.Typer(add_completion=False)
 

@@ -8,6 +8,7 @@ A hung start (the quiet failure mode) is caught by the readiness timeout, which 
 
 from __future__ import annotations
 
+import ctypes.util
 import os
 import shutil
 import socket
@@ -173,6 +174,10 @@ class TritonServer:
             python_path.append(environment["PYTHONPATH"])
         environment["PYTHONPATH"] = ":".join(python_path)
         environment.setdefault("OMP_NUM_THREADS", "1")
+        if "LD_PRELOAD" not in environment and (jemalloc := ctypes.util.find_library("jemalloc")):
+            # Triton's own advice against memory growth: under glibc's malloc the live model's stubs
+            # grew 441 -> 1066 MB over a 10-minute soak of 4 sessions (buffers of every window length).
+            environment["LD_PRELOAD"] = jemalloc
         return environment
 
 

@@ -10,6 +10,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)    # started by `t
 command -v chromium >/dev/null || missing+=(chromium)           # the console's browser tests
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 ldconfig -p 2>/dev/null | grep -q libsndfile.so || missing+=(libsndfile1)
+ldconfig -p 2>/dev/null | grep -q libjemalloc.so.2 || missing+=(libjemalloc2)  # Triton's allocator (launchers/triton_server.py)
 command -v prometheus >/dev/null || missing+=(prometheus)        # tests prove the dashboard and alerts on a real one
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing system packages: ${missing[*]}"

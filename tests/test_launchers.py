@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import psutil
 import pytest
 
 from launchers.redis_server import ensure_redis, redis_answers
@@ -20,6 +21,10 @@ def test_triton_serves_the_repository_and_cleans_up(tmp_path: Path) -> None:
         for model in ("vad", "streaming_asr"):
             assert httpx.get(f"{endpoints.http_url}/v2/models/{model}/ready").status_code == 200
         assert "nv_inference_count" in httpx.get(endpoints.metrics_url).text
+        # Every model process allocates through jemalloc (under glibc's malloc the live model grew
+        # 441 -> 1066 MB over a 10-minute soak; benchmarks/soak.py).
+        stubs = psutil.Process(server._process.pid).children(recursive=True)  # noqa: SLF001
+        assert stubs and all("jemalloc" in Path(f"/proc/{stub.pid}/maps").read_text() for stub in stubs)
     finally:
         server.stop()
     assert not server.is_running()

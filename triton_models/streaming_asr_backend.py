@@ -15,7 +15,6 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from triton_models.backend_config import model_parameters, resolve_model_path, text_value
-from triton_models.heap_trim import HeapTrimmer
 from triton_models.whisper_decoding import DecodeRequest, DecoderOptions, ShortWindowWhisper
 
 
@@ -39,7 +38,6 @@ class TritonPythonModel:
             self._languages = frozenset(_LANGUAGE_CODES)
         else:
             self._languages = frozenset({parameters.get("language") or "en"})
-        self._heap = HeapTrimmer()
 
     def execute(self, requests):
         readable = []
@@ -53,7 +51,6 @@ class TritonPythonModel:
         for group in (finals, partials):
             if group:
                 self._answer(group)
-        self._heap.maybe_trim()  # after the answers were sent
         return None
 
     def _answer(self, group):
