@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -36,6 +37,24 @@ def tied_to_this_process() -> Callable[[], None]:
             os._exit(1)
 
     return tie
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM raises ``SystemExit`` in this process's main thread, once (Python's default dies at
+    once, running no ``finally``): a script told to stop leaves its ``with`` blocks, which stop the
+    children it started (Triton, ``tandem serve``, workers, moto) and remove their files. Only where
+    SIGTERM still has its default action, from the main thread; a second SIGTERM does not cut the
+    clean-up short (SIGKILL still ends it, and :func:`tied_to_this_process` the children)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def leave(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: None)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, leave)
 
 
 def stop_process(process: subprocess.Popen | None, timeout_s: float, *, kill_group: bool = False) -> None:

@@ -8,9 +8,11 @@ A hung start (the quiet failure mode) is caught by the readiness timeout, which 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -111,7 +113,11 @@ class TritonServer:
         ]
         log = self.log_path.open("wb")
         self._process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=self._environment(), start_new_session=True,
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self._environment(),
+            start_new_session=True,
             preexec_fn=tied_to_this_process(),
         )
         log.close()
@@ -124,9 +130,14 @@ class TritonServer:
         return self.endpoints
 
     def stop(self) -> None:
-        """SIGTERM, wait for the clean exit, kill if it hangs; always remove shared memory."""
+        """SIGTERM, wait for the clean exit, kill if it hangs, then kill any backend stub left in its
+        process group (they are not tied to this process); always remove shared memory."""
         process, self._process = self._process, None
         stop_process(process, 15, kill_group=True)
+        if process is not None:
+            # A group's id is not given to a new process while a member lives: only stubs get this.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
         for leftover in Path("/dev/shm").glob(f"{self._shm_prefix}*"):
             leftover.unlink(missing_ok=True)
 
@@ -155,7 +166,9 @@ class TritonServer:
         sources = [
             root / "backends" / "python" / "libtriton_python.so",
             root / "backends" / "python" / "triton_python_backend_utils.py",
-            root / "python_backend_stubs" / f"{sys.version_info.major}.{sys.version_info.minor}"
+            root
+            / "python_backend_stubs"
+            / f"{sys.version_info.major}.{sys.version_info.minor}"
             / "triton_python_backend_stub",
         ]
         for source in sources:
