@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import yaml
 
-from launchers.child_process import stop_process, wait_until_healthy
+from launchers.child_process import stop_process, tied_to_this_process, wait_until_healthy
 from launchers.triton_server import free_port
 
 DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy" / "prometheus"
@@ -64,6 +64,7 @@ class PrometheusServer:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=tied_to_this_process(),
             )
         problem = wait_until_healthy(self._process, f"{self.url}/-/ready", start_timeout_s)
         if problem is not None:
