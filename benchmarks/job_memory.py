@@ -36,7 +36,8 @@ console = Console()
 
 def main(
     minutes: Annotated[list[float], typer.Option(help="Upload lengths in minutes (repeat the option).")] = [  # noqa: B006
-        1.0, 10.0,
+        1.0,
+        10.0,
     ],
     output_dir: Annotated[Path, typer.Option(help="Where job_memory.json goes.")] = DEFAULT_OUTPUT_DIR,
 ) -> None:
@@ -90,7 +91,28 @@ def _measure(
         **{f"{tree}_baseline_mb": baseline[tree] for tree in trees},
         **{f"{tree}_peak_mb": peak[tree] for tree in trees},
         **{f"{tree}_growth_mb": round(peak[tree] - baseline[tree], 1) for tree in trees},
+        "worker_by_stage": worker_by_stage(job.get("stages") or [], sampler.samples),
     }
+
+
+def worker_by_stage(stages: list[dict], samples: list[tuple[float, dict[str, float]]]) -> dict[str, dict]:
+    """The worker's RSS (MB) when each stage started and its peak while it ran, up to the first sample
+    after its end (transcribe and diarize run at once, so their peaks may be one and the same)."""
+    by_stage = {}
+    for stage in stages:
+        if not stage.get("started_at") or not stage.get("completed_at"):
+            continue
+        start = _dt.datetime.fromisoformat(stage["started_at"]).timestamp()
+        end = _dt.datetime.fromisoformat(stage["completed_at"]).timestamp()
+        after = [sample["worker"] for at, sample in samples if at > end][:1]  # a stage shorter than a sample
+        during = [sample["worker"] for at, sample in samples if start <= at <= end] + after
+        before = [sample["worker"] for at, sample in samples if at <= start]
+        by_stage[stage["name"]] = {
+            "at_start_mb": round(before[-1], 1) if before else None,
+            "peak_mb": round(max(during), 1) if during else None,
+            "seconds": round(end - start, 1),
+        }
+    return by_stage
 
 
 if __name__ == "__main__":

@@ -101,12 +101,14 @@ def _own_cpu_seconds() -> float:
 
 
 class RssSampler:
-    """Peak RSS (MB) of process trees, sampled in a thread."""
+    """Peak RSS (MB) of process trees, sampled in a thread; every sample in :attr:`samples`."""
 
     def __init__(self, roots: dict[str, Callable[[], list[int]]], interval_s: float = 0.2) -> None:
         self._roots = roots
         self._interval_s = interval_s
         self.peak_mb = {name: 0.0 for name in roots}
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        """``(time.time(), MB by tree)`` of each sample."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -120,9 +122,10 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for name, pids in self._roots.items():
-                total = sum(tree_rss_bytes(pid) for pid in pids())
-                self.peak_mb[name] = max(self.peak_mb[name], total / 2**20)
+            sample = {name: sum(tree_rss_bytes(pid) for pid in pids()) / 2**20 for name, pids in self._roots.items()}
+            for name, mb in sample.items():
+                self.peak_mb[name] = max(self.peak_mb[name], mb)
+            self.samples.append((time.time(), sample))
             self._stop.wait(self._interval_s)
 
 
