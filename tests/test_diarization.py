@@ -9,6 +9,8 @@ Bounds: DER ≤ 5 % with the count given, ≤ 10 % with it estimated (measured w
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 from faster_whisper.vad import VadOptions, get_speech_timestamps
@@ -21,6 +23,7 @@ from pipelines.diarization import (
     DiarizationOptions,
     _diarize_embeddings,
     _smoothed,
+    _Window,
     cluster,
     cut_windows,
     diarize,
@@ -66,6 +69,42 @@ def test_clustering_honours_min_and_max() -> None:
     assert len(set(cluster(embeddings, SpeakerCountHint(max_speakers=2), OPTIONS))) <= 2
     single, _ = _voices(1, 40)
     assert len(set(cluster(single, SpeakerCountHint(min_speakers=2), OPTIONS))) >= 2
+
+
+def test_twenty_thousand_windows_cluster_right_in_bounded_memory() -> None:
+    """About 2.8 hours of speech (20 000 windows, 3 voices) is clustered through an even subset of
+    ``max_clustered_windows`` (1500): a full 20 000² float64 affinity would be 3.2 GB, and NME-SC keeps
+    several (the similarity, its sort, the pruned graph, the Laplacian). On the subset each is 18 MB;
+    the whole took 80 MB when written, so 150 MB leaves room and still fails on any n² matrix of
+    more than ~4300 windows."""
+    windows_per_region = 14  # 8 s regions: 1.5 s windows every 0.5 s
+    regions_per_voice = 477
+    embeddings, voices = _voices(3, windows_per_region * regions_per_voice, seed=1)
+    order = np.random.default_rng(1).permutation(3 * regions_per_voice)  # the voices take turns at random
+    regions = [SpeechRegion(10.0 * i, 10.0 * i + 8.0) for i in range(len(order))]
+    windows, rows = [], []
+    for index, region in enumerate(regions):
+        for k in range(windows_per_region):
+            start = region.start + min(0.5 * k, 6.5)
+            windows.append(_Window(index, start, start + 1.5, 0, 0))
+            rows.append(order[index] * windows_per_region + k)
+    embeddings, voices = embeddings[rows].astype(np.float32), voices[rows]
+    assert len(windows) > 20_000
+    tracemalloc.start()
+    try:
+        result = _diarize_embeddings(regions, windows, embeddings, SpeakerCountHint(), OPTIONS)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 150 * 2**20, peak / 2**20
+    assert result.num_speakers == 3
+    by_region = {}
+    for turn in result.turns:
+        region = int(turn.start // 10.0)
+        by_region.setdefault(region, set()).add(turn.speaker)
+    assert len(by_region) == len(regions) and all(len(speakers) == 1 for speakers in by_region.values())
+    region_voices = voices[::windows_per_region]
+    assert _same_partition(np.array([by_region[i].pop() for i in range(len(regions))]), region_voices)
 
 
 def test_speaker_bounds() -> None:
