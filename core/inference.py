@@ -226,13 +226,16 @@ class InferenceClient:
         result = await self._infer(model, inputs, priority=FINAL_PRIORITY if final else PARTIAL_PRIORITY)
         return _asr_decoder.decode(result.as_numpy("TRANSCRIPT").reshape(-1)[0])
 
-    async def transcribe_chunk(self, audio: np.ndarray, *, language: str, prompt: str = "") -> ChunkTranscript:
+    async def transcribe_chunk(
+        self, audio: np.ndarray | Callable[[], np.ndarray], *, language: str, prompt: str = ""
+    ) -> ChunkTranscript:
         """Transcribe one chunk (16 kHz mono float32, at most 30 s) of a recording with ``batch_asr``:
-        beam search, Whisper's segments with word times; ``prompt`` is the text said before it."""
+        beam search, Whisper's segments with word times; ``prompt`` is the text said before it.
+        ``audio`` may be a function reading the chunk: it is called only once the request may go."""
         result = await self._infer_batch(
             BATCH_ASR_MODEL,
             lambda: [
-                _tensor("AUDIO", audio.astype(np.float32)[None, :], "FP32"),
+                _tensor("AUDIO", (audio() if callable(audio) else audio).astype(np.float32)[None, :], "FP32"),
                 _tensor("LANGUAGE", np.array([[language.encode()]], dtype=np.object_), "BYTES"),
                 _tensor("PROMPT", np.array([[prompt.encode()]], dtype=np.object_), "BYTES"),
             ],

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.cluster import SpectralClustering
 
+from core.audio.signal_file import Signal
 from core.inference import SPEAKER_EMBEDDING_MAX_WINDOWS, InferenceClient
 from pipelines.job_state import SAMPLE_RATE, SpeakerCountHint, SpeakerTurn, SpeechRegion
 
@@ -83,7 +84,7 @@ class _Window:
 
 
 async def diarize(
-    audio: np.ndarray,
+    audio: Signal,
     speech_regions: list[SpeechRegion],
     inference: InferenceClient,
     hint: SpeakerCountHint,
@@ -147,7 +148,7 @@ def plan_windows(audio_samples: int, regions: list[SpeechRegion], options: Diari
 
 
 def cut_windows(
-    audio: np.ndarray, windows: list[_Window], options: DiarizationOptions, batch_size: int
+    audio: Signal, windows: list[_Window], options: DiarizationOptions, batch_size: int
 ) -> Iterator[np.ndarray]:
     """The windows' samples, ``(≤ batch_size, window samples)`` float32 at a time, in order."""
     window_samples = int(round(options.window_s * SAMPLE_RATE))
@@ -160,7 +161,7 @@ def cut_windows(
 
 
 async def embed_windows(
-    audio: np.ndarray, windows: list[_Window], inference: InferenceClient, options: DiarizationOptions
+    audio: Signal, windows: list[_Window], inference: InferenceClient, options: DiarizationOptions
 ) -> np.ndarray:
     """Speaker embeddings of ``windows`` (``(n, dim)``), cut one request's batch at a time: no more
     batches are cut than the client may have at Triton (``batch_requests_in_flight``), so the

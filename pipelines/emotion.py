@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 
 import msgspec
-import numpy as np
 
+from core.audio.signal_file import Signal
 from core.inference import InferenceClient, InferenceFailed
 from core.transcript import Emotion, Segment, Transcript
 from pipelines.job_state import SAMPLE_RATE
@@ -23,7 +23,7 @@ MIN_AUDIO_S = 0.25
 """A shorter segment is scored on this much audio around its middle (the model needs a few frames)."""
 
 
-async def detect_emotions(transcript: Transcript, audio: np.ndarray, inference: InferenceClient) -> Transcript:
+async def detect_emotions(transcript: Transcript, audio: Signal, inference: InferenceClient) -> Transcript:
     """The transcript with ``Segment.emotion`` set; ``audio`` is the job's 16 kHz mono float32 audio."""
     limit = asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)
 

@@ -1,7 +1,8 @@
 """What the stages of a job pass along: audio, ASR segments, speaker turns, the transcript.
 
 Each stage is a function from the job's state to its next state; these are the plain values it
-carries. Times are seconds from the start of the audio; audio is 16 kHz mono float32.
+carries. Times are seconds from the start of the audio; audio is 16 kHz mono float32, read by
+slices (a job's is a :class:`SignalFile`, tests may give an array).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.audio.signal_file import Signal, SignalFile
 from core.transcript import Transcript
 
 SAMPLE_RATE = 16000
@@ -68,7 +70,7 @@ class JobState:
     """Everything a job has produced so far; stages fill it in order."""
 
     job_id: str
-    audio: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32), repr=False)
+    audio: Signal = field(default_factory=lambda: np.zeros(0, dtype=np.float32), repr=False)
     duration_s: float = 0.0
     language: str = "en"
     speech_regions: list[SpeechRegion] = field(default_factory=list)
@@ -84,3 +86,9 @@ class JobState:
     """Speaker cluster index → speaker id in the transcript (``SPEAKER_00``...), set by merge."""
     transcript: Transcript | None = None
     warnings: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Let go of the audio's file (a :class:`SignalFile`); an array is left to the garbage collector."""
+        if isinstance(self.audio, SignalFile):
+            self.audio.close()
+        self.audio = np.zeros(0, dtype=np.float32)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.audio.signal_file import Signal
 from core.inference import SPEAKER_OVERLAP_CHUNK_SAMPLES, SPEAKER_OVERLAP_MAX_CHUNKS, InferenceClient
 from pipelines.job_state import SAMPLE_RATE, SpeakerTurn, SpeechRegion
 
@@ -28,7 +29,7 @@ class OverlapOptions:
 
 
 async def overlapped_speech(
-    audio: np.ndarray,
+    audio: Signal,
     speech_regions: list[SpeechRegion],
     inference: InferenceClient,
     options: OverlapOptions | None = None,
@@ -94,7 +95,7 @@ def _chunk_starts(samples: int, regions: list[SpeechRegion], step: int) -> list[
     ]
 
 
-def _chunk(audio: np.ndarray, start: int) -> np.ndarray:
+def _chunk(audio: Signal, start: int) -> np.ndarray:
     """``SPEAKER_OVERLAP_CHUNK_SAMPLES`` from ``start``, zero-padded past the end of ``audio``."""
     chunk = np.zeros(SPEAKER_OVERLAP_CHUNK_SAMPLES, dtype=np.float32)
     piece = audio[start : start + SPEAKER_OVERLAP_CHUNK_SAMPLES]

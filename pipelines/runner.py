@@ -130,14 +130,23 @@ class JobRunner:
         settings = self._services.settings
         inference = InferenceClient(settings.triton_grpc_url, batch_requests_in_flight=settings.job_requests_in_flight)
         llm = (
-            LlmClient(settings.llm_url, model=settings.llm_model, api_key=settings.llm_api_key,
-                      timeout_s=settings.llm_timeout_s)
+            LlmClient(
+                settings.llm_url,
+                model=settings.llm_model,
+                api_key=settings.llm_api_key,
+                timeout_s=settings.llm_timeout_s,
+            )
             if settings.llm_url
             else None
         )
         context = StageContext(
-            job=self._view, params=self._view.params, settings=settings,
-            database=self._services.database, store=self._services.store, inference=inference, llm=llm,
+            job=self._view,
+            params=self._view.params,
+            settings=settings,
+            database=self._services.database,
+            store=self._services.store,
+            inference=inference,
+            llm=llm,
         )
         try:
             for step in steps:
@@ -150,13 +159,12 @@ class JobRunner:
             self._save(progress, None)
             return self._finish(JobStatus.COMPLETED, state)
         finally:
+            state.close()
             await inference.close()
             if llm is not None:
                 await llm.close()
 
-    async def _run_stage(
-        self, stage: Stage, context: StageContext, state: JobState, progress: _Progress
-    ) -> str | None:
+    async def _run_stage(self, stage: Stage, context: StageContext, state: JobState, progress: _Progress) -> str | None:
         """Run one stage; the job's error if it failed and was required, else ``None``."""
         record = StageRecord(name=stage.name, status=StageStatus.RUNNING, started_at=datetime.now(UTC))
         progress.records.append(record)

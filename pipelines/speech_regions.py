@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.audio.signal_file import Signal
 from core.inference import VAD_CONTEXT_SAMPLES, VAD_STATE_SIZE, VAD_WINDOW_SAMPLES, InferenceClient
 from pipelines.job_state import SAMPLE_RATE, SpeechRegion
 
@@ -32,7 +33,7 @@ class SpeechRegionOptions:
 
 
 async def detect_speech(
-    audio: np.ndarray, inference: InferenceClient, options: SpeechRegionOptions | None = None
+    audio: Signal, inference: InferenceClient, options: SpeechRegionOptions | None = None
 ) -> list[SpeechRegion]:
     """Speech regions of 16 kHz mono float32 ``audio``, in seconds, sorted and disjoint."""
     options = options or SpeechRegionOptions()
@@ -40,7 +41,7 @@ async def detect_speech(
     return regions_from_probabilities(probabilities, len(audio) / SAMPLE_RATE, options)
 
 
-async def speech_probabilities(audio: np.ndarray, inference: InferenceClient, request_s: float = 16.0) -> np.ndarray:
+async def speech_probabilities(audio: Signal, inference: InferenceClient, request_s: float = 16.0) -> np.ndarray:
     """One speech probability per 512-sample window of ``audio`` (the last partial window zero-padded).
 
     Each request's audio is copied on its own (zeros before the start and past the end), never a
@@ -58,7 +59,7 @@ async def speech_probabilities(audio: np.ndarray, inference: InferenceClient, re
     return np.concatenate(probabilities) if probabilities else np.zeros(0, dtype=np.float32)
 
 
-def _zero_padded(audio: np.ndarray, start: int, end: int) -> np.ndarray:
+def _zero_padded(audio: Signal, start: int, end: int) -> np.ndarray:
     """``audio[start:end]`` as float32, with zeros where the range lies outside the audio."""
     piece = np.zeros(end - start, dtype=np.float32)
     inside_start, inside_end = max(0, start), min(len(audio), end)

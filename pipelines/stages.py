@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import msgspec
 import numpy as np
 
-from core.audio.decoding import decode_audio
+from core.audio.decoding import decode_audio_to
+from core.audio.signal_file import SignalFile
 from core.inference import InferenceClient
 from core.jobs.params import JobParams, SpeakerDetection
 from core.live_transcript import load_live_transcript
@@ -74,14 +75,22 @@ class Stage:
 async def prepare(context: StageContext, state: JobState) -> None:
     """Decode the stored input (upload or session recording) to 16 kHz mono, once for every stage.
 
-    The input goes through a temporary file, so only its decoded signal is held in memory."""
+    The input goes through a temporary file and is decoded into another, which the stages read a
+    slice at a time (:class:`SignalFile`): neither is held in memory, whatever the upload's length."""
     if context.job.input_key is None:
         raise ValueError("the job has no input audio")
-    with tempfile.TemporaryFile() as stored:
-        for piece in context.store.open_read(context.job.input_key):
-            stored.write(piece)
-        state.audio = decode_audio(stored)
-    state.duration_s = len(state.audio) / SAMPLE_RATE
+    state.close()  # a retried prepare lets go of the first one's signal
+    signal = tempfile.TemporaryFile()
+    try:
+        with tempfile.TemporaryFile() as stored:
+            for piece in context.store.open_read(context.job.input_key):
+                stored.write(piece)
+            samples = decode_audio_to(stored, signal)
+    except BaseException:
+        signal.close()
+        raise
+    state.audio = SignalFile(signal, samples)
+    state.duration_s = samples / SAMPLE_RATE
 
 
 async def speech_regions(context: StageContext, state: JobState) -> list[SpeechRegion]:

@@ -27,9 +27,11 @@ import asyncio
 import re
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
+from functools import partial
 
 import numpy as np
 
+from core.audio.signal_file import Signal
 from core.inference import ChunkTranscript, InferenceClient
 from pipelines.chunking import plan_chunks
 from pipelines.job_state import SAMPLE_RATE, AsrSegment, AsrWord, SpeechRegion
@@ -67,7 +69,7 @@ class _Decode:
 
 
 async def transcribe_audio(
-    audio: np.ndarray,
+    audio: Signal,
     inference: InferenceClient,
     *,
     language: str,
@@ -130,10 +132,11 @@ def _with_margins(chunks: list[tuple[float, float]], duration_s: float) -> list[
 
 
 async def _transcribe_spans(
-    audio: np.ndarray, decodes: list[_Decode], inference: InferenceClient, *, language: str, use_prompt: bool
+    audio: Signal, decodes: list[_Decode], inference: InferenceClient, *, language: str, use_prompt: bool
 ) -> list[ChunkTranscript]:
-    """Continuations carry their own prompt; with ``use_prompt``, a chunk waits for the previous one's text."""
-    pieces = [audio[round(d.start_s * SAMPLE_RATE) : round(d.end_s * SAMPLE_RATE)] for d in decodes]
+    """Continuations carry their own prompt; with ``use_prompt``, a chunk waits for the previous one's text.
+    Each chunk's audio is read only when its request may go (the job's signal is not held whole)."""
+    pieces = [partial(_span, audio, d) for d in decodes]
     if not use_prompt:
         return list(
             await asyncio.gather(
@@ -145,6 +148,10 @@ async def _transcribe_spans(
         prompt = decode.prompt or (" ".join(s.text for s in transcripts[-1].segments) if transcripts else "")
         transcripts.append(await inference.transcribe_chunk(piece, language=language, prompt=prompt))
     return transcripts
+
+
+def _span(audio: Signal, decode: _Decode) -> np.ndarray:
+    return audio[round(decode.start_s * SAMPLE_RATE) : round(decode.end_s * SAMPLE_RATE)]
 
 
 def _new_words(segments: list[AsrSegment], decode: _Decode) -> list[AsrSegment]:

@@ -1,8 +1,9 @@
 """Audio files (uploads, recordings) decoded with PyAV to 16 kHz mono float32.
 
 Decoding streams frame by frame through libswresample, so checking an upload never holds more
-than one frame of it in memory; :func:`decode_audio` returns the whole 16 kHz signal for a job
-(60 minutes: 230 MB), held once while it decodes.
+than one frame of it in memory; :func:`decode_audio` returns the whole 16 kHz signal (60 minutes:
+230 MB), held once while it decodes, and :func:`decode_audio_to` writes it to a file frame by
+frame (a job's signal, read back a slice at a time: :mod:`core.audio.signal_file`).
 """
 
 from __future__ import annotations
@@ -73,6 +74,16 @@ def decode_audio(file: BinaryIO) -> np.ndarray:
         if fits < len(chunk):
             beyond.append(chunk[fits:])
     return np.concatenate([audio[:filled], *beyond]) if beyond else audio[:filled]
+
+
+def decode_audio_to(file: BinaryIO, out: BinaryIO) -> int:
+    """The file as 16 kHz mono float32 samples (native byte order) written to ``out`` one frame at a
+    time, never held whole; how many samples."""
+    samples = 0
+    for chunk in _decoded_chunks(file):
+        out.write(np.ascontiguousarray(chunk, dtype=np.float32).data)
+        samples += len(chunk)
+    return samples
 
 
 def _decoded_chunks(file: BinaryIO) -> Iterator[np.ndarray]:
