@@ -310,7 +310,8 @@ def main() -> None:
     arguments = parser.parse_args()
     meeting = make_conversation(arguments.voices, arguments.seed)
     soundfile.write(arguments.output, meeting.audio, SAMPLE_RATE, subtype="PCM_16")
-    print(f"{arguments.output}: {meeting.duration_s:.1f} s, {len(meeting.turns)} turns, voices {', '.join(meeting.voices)}")
+    voices = ", ".join(meeting.voices)
+    print(f"{arguments.output}: {meeting.duration_s:.1f} s, {len(meeting.turns)} turns, voices {voices}")
 
 
 if __name__ == "__main__":

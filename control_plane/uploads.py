@@ -25,7 +25,8 @@ class JobDidNotComplete(RuntimeError):
 async def submit(request: Request, upload: UploadFile, params: JobParams) -> JobView:
     """The caller's job of ``upload``.
 
-    Raises ``InvalidAudioFile`` (``AudioTooLong`` past ``TANDEM_MAX_AUDIO_S``) or ``JobNotQueued`` (``core.jobs.submission``).
+    Raises ``InvalidAudioFile`` (``AudioTooLong`` past ``TANDEM_MAX_AUDIO_S``) or ``JobNotQueued``
+    (``core.jobs.submission``).
     """
     state = request.app.state
     try:

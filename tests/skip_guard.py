@@ -8,7 +8,8 @@ import os
 import pytest
 
 GUARDED_WORDS = ("PostgreSQL", "S3", "moto", "test LLM", "Chromium", "prometheus is not installed", "real-speech")
-"""A skip whose reason names one of these is a lost PostgreSQL, S3, llama.cpp, browser, Prometheus or real-speech case."""
+"""A skip whose reason names one of these is a lost PostgreSQL, S3, llama.cpp, browser, Prometheus or
+real-speech case."""
 
 
 class SkipGuard:

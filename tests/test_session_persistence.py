@@ -170,8 +170,12 @@ async def test_long_session_memory_stays_bounded(server) -> None:
     the float copies the models read, would be well over 60 MB if any of it were kept)."""
     process = psutil.Process(server.process.pid)
     warm = conversation(CONVERSATION[:1])
-    await stream_audio(stream_url(server.ws_url, {"store_audio": True}), encode_audio(warm.audio, AudioEncoding.PCM_S16LE),
-                       bytes_per_second=SAMPLE_RATE * 2, speed=0)
+    await stream_audio(
+        stream_url(server.ws_url, {"store_audio": True}),
+        encode_audio(warm.audio, AudioEncoding.PCM_S16LE),
+        bytes_per_second=SAMPLE_RATE * 2,
+        speed=0,
+    )
     before = process.memory_info().rss
     speech = conversation(CONVERSATION[:2], gap_s=20.0, tail_silence_s=20.0).audio
     audio = np.tile(speech, int(np.ceil(600 * SAMPLE_RATE / len(speech))))[: 600 * SAMPLE_RATE]
@@ -205,7 +209,8 @@ async def test_sigterm_mid_session_finalizes_the_recording(triton, tmp_path) -> 
     audio = _long_speech(6.0)
     sent = encode_audio(audio, AudioEncoding.PCM_S16LE)
     try:
-        async with websockets.connect(stream_url(own.ws_url, {"store_audio": True, "store_transcript": True})) as socket:
+        url = stream_url(own.ws_url, {"store_audio": True, "store_transcript": True})
+        async with websockets.connect(url) as socket:
             session_id = decode_server_message(await socket.recv()).session_id
             for offset in range(0, len(sent), 3200):
                 await socket.send(sent[offset : offset + 3200])
