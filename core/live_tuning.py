@@ -41,6 +41,8 @@ class LiveTuning(msgspec.Struct, frozen=True, kw_only=True):
     """A partial that takes back shown words is sent only when the committed words reach past the
     first changed word (two decodes agree on the change), or after this much audio since the last
     partial sent; a partial that only adds words is always sent (0: send every partial)."""
+    first_guess_hold_s: float = 0.5
+    """:attr:`partial_hold_s` while the utterance has no agreed word yet (its shown words are first guesses)."""
     min_commit_confidence: float = 0.5
     """A partial decode whose mean token probability is below this commits nothing (the guesses
     that agree by chance: "But when there is" for "The weather is", probability 0.43)."""

@@ -184,10 +184,8 @@ class _Utterance:
 
     def holds(self, words: list[str], end: int, hold_samples: int) -> bool:
         """Whether a partial of ``words`` should wait: it takes back shown words, agreement has not
-        confirmed the change, and the last partial sent is recent. Before two decodes agreed on any
-        word, the shown words are first guesses and never hold back a newer one (held, "Let me make
-        sure" kept "That makes sense" off the screen for a second)."""
-        if not self.shown or not self.committed or not hold_samples:
+        confirmed the change, and the last partial sent is recent."""
+        if not self.shown or not hold_samples:
             return False
         kept = 0
         for shown, new in zip(self.shown, words):
@@ -421,7 +419,10 @@ class LiveSession:
                 # utterance's first second, where it is often the first right word (hiding it made the
                 # first partial's p95 0.73 s instead of 0.48 s on the unseen voices).
                 words = words[:-1]
-            if committing and utterance.holds(words, end, int(self._tuning.partial_hold_s * MODEL_SAMPLE_RATE)):
+            # Before any agreed word the shown words are first guesses, held only briefly (a full hold
+            # kept "That makes sense" behind "Let me make sure" for a second).
+            hold_s = self._tuning.partial_hold_s if utterance.committed else self._tuning.first_guess_hold_s
+            if committing and utterance.holds(words, end, int(hold_s * MODEL_SAMPLE_RATE)):
                 return
             utterance.shown, utterance.shown_at = words, end
             text, stable_text = " ".join(words), utterance.prefix
