@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -58,19 +59,22 @@ def exit_on_sigterm() -> None:
 
 
 def stop_process(process: subprocess.Popen | None, timeout_s: float, *, kill_group: bool = False) -> None:
-    """SIGTERM, wait up to ``timeout_s`` for the clean exit, then SIGKILL (its process group when
-    ``kill_group``: it was started with ``start_new_session``)."""
-    if process is None or process.poll() is not None:
+    """SIGTERM, wait up to ``timeout_s`` for the clean exit, then SIGKILL. With ``kill_group`` (it was
+    started with ``start_new_session``) whatever is left of its process group is killed as well, however
+    the leader ended (Triton's backend stubs can outlive tritonserver)."""
+    if process is None:
         return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        if kill_group:
-            os.killpg(process.pid, signal.SIGKILL)
-        else:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
             process.kill()
-        process.wait()
+            process.wait()
+    if kill_group:
+        # A group's id is not given to a new process while a member lives: only leftovers get this.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def wait_until_healthy(process: subprocess.Popen, health_url: str, timeout_s: float) -> str | None:

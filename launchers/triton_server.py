@@ -8,11 +8,9 @@ A hung start (the quiet failure mode) is caught by the readiness timeout, which 
 
 from __future__ import annotations
 
-import contextlib
 import ctypes.util
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -130,14 +128,10 @@ class TritonServer:
         return self.endpoints
 
     def stop(self) -> None:
-        """SIGTERM, wait for the clean exit, kill if it hangs, then kill any backend stub left in its
-        process group (they are not tied to this process); always remove shared memory."""
+        """SIGTERM, wait for the clean exit, kill if it hangs, and any backend stub left in its process
+        group (they are not tied to this process); always remove shared memory."""
         process, self._process = self._process, None
         stop_process(process, 15, kill_group=True)
-        if process is not None:
-            # A group's id is not given to a new process while a member lives: only stubs get this.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
         for leftover in Path("/dev/shm").glob(f"{self._shm_prefix}*"):
             leftover.unlink(missing_ok=True)
 
