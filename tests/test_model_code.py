@@ -109,3 +109,21 @@ def test_a_decode_that_stops_at_a_forced_sentence_end_is_continued(whisper) -> N
     # Trailing padding (silence) is not decoded again.
     padded = DecodeRequest(audio=np.concatenate([clip.audio, np.zeros(48000, np.float32)]), final=True)
     assert word_error_rate(clip.text, whisper.transcribe_batch([padded])[0].text) <= 0.2
+
+
+def test_a_prefix_that_is_the_whole_utterance_is_not_heard_again(whisper, clip) -> None:
+    """A live final is forced to start with every word agreed so far, which may be the whole utterance:
+    tiny.en then went on to hear the utterance again ('… the sun is shining. The weather is nice, and
+    the sun is'), and the console's live transcript repeated its last line."""
+    utterance = clip.utterances[3]
+    audio = clip.audio[int((utterance.speech_start_s - 0.3) * 16000) : int((utterance.speech_end_s + 0.3) * 16000)]
+    prefix = "The weather is nice, and the sun is shining."
+    result = whisper.transcribe_batch([DecodeRequest(audio=audio, final=True, word_timestamps=True, prefix=prefix)])[0]
+    assert result.text == prefix
+    assert [w.word for w in result.words] == prefix.split()
+    assert all(w.end <= len(audio) / 16000 for w in result.words)
+    # Words after a prefix that only starts the utterance are the rest of it, kept.
+    for words in (3, 5):
+        start = " ".join(prefix.split()[:words])
+        result = whisper.transcribe_batch([DecodeRequest(audio=audio, final=True, prefix=start)])[0]
+        assert result.text.startswith(start) and word_error_rate(utterance.text, result.text) <= 0.2, result.text

@@ -14,6 +14,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 
 import numpy as np
 from faster_whisper import WhisperModel
@@ -191,12 +192,19 @@ class ShortWindowWhisper:
         scores: list[float],
         max_new_tokens: list[int],
     ) -> None:
-        """Continue, in place, the sequences that stopped while speech goes on (see :meth:`transcribe_batch`)."""
+        """Continue, in place, the sequences that stopped while speech goes on (see :meth:`transcribe_batch`).
+
+        Whisper may close a forced prefix at a timestamp well before its audio ends; the continuation
+        then hears it again. Words of a continuation that repeat the text before it are dropped
+        (:func:`_without_rehearing`), and that sequence is not continued again.
+        """
+        reheard: set[int] = set()
         for _ in range(self._options.max_continuations):
             pending = [
                 i
                 for i, sequence in enumerate(sequences)
-                if sequence
+                if i not in reheard
+                and sequence
                 and sequence[-1] >= tokenizers[i].timestamp_begin
                 and len(sequence) < max_new_tokens[i]
                 and self._stopped_early(requests[i], _split_segments(sequence, tokenizers[i], durations_s[i]))
@@ -211,9 +219,14 @@ class ShortWindowWhisper:
                 max(max_new_tokens[i] for i in pending),
             )
             for i, tokens, result in zip(pending, forced, continued):
-                before, added = len(sequences[i]), len(result.sequences_ids[0]) - len(tokens)
+                continuation, repeated = _without_rehearing(tokenizers[i], result.sequences_ids[0], len(tokens))
+                if repeated:
+                    reheard.add(i)
+                    if len(continuation) == len(tokens):
+                        continue
+                before, added = len(sequences[i]), len(continuation) - len(tokens)
                 scores[i] = float(np.average([scores[i], result.scores[0]], weights=[max(1, before), max(1, added)]))
-                sequences[i] = result.sequences_ids[0]
+                sequences[i] = continuation
 
     def _decode(self, window_s: float, requests: list[DecodeRequest], temperature: float = 0.0) -> list[Transcription]:
         window_samples = int(window_s * SAMPLE_RATE)
@@ -234,9 +247,13 @@ class ShortWindowWhisper:
             max(max_new_tokens),
             temperature,
         )
-        sequences = [result.sequences_ids[0] for result in generated]
+        too_long = [len(result.sequences_ids[0]) >= cap for result, cap in zip(generated, max_new_tokens)]
+        # Forced to start with a prefix that is the whole utterance, Whisper may hear it again after it.
+        sequences = [
+            _without_rehearing(t, result.sequences_ids[0], len(self._prefix_tokens(r, t)))[0]
+            for result, r, t in zip(generated, requests, tokenizers)
+        ]
         scores = [float(result.scores[0]) for result in generated]
-        too_long = [len(sequence) >= cap for sequence, cap in zip(sequences, max_new_tokens)]
         self._continue_stopped(
             requests, tokenizers, durations_s, heads, encoder_output, sequences, scores, max_new_tokens
         )
@@ -365,6 +382,40 @@ def _group_requests(requests: Sequence[DecodeRequest], ratio: float) -> list[lis
                 continue
         groups.append([index])
     return groups
+
+
+REHEARD_MIN_WORDS = 3
+"""A continuation re-hears the text before it when at least this many of its first words repeat it."""
+
+
+def _words(tokenizer: Tokenizer, tokens: list[int]) -> tuple[list[str], list[list[int]]]:
+    """The words of ``tokens``' text tokens (timestamps left out), normalised, with their tokens."""
+    words, word_tokens = tokenizer.split_to_word_tokens([t for t in tokens if t < tokenizer.eot])
+    kept = [(w, t) for w, t in zip(words, word_tokens) if w.strip()]
+    return ["".join(c for c in w.lower() if c.isalnum() or c == "'") for w, _ in kept], [t for _, t in kept]
+
+
+def _without_rehearing(tokenizer: Tokenizer, sequence: list[int], start: int) -> tuple[list[int], bool]:
+    """``sequence`` without the first words after ``start`` that hear the text before it again, and
+    whether there were any: the words up to the last one matched, when the matches start within
+    the first two words after ``start`` and at least :data:`REHEARD_MIN_WORDS` and most of those
+    words are matched (timestamp tokens are kept)."""
+    previous, _ = _words(tokenizer, sequence[:start])
+    added, word_tokens = _words(tokenizer, sequence[start:])
+    blocks = [b for b in SequenceMatcher(None, previous, added, autojunk=False).get_matching_blocks() if b.size]
+    if not blocks or blocks[0].b > 1:
+        return sequence, False
+    count = blocks[-1].b + blocks[-1].size
+    if sum(block.size for block in blocks) < max(REHEARD_MIN_WORDS, 0.6 * count):
+        return sequence, False
+    dropped = sum(len(tokens) for tokens in word_tokens[:count])
+    kept = list(sequence[:start])
+    for token in sequence[start:]:
+        if token < tokenizer.eot and dropped:
+            dropped -= 1
+            continue
+        kept.append(token)
+    return kept, True
 
 
 @dataclass(frozen=True)
