@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 from launchers.child_process import stop_process, tied_to_this_process, wait_until_healthy
@@ -16,7 +17,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 class ServeProcess:
     """One ``tandem serve`` on a free loopback port, its data in ``data_dir``, no workers of its own
-    (start them with :class:`~launchers.worker_processes.WorkerProcess` and :attr:`environment`)."""
+    (start them with :class:`~launchers.worker_processes.WorkerProcess` and :attr:`environment`).
+
+    Its job queue is its own (``TANDEM_QUEUE_NAME`` unless given): on the shared Redis, the workers of
+    another stack (a second benchmark, a test run, ``make run``) would take its jobs and not find them
+    in their database, leaving them pending."""
 
     def __init__(
         self, data_dir: Path, triton_grpc_url: str, *, start_timeout_s: float = 60.0, **environment: str
@@ -34,6 +39,7 @@ class ServeProcess:
             TANDEM_DATA_DIR=str(data_dir),
             TANDEM_TRITON_GRPC_URL=triton_grpc_url,
             TANDEM_WORKERS="0",
+            TANDEM_QUEUE_NAME=f"tandem-{uuid.uuid4().hex[:8]}",
             PYTHONUNBUFFERED="1",
         )
         self.environment.update(environment)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,7 +36,6 @@ def english_only_triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tr
 
 def start_server(data_dir: Path, triton_endpoints: TritonEndpoints, **environment: str) -> ServeProcess:
     """Start ``tandem serve`` as a real process using an already running Triton, on a queue of its own."""
-    environment.setdefault("TANDEM_QUEUE_NAME", f"tandem-test-{uuid.uuid4().hex[:8]}")
     return ServeProcess(data_dir, triton_endpoints.grpc_url, **environment)
 
 

@@ -153,3 +153,25 @@ def test_concurrent_claims_on_sqlite_give_the_job_to_exactly_one_worker(tmp_path
 
 def _alive(_worker: str) -> bool:
     return True
+
+
+def test_two_stacks_on_one_redis_each_run_their_own_jobs(triton, tmp_path, speech) -> None:
+    """Two benchmarks (or a benchmark beside a test run) on one machine share its Redis: a stack's
+    worker took the other's job from the common queue, did not find it in its own database, and that
+    job stayed pending for good."""
+    first = ServeProcess(tmp_path / "first", triton.endpoints.grpc_url)
+    second = ServeProcess(tmp_path / "second", triton.endpoints.grpc_url)
+    first_worker = start_worker(first)
+    second_worker = None
+    try:
+        waiting = upload(second.http_url, wav_bytes(speech.audio[: 16000 * 2])).json()["id"]
+        running = upload(first.http_url, wav_bytes(speech.audio[: 16000 * 2])).json()["id"]
+        assert wait_for_status(first.http_url, running)["status"] == "completed"
+        second_worker = start_worker(second)
+        assert wait_for_status(second.http_url, waiting, timeout_s=60)["status"] == "completed"
+    finally:
+        for worker in (first_worker, second_worker):
+            if worker is not None:
+                worker.stop()
+        first.stop()
+        second.stop()
