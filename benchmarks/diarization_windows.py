@@ -47,7 +47,7 @@ SLOPES = ((0.0, 0.0), (1.8, 0.0), (1.8, 0.5), (1.5, 0.5), (1.8, 1.0))
 """(``one_speaker_slope``, ``merge_slope``) scored on the short clips; (0, 0): the bounds of whole recordings."""
 
 
-def _recordings() -> list[tuple[str, str, np.ndarray, list, int]]:
+def recordings() -> list[tuple[str, str, np.ndarray, list, int]]:
     """(name, kind, audio, reference turns, speakers): kind is ``single``, ``real`` or ``espeak``."""
     recordings = [
         (r.name, "single" if len(r.speakers) == 1 else "real", r.audio, list(r.turns), len(r.speakers))
@@ -61,12 +61,15 @@ def _recordings() -> list[tuple[str, str, np.ndarray, list, int]]:
     return recordings
 
 
-async def _embedded(grpc_url: str, recordings: list) -> dict[tuple[float, float], list[dict]]:
+async def embedded(
+    grpc_url: str, recordings: list, windows: tuple[tuple[float, float], ...] = WINDOWS
+) -> dict[tuple[float, float], list[dict]]:
+    """Per (window_s, step_s): one row per recording with its speech regions, windows and CAM++ embeddings."""
     client = InferenceClient(grpc_url, timeout_s=600)
     try:
         regions = [await detect_speech(audio, client) for _, _, audio, _, _ in recordings]
-        embedded = {}
-        for window_s, step_s in WINDOWS:
+        by_windows = {}
+        for window_s, step_s in windows:
             options = dataclasses.replace(diarization.DiarizationOptions(), window_s=window_s, step_s=step_s)
             rows = []
             for (name, kind, audio, turns, speakers), speech in zip(recordings, regions):
@@ -84,14 +87,14 @@ async def _embedded(grpc_url: str, recordings: list) -> dict[tuple[float, float]
                         "embeddings": embeddings,
                     }  # fmt: skip
                 )
-            embedded[window_s, step_s] = rows
+            by_windows[window_s, step_s] = rows
             print(f"embedded {window_s} s every {step_s} s", flush=True)
-        return embedded
+        return by_windows
     finally:
         await client.close()
 
 
-def _score(rows: list[dict], options: diarization.DiarizationOptions) -> dict:
+def score(rows: list[dict], options: diarization.DiarizationOptions) -> dict:
     found, errors = {}, {}
     for row in rows:
         result = diarization._diarize_embeddings(  # noqa: SLF001 - the clustering alone, embeddings reused
@@ -130,7 +133,7 @@ def _clips(row: dict, length_s: float) -> Iterator[tuple[list[int], int]]:
             yield inside, sum(s >= CLIP_SPEAKER_S for s in speech.values())
 
 
-def _score_clips(rows: list[dict], options: diarization.DiarizationOptions) -> dict:
+def score_clips(rows: list[dict], options: diarization.DiarizationOptions) -> dict:
     """Counts right on the short clips, by kind (single/real/espeak) and clip length."""
     right: dict[str, list[int]] = {}
     for row in rows:
@@ -142,11 +145,11 @@ def _score_clips(rows: list[dict], options: diarization.DiarizationOptions) -> d
 
 
 def main() -> None:
-    recordings = _recordings()
+    all_recordings = recordings()
     with tempfile.TemporaryDirectory() as work, TritonServer(ROOT / "model_repository", Path(work)) as triton:
-        embedded = asyncio.run(_embedded(triton.endpoints.grpc_url, recordings))
+        by_windows = asyncio.run(embedded(triton.endpoints.grpc_url, all_recordings))
     rows = []
-    for (window_s, step_s), embedded_rows in embedded.items():
+    for (window_s, step_s), embedded_rows in by_windows.items():
         for similarity in MERGE_SIMILARITIES:
             options = dataclasses.replace(
                 diarization.DiarizationOptions(),
@@ -156,7 +159,7 @@ def main() -> None:
                 one_speaker_similarity=similarity,
             )
             rows.append({"window_s": window_s, "step_s": step_s, "merge_similarity": similarity}
-                        | _score(embedded_rows, options))  # fmt: skip
+                        | score(embedded_rows, options))  # fmt: skip
             print(json.dumps(rows[-1]), flush=True)
     clips = []
     for one_speaker_slope, merge_slope in SLOPES:
@@ -165,8 +168,8 @@ def main() -> None:
         )
         clips.append(
             {"one_speaker_slope": one_speaker_slope, "merge_slope": merge_slope}
-            | _score_clips(embedded[WINDOWS[0]], options)
-            | {"whole": _score(embedded[WINDOWS[0]], options)}
+            | score_clips(by_windows[WINDOWS[0]], options)
+            | {"whole": score(by_windows[WINDOWS[0]], options)}
         )
         print(json.dumps(clips[-1]), flush=True)
     report = run_facts() | {
