@@ -9,9 +9,11 @@ whole recordings (singles found as one, counts right, DER) and 10-30 s clips (co
 default :class:`~pipelines.diarization.DiarizationOptions` and, for ECAPA, with its similarity bounds
 recalibrated (the bounds were measured on CAM++ cosines): the anchors are the 5th percentile of one
 voice's two halves (a single voice's windows split in two by the one-speaker test's own split) and the
-most similar two distinct voices (reference speakers' centroids); each bound keeps its place between
-the anchors and the slopes scale with their distance. Also the CPU seconds of each embedder per
-minute of audio. Results go to ``benchmarks/results/speaker_models.json``.
+most similar two distinct voices (reference speakers' centroids), taken over all recordings
+(``all``) or over the real ones only (``real``); each bound keeps its place between the anchors and
+the slopes scale with their distance. Also the CPU seconds of each embedder per minute of audio.
+Results go to ``benchmarks/results/speaker_models.json`` (``--cache FILE`` keeps the embeddings, to
+score again without embedding).
 
 ECAPA needs speechbrain, which is not a project dependency (and its package imports torchaudio, which
 has no build for the project's torch): install it beside the venv, never into it::
