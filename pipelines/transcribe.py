@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 from functools import partial
+from typing import Literal
 
 import numpy as np
 
@@ -54,6 +55,16 @@ CONTEXT_TAIL_WORDS = 3
 MIN_UNHEARD_SPEECH_S = 1.0
 MIN_UNHEARD_REGION_S = 0.25
 
+PromptMode = Literal["none", "previous", "waves"]
+"""How a chunk gets the text said before it as Whisper's prompt: ``previous`` (the chunks one after
+another, each prompted by the text of all chunks before it, of which ``batch_asr`` keeps the last 223
+tokens, as faster-whisper conditions on the previous text), ``none`` (all chunks at once, no prompt),
+``waves`` (the even chunks at once without a prompt, then the odd ones at once, each prompted by the
+chunk before it)."""
+PROMPT_MAX_CHARS = 4000
+"""Characters of the text before a chunk sent as its prompt: more than the model keeps (223 tokens),
+without sending a long recording's whole transcript with each chunk."""
+
 
 @dataclass(frozen=True)
 class _Decode:
@@ -73,7 +84,7 @@ async def transcribe_audio(
     inference: InferenceClient,
     *,
     language: str,
-    use_prompt: bool = False,
+    prompt_mode: PromptMode = "none",
     speech_regions: list[SpeechRegion] | None = None,
 ) -> list[AsrSegment]:
     """Whisper's segments of 16 kHz mono float32 ``audio`` with word times, in seconds from its start.
@@ -89,7 +100,7 @@ async def transcribe_audio(
     decodes = [_Decode(start_s, end_s) for start_s, end_s in chunks]
     segments: list[AsrSegment] = []
     for _ in range(1 + MAX_CONTINUATIONS):
-        transcripts = await _transcribe_spans(audio, decodes, inference, language=language, use_prompt=use_prompt)
+        transcripts = await _transcribe_spans(audio, decodes, inference, language=language, prompt_mode=prompt_mode)
         continuations = []
         for decode, transcript in zip(decodes, transcripts):
             heard = _new_words(
@@ -100,7 +111,7 @@ async def transcribe_audio(
             heard_until_s = _unheard_rest((decode.start_s, decode.end_s), heard, speech_regions)
             if heard_until_s is not None:
                 said_before = sorted((s for s in segments if s.start < heard_until_s), key=lambda s: s.start)
-                prompt = " ".join(s.text for s in said_before)
+                prompt = _prompt_tail(" ".join(s.text for s in said_before))
                 context_start_s = max(decode.start_s, heard_until_s - CONTINUATION_CONTEXT_S)
                 context_words = tuple(
                     _normalized(w.word)
@@ -132,22 +143,45 @@ def _with_margins(chunks: list[tuple[float, float]], duration_s: float) -> list[
 
 
 async def _transcribe_spans(
-    audio: Signal, decodes: list[_Decode], inference: InferenceClient, *, language: str, use_prompt: bool
+    audio: Signal, decodes: list[_Decode], inference: InferenceClient, *, language: str, prompt_mode: PromptMode
 ) -> list[ChunkTranscript]:
-    """Continuations carry their own prompt; with ``use_prompt``, a chunk waits for the previous one's text.
+    """Continuations carry their own prompt; the others get one as ``prompt_mode`` says (see :data:`PromptMode`).
     Each chunk's audio is read only when its request may go (the job's signal is not held whole)."""
     pieces = [partial(_span, audio, d) for d in decodes]
-    if not use_prompt:
-        return list(
-            await asyncio.gather(
-                *(inference.transcribe_chunk(p, language=language, prompt=d.prompt) for p, d in zip(pieces, decodes))
+
+    async def wave(indices: list[int], prompts: dict[int, str]) -> None:
+        results = await asyncio.gather(
+            *(
+                inference.transcribe_chunk(pieces[i], language=language, prompt=decodes[i].prompt or prompts.get(i, ""))
+                for i in indices
             )
         )
-    transcripts: list[ChunkTranscript] = []
-    for piece, decode in zip(pieces, decodes):
-        prompt = decode.prompt or (" ".join(s.text for s in transcripts[-1].segments) if transcripts else "")
-        transcripts.append(await inference.transcribe_chunk(piece, language=language, prompt=prompt))
-    return transcripts
+        transcripts.update(zip(indices, results))
+
+    def text_of(i: int) -> str:
+        return " ".join(s.text for s in transcripts[i].segments)
+
+    transcripts: dict[int, ChunkTranscript] = {}
+    if own := [i for i, d in enumerate(decodes) if d.prompt]:  # continuations: all at once
+        await wave(own, {})
+    rest = [i for i, d in enumerate(decodes) if not d.prompt]
+    if prompt_mode == "previous":
+        for i in rest:
+            await wave([i], {i: _prompt_tail(" ".join(text_of(j) for j in range(i)))})
+    elif prompt_mode == "waves":
+        await wave(rest[::2], {})
+        await wave(rest[1::2], {i: text_of(i - 1) for i in rest[1::2]})
+    else:
+        await wave(rest, {})
+    return [transcripts[i] for i in range(len(decodes))]
+
+
+def _prompt_tail(text: str) -> str:
+    """The end of ``text``, at most :data:`PROMPT_MAX_CHARS` long, from a word's start."""
+    if len(text) <= PROMPT_MAX_CHARS:
+        return text
+    tail = text[-PROMPT_MAX_CHARS:]
+    return tail[tail.find(" ") + 1 :] if " " in tail else tail
 
 
 def _span(audio: Signal, decode: _Decode) -> np.ndarray:

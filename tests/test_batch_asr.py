@@ -61,9 +61,9 @@ async def test_the_vad_pass_copies_one_request_of_audio_at_a_time(meeting, infer
     np.testing.assert_array_equal(probabilities[: len(first_request)], first_request)
 
 
-@pytest.mark.parametrize("use_prompt", [False, True])
-async def test_meeting_transcript_with_word_times(meeting, inference, use_prompt: bool) -> None:
-    segments = await transcribe_audio(meeting.audio, inference, language="en", use_prompt=use_prompt)
+@pytest.mark.parametrize("prompt_mode", ["previous", "none", "waves"])
+async def test_meeting_transcript_with_word_times(meeting, inference, prompt_mode: str) -> None:
+    segments = await transcribe_audio(meeting.audio, inference, language="en", prompt_mode=prompt_mode)
     text = " ".join(s.text for s in segments)
     assert word_error_rate(meeting.text, text) <= MAX_WER, text
     words = [w for s in segments for w in s.words]

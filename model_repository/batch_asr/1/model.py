@@ -17,6 +17,7 @@ class TritonPythonModel:
             cpu_threads=int(parameters.get("cpu_threads", "2")),
             beam_size=int(parameters.get("beam_size", "5")),
             window_margin_s=float(parameters.get("window_margin_s", "2.0")),
+            max_prompt_tokens=int(parameters.get("max_prompt_tokens", "223")),
             nice=int(parameters.get("nice", "0")),
         )
 
