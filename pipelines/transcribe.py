@@ -1,15 +1,32 @@
 """Batch transcription of a recording: speech regions → chunks at pauses → ``batch_asr``.
 
-Without a prompt every chunk is sent at once, so the chunks of this job (and of the other running
-jobs) meet in Triton's dynamic batcher and are decoded together. With ``use_prompt`` the chunks go
-one after another, each with the previous chunk's text as Whisper's prompt.
+Without a prompt (``prompt_mode="none"``, the default) every chunk is sent at once, so the chunks of
+this job (and of the other running jobs) meet in Triton's dynamic batcher and are decoded together.
+``previous`` sends the chunks one after another, each with the text of the chunks before it as
+Whisper's prompt (``batch_asr`` keeps the last 223 tokens, faster-whisper's limit), as plain
+faster-whisper conditions each 30 s window on the text before it; ``waves`` sends the even chunks at
+once, then the odd ones, each prompted by the chunk before it. Prompted chunks of concurrent jobs still
+meet in the batcher (with their prompts cut to the shortest one's length, a CTranslate2 limit).
 
-``use_prompt=False`` is the default. Measured on espeak meetings (benchmarks/chunk_prompt.py, 2
-shared cores): the same WER on 138 s (2.8 % both; 46 s: 1.9 % vs 0.9 %, one word), a single job 24 %
-faster (7.2 s vs 9.4 s) because its chunks decode in one batch, and Whisper's sentence-level
-segments kept, where a prompted chunk comes back as one 15-30 s segment (and once stopped early,
-dropping three sentences, before the continuation below existed). With 2 concurrent jobs the
-prompted run was faster (14.7 s vs 16.9 s): a noisy machine, and little batching gain on 2 cores.
+Measured on real speech (``python -m benchmarks.chunk_prompt --audio real``, 10 recordings with text,
+base, 2 cores shared, load average 2-4, 7 Dec): job WER 8.5 % with ``previous``, 9.4 % with ``none``,
+10.1 % with ``waves``, plain faster-whisper 12.4 % (5.7, 6.3, 6.0 and 6.0 % without the 5 dB crowd
+recording, where both fall back to sampling and vary by 15 points from run to run). Without a prompt
+the job is worse than plain on 4 of 10, most on three minutes of one voice in crowd babble (12.7-12.9 %
+vs 10.2 %: 51-52 vs 41 of 405 words); with the text before each chunk 8.0 % there (four runs), and worse
+than plain only by one word of 143 that every job variant misses. Prompted by the previous chunk's text
+alone (96 tokens, the former ``use_prompt``) that recording stayed 2 words behind plain (10.7 %), by all
+the text before cut to 96 tokens one word (10.5 %); ``waves``: 2 words. ``previous`` is still not the
+default: the whole job on the espeak 4-voice meeting (benchmarks/stage_cpu.py, with plain faster-whisper
+in the same run) took a median 1.18x plain's wall time over 12 runs (0.76-1.69) against 0.98x (0.80-1.36,
+9 runs) without a prompt, for the same CPU seconds (5.8 s of ``batch_asr``), on 2 cores loaded by other
+work (load average 1.2-5; benchmarks/results/stage_cpu_prompt.json); VAD + ASR over the real recordings:
+63.9 s vs 56.9 s without a prompt (plain faster-whisper 63.3 s). Earlier, on espeak only (138 s): the same
+WER with and without a prompt, the batched job 24 % faster.
+
+Prompted, Whisper marks few segments in a chunk (often one of 15-29 s: faster-whisper's own prompt
+carries the timestamp tokens of the text before, this one does not), so prompted chunks' segments are
+cut after each word that ends a sentence (:func:`_sentences`).
 
 Each chunk carries up to a second of the pause around it (the VAD can miss a soft first word).
 A chunk Whisper stopped hearing early is continued from a few seconds before its last word, with
@@ -50,15 +67,22 @@ CONTINUATION_CONTEXT_S = 3.0
 """Heard audio sent again before the unheard rest of a chunk, with the text heard so far as the prompt.
 Decoded alone, a rest of noise came back as invented words ("Go! Go! Go! Go!"); with its context
 Whisper hears the last words again (dropped) and then what is new, if anything."""
+CONTINUATION_PROMPT_WORDS = 70
+"""Words of the text heard before a continuation given as its prompt (about the 96 tokens ``batch_asr``
+kept of any prompt before chunks were prompted too): with 223 tokens of an espeak meeting's text, base
+skipped the context audio and wrote the chunk's last sentence twice."""
 CONTEXT_TAIL_WORDS = 3
 """A continuation that hears its context's last this many words in a row heard the context again."""
+SENTENCE_END = re.compile(r"[.?!。？！]['\"”’)]*$")
+NOT_SENTENCE_ENDS = frozenset({"mr.", "mrs.", "ms.", "dr.", "st.", "vs.", "no.", "e.g.", "i.e.", "etc."})
+"""Words ending with a full stop that do not end a sentence (``Mr. Dashwood``)."""
 MIN_UNHEARD_SPEECH_S = 1.0
 MIN_UNHEARD_REGION_S = 0.25
 
 PromptMode = Literal["none", "previous", "waves"]
-"""How a chunk gets the text said before it as Whisper's prompt: ``previous`` (the chunks one after
-another, each prompted by the text of all chunks before it, of which ``batch_asr`` keeps the last 223
-tokens, as faster-whisper conditions on the previous text), ``none`` (all chunks at once, no prompt),
+"""How a chunk gets the text said before it as Whisper's prompt: ``none`` (all chunks at once, no
+prompt), ``previous`` (the chunks one after another, each prompted by the text of all chunks before it,
+of which ``batch_asr`` keeps the last 223 tokens, as faster-whisper conditions on the previous text),
 ``waves`` (the even chunks at once without a prompt, then the odd ones at once, each prompted by the
 chunk before it)."""
 PROMPT_MAX_CHARS = 4000
@@ -111,7 +135,7 @@ async def transcribe_audio(
             heard_until_s = _unheard_rest((decode.start_s, decode.end_s), heard, speech_regions)
             if heard_until_s is not None:
                 said_before = sorted((s for s in segments if s.start < heard_until_s), key=lambda s: s.start)
-                prompt = _prompt_tail(" ".join(s.text for s in said_before))
+                prompt = " ".join(" ".join(s.text for s in said_before).split()[-CONTINUATION_PROMPT_WORDS:])
                 context_start_s = max(decode.start_s, heard_until_s - CONTINUATION_CONTEXT_S)
                 context_words = tuple(
                     _normalized(w.word)
@@ -123,6 +147,8 @@ async def transcribe_audio(
         decodes = continuations
         if not decodes:
             break
+    if prompt_mode != "none":
+        segments = [sentence for segment in segments for sentence in _sentences(segment)]
     segments.sort(key=lambda segment: segment.start)
     pad_s = SpeechRegionOptions().speech_pad_s
     return _words_to_offsets(_words_from_onsets(segments, speech_regions, pad_s), speech_regions, pad_s)
@@ -230,6 +256,31 @@ def _reheard_count(words: list[str], context_words: tuple[str, ...]) -> int | No
         return None
     ends = [b + size + len(context_words) - (a + size) for a, b, size in blocks if a + size >= len(context_words) - 1]
     return min(ends[-1], len(words)) if ends else None
+
+
+def _sentences(segment: AsrSegment) -> list[AsrSegment]:
+    """``segment`` cut after each word that ends a sentence. Prompted with the text before it, Whisper
+    marks few segments in a chunk (often one of 15-27 s on real speech; plain faster-whisper's prompt
+    carries the timestamp tokens of the text before, this one does not): a job's segments stay sentences."""
+    pieces: list[list[AsrWord]] = [[]]
+    for i, word in enumerate(segment.words):
+        pieces[-1].append(word)
+        text = word.word.strip()
+        if i + 1 < len(segment.words) and SENTENCE_END.search(text) and text.lower() not in NOT_SENTENCE_ENDS:
+            pieces.append([])
+    if len(pieces) == 1:
+        return [segment]
+    return [
+        replace(
+            segment,
+            start=segment.start if k == 0 else words[0].start,
+            end=words[-1].end if k + 1 < len(pieces) else max(segment.end, words[-1].end),
+            text=" ".join(w.word.strip() for w in words),
+            confidence=float(np.mean([w.confidence for w in words])),
+            words=words,
+        )
+        for k, words in enumerate(pieces)
+    ]
 
 
 def _squeezed_after(words: list[AsrWord], after_s: float) -> list[AsrWord]:

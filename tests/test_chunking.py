@@ -158,3 +158,26 @@ def test_the_last_word_of_a_region_ends_at_its_offset_when_it_ends_a_little_earl
     heard = _words(("a", 1.1, 2.0), ("b", 2.0, 3.7), ("c", 5.1, 6.0), ("d", 6.0, 7.0))
     ends = [w.end for s in _words_to_offsets(heard, regions, 0.1) for w in s.words]
     assert ends == pytest.approx([2.0, 4.0, 6.0, 7.0])  # "d" ends 1 s before the offset: a pause, not a slip
+
+
+def test_a_long_segment_is_cut_into_its_sentences() -> None:
+    """Prompted with the text before it, base returned a chunk of real speech as one 27 s segment."""
+    from pipelines.transcribe import _sentences
+
+    segment = _words(
+        ("Thank", 0.5, 0.8),
+        ("you,", 0.8, 1.0),
+        ("Mr.", 1.1, 1.3),
+        ("Dashwood.", 1.3, 2.0),
+        ("Is", 3.0, 3.2),
+        ("that", 3.2, 3.4),
+        ("right?", 3.4, 3.9),
+        ("Yes.", 5.0, 5.4),
+    )[0]
+    sentences = _sentences(segment)
+    assert [s.text for s in sentences] == ["Thank you, Mr. Dashwood.", "Is that right?", "Yes."]
+    assert [(s.start, s.end) for s in sentences] == [(0.5, 2.0), (3.0, 3.9), (5.0, 5.4)]
+    assert [w for s in sentences for w in s.words] == segment.words
+    assert _sentences(_words(("One", 0.0, 0.5), ("sentence.", 0.5, 1.0))[0]) == _words(
+        ("One", 0.0, 0.5), ("sentence.", 0.5, 1.0)
+    )
