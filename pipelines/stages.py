@@ -108,7 +108,11 @@ async def transcribe(context: StageContext, state: JobState) -> None:
     regions = await speech_regions(context, state)
     language = context.params.language
     state.asr_segments = await transcribe_audio(
-        state.audio, context.inference, language=language, speech_regions=regions
+        state.audio,
+        context.inference,
+        language=language,
+        speech_regions=regions,
+        prompt_mode=context.settings.batch_prompt_mode,
     )
     if language == "auto":  # what the batch model detected, the language of most of the speech
         detected = Counter(segment.language for segment in state.asr_segments if segment.language)

@@ -16,12 +16,13 @@ the job is worse than plain on 4 of 10, most on three minutes of one voice in cr
 vs 10.2 %: 51-52 vs 41 of 405 words); with the text before each chunk 8.0 % there (four runs), and worse
 than plain only by one word of 143 that every job variant misses. Prompted by the previous chunk's text
 alone (96 tokens, the former ``use_prompt``) that recording stayed 2 words behind plain (10.7 %), by all
-the text before cut to 96 tokens one word (10.5 %); ``waves``: 2 words. ``previous`` is still not the
-default: the whole job on the espeak 4-voice meeting (benchmarks/stage_cpu.py, with plain faster-whisper
-in the same run) took a median 1.18x plain's wall time over 12 runs (0.76-1.69) against 0.98x (0.80-1.36,
-9 runs) without a prompt, for the same CPU seconds (5.8 s of ``batch_asr``), on 2 cores loaded by other
-work (load average 1.2-5; benchmarks/results/stage_cpu_prompt.json); VAD + ASR over the real recordings:
-63.9 s vs 56.9 s without a prompt (plain faster-whisper 63.3 s). Earlier, on espeak only (138 s): the same
+the text before cut to 96 tokens one word (10.5 %); ``waves``: 2 words. ``previous`` is not the
+default (``TANDEM_BATCH_PROMPT_MODE`` chooses): the whole job on the espeak 4-voice meeting
+(benchmarks/stage_cpu.py, with plain faster-whisper in the same run) took a median 1.01x plain's wall
+time over 6 runs against 0.94x without a prompt, for the same CPU seconds, on 2 cores with nothing else
+running (benchmarks/results/stage_cpu_nice.json; 1.18x vs 0.98x with other work on the cores,
+stage_cpu_prompt.json); VAD + ASR over the real recordings: 63.9 s vs 56.9 s without a prompt (plain
+faster-whisper 63.3 s). Earlier, on espeak only (138 s): the same
 WER with and without a prompt, the batched job 24 % faster.
 
 Prompted, Whisper marks few segments in a chunk (often one of 15-29 s: faster-whisper's own prompt
@@ -45,12 +46,12 @@ import re
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 from functools import partial
-from typing import Literal
 
 import numpy as np
 
 from core.audio.signal_file import Signal
 from core.inference import ChunkTranscript, InferenceClient
+from core.settings import BatchPromptMode
 from pipelines.chunking import plan_chunks
 from pipelines.job_state import SAMPLE_RATE, AsrSegment, AsrWord, SpeechRegion
 from pipelines.speech_regions import SpeechRegionOptions, detect_speech
@@ -79,12 +80,6 @@ NOT_SENTENCE_ENDS = frozenset({"mr.", "mrs.", "ms.", "dr.", "st.", "vs.", "no.",
 MIN_UNHEARD_SPEECH_S = 1.0
 MIN_UNHEARD_REGION_S = 0.25
 
-PromptMode = Literal["none", "previous", "waves"]
-"""How a chunk gets the text said before it as Whisper's prompt: ``none`` (all chunks at once, no
-prompt), ``previous`` (the chunks one after another, each prompted by the text of all chunks before it,
-of which ``batch_asr`` keeps the last 223 tokens, as faster-whisper conditions on the previous text),
-``waves`` (the even chunks at once without a prompt, then the odd ones at once, each prompted by the
-chunk before it)."""
 PROMPT_MAX_CHARS = 4000
 """Characters of the text before a chunk sent as its prompt: more than the model keeps (223 tokens),
 without sending a long recording's whole transcript with each chunk."""
@@ -108,7 +103,7 @@ async def transcribe_audio(
     inference: InferenceClient,
     *,
     language: str,
-    prompt_mode: PromptMode = "none",
+    prompt_mode: BatchPromptMode = BatchPromptMode.NONE,
     speech_regions: list[SpeechRegion] | None = None,
 ) -> list[AsrSegment]:
     """Whisper's segments of 16 kHz mono float32 ``audio`` with word times, in seconds from its start.
@@ -169,9 +164,9 @@ def _with_margins(chunks: list[tuple[float, float]], duration_s: float) -> list[
 
 
 async def _transcribe_spans(
-    audio: Signal, decodes: list[_Decode], inference: InferenceClient, *, language: str, prompt_mode: PromptMode
+    audio: Signal, decodes: list[_Decode], inference: InferenceClient, *, language: str, prompt_mode: BatchPromptMode
 ) -> list[ChunkTranscript]:
-    """Continuations carry their own prompt; the others get one as ``prompt_mode`` says (see :data:`PromptMode`).
+    """Continuations carry their own prompt; the others get one as ``prompt_mode`` says.
     Each chunk's audio is read only when its request may go (the job's signal is not held whole)."""
     pieces = [partial(_span, audio, d) for d in decodes]
 

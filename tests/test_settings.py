@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.live_tuning import LiveTuning
-from core.settings import environment_variables, load_settings
+from core.settings import BatchPromptMode, environment_variables, load_settings
 
 
 def test_live_knobs_are_read_from_their_own_variables() -> None:
@@ -30,3 +30,12 @@ def test_the_variables_read_include_the_live_knobs() -> None:
     names = environment_variables()
     assert {"TANDEM_PORT", "TANDEM_VAD_THRESHOLD", "TANDEM_VAD_NEG_THRESHOLD", "TANDEM_CONTEXT_WORDS"} <= names
     assert "TANDEM_LIVE" not in names
+
+
+def test_a_mode_is_read_and_a_wrong_one_is_refused_with_the_accepted_values() -> None:
+    assert load_settings({"TANDEM_BATCH_PROMPT_MODE": "previous"}).batch_prompt_mode is BatchPromptMode.PREVIOUS
+    assert load_settings({}).batch_prompt_mode is BatchPromptMode.NONE
+    with pytest.raises(ValueError, match=r"TANDEM_BATCH_PROMPT_MODE='all' .*accepted values: none, previous, waves"):
+        load_settings({"TANDEM_BATCH_PROMPT_MODE": "all"})
+    with pytest.raises(ValueError, match=r"TANDEM_AUTH='yes' .*accepted values: off, keys"):
+        load_settings({"TANDEM_AUTH": "yes"})
