@@ -134,6 +134,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 _LIVE_FIELDS = frozenset(field.name for field in msgspec.structs.fields(LiveTuning))
 _OWN_FIELDS = frozenset(field.name for field in msgspec.structs.fields(Settings)) - {"live"}
+_MODE_FIELDS = {
+    field.name: field.type
+    for field in msgspec.structs.fields(Settings)
+    if isinstance(field.type, type) and issubclass(field.type, StrEnum)
+}
+"""Fields that take one of a few values: a wrong one is refused with the accepted values."""
 
 
 def environment_variables() -> frozenset[str]:
@@ -152,21 +158,11 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
     read.update(overrides)
     values = {name: value for name, value in read.items() if name not in _LIVE_FIELDS}
     values["live"] = {name: value for name, value in read.items() if name in _LIVE_FIELDS}
-    try:
-        return msgspec.convert(values, Settings, strict=False, dec_hook=_decode_path)
-    except msgspec.ValidationError as exc:
-        raise ValueError(_explained(exc, values)) from exc
-
-
-def _explained(error: msgspec.ValidationError, values: dict[str, object]) -> str:
-    """The error, with the accepted values when it is about a mode (an enum field)."""
-    name = str(error).rpartition("$.")[2].rstrip("`")
-    kinds = {field.name: field.type for field in msgspec.structs.fields(Settings)}
-    kind = kinds.get(name)
-    if isinstance(kind, type) and issubclass(kind, StrEnum):
-        accepted = ", ".join(member.value for member in kind)
-        return f"{_variable(name)}={values.get(name)!r} is not one of the accepted values: {accepted}"
-    return str(error)
+    for name, mode in _MODE_FIELDS.items():
+        if name in values and str(values[name]) not in {member.value for member in mode}:
+            accepted = ", ".join(member.value for member in mode)
+            raise ValueError(f"{_variable(name)}={values[name]!r} is not one of the accepted values: {accepted}")
+    return msgspec.convert(values, Settings, strict=False, dec_hook=_decode_path)
 
 
 def _variable(field_name: str) -> str:

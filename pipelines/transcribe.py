@@ -142,7 +142,7 @@ async def transcribe_audio(
         decodes = continuations
         if not decodes:
             break
-    if prompt_mode != "none":
+    if prompt_mode != BatchPromptMode.NONE:
         segments = [sentence for segment in segments for sentence in _sentences(segment)]
     segments.sort(key=lambda segment: segment.start)
     pad_s = SpeechRegionOptions().speech_pad_s

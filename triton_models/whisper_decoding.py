@@ -240,9 +240,10 @@ class ShortWindowWhisper:
         durations_s = [len(a) / SAMPLE_RATE for a in audios]
         max_new_tokens = [min(220, int(d * self._options.max_tokens_per_second) + 8) for d in durations_s]
         heads = self._prompt_heads(requests, tokenizers)
+        prefixes = [self._prefix_tokens(r, t) for r, t in zip(requests, tokenizers)]
         generated = self._generate(
             encoder_output,
-            [head + self._prefix_tokens(r, t) for head, r, t in zip(heads, requests, tokenizers)],
+            [head + prefix for head, prefix in zip(heads, prefixes)],
             requests[0].final,
             max(max_new_tokens),
             temperature,
@@ -250,8 +251,8 @@ class ShortWindowWhisper:
         too_long = [len(result.sequences_ids[0]) >= cap for result, cap in zip(generated, max_new_tokens)]
         # Forced to start with a prefix that is the whole utterance, Whisper may hear it again after it.
         sequences = [
-            _without_rehearing(t, result.sequences_ids[0], len(self._prefix_tokens(r, t)))[0]
-            for result, r, t in zip(generated, requests, tokenizers)
+            _without_rehearing(t, result.sequences_ids[0], len(prefix))[0]
+            for result, prefix, t in zip(generated, prefixes, tokenizers)
         ]
         scores = [float(result.scores[0]) for result in generated]
         self._continue_stopped(
@@ -400,6 +401,8 @@ def _without_rehearing(tokenizer: Tokenizer, sequence: list[int], start: int) ->
     whether there were any: the words up to the last one matched, when the matches start within
     the first two words after ``start`` and at least :data:`REHEARD_MIN_WORDS` and most of those
     words are matched (timestamp tokens are kept)."""
+    if not start:  # nothing forced before: nothing to hear again (every plain partial and batch chunk)
+        return sequence, False
     previous, _ = _words(tokenizer, sequence[:start])
     added, word_tokens = _words(tokenizer, sequence[start:])
     blocks = [b for b in SequenceMatcher(None, previous, added, autojunk=False).get_matching_blocks() if b.size]
