@@ -7,8 +7,8 @@ model, as a job without a language) and, beside it, plain faster-whisper (``Whis
 language en, beam 5, word timestamps, 2 threads) with tiny.en and the multilingual base. Reports DER
 (pyannote.metrics, collar 0.25 s) with the count given and unknown, speakers found vs true, words on
 the right speaker (with the first model asked for), and per batch model the job path's WER and its
-time over plain faster-whisper's on the same model (the queue, storage and the optional stages left
-out). Results go to ``benchmarks/results/real_speech.json``.
+time over plain faster-whisper's on the same model (transcription beside diarization as in a job;
+the queue, storage and the optional stages left out). Results go to ``benchmarks/results/real_speech.json``.
 
     python -m benchmarks.real_speech                                      # full set (~15), default model
     python -m benchmarks.real_speech --batch-model tiny.en --batch-model base
@@ -34,6 +34,7 @@ from benchmarks.real_speech_set import Recording, RefTurn, ci_subset, full_set
 from benchmarks.speech import word_error_rate
 from benchmarks.stack import ASR_MODELS, MODEL_REPOSITORY, config_parameters, model_repository_copy
 from core.inference import InferenceClient
+from core.settings import load_settings
 from launchers.triton_server import TritonServer, model_weights_path
 from pipelines.diarization import diarize
 from pipelines.job_state import SpeakerCountHint
@@ -86,19 +87,33 @@ def _plain(model, audio: np.ndarray) -> tuple[str, float]:
 
 
 async def _job(recording: Recording, client: InferenceClient, model: str) -> dict:
-    """The job path on ``recording`` with batch model ``model``: its transcript, turns and times."""
+    """The job path on ``recording`` with batch model ``model``: its transcript, turns and times.
+
+    As the product's job runs it (``pipelines/stages.py``): one search of the speech regions, then
+    transcription (with the settings' chunk prompt mode) beside diarization and its overlapped-speech
+    step, meeting at the merge; ``job_s`` is that wall time, ``asr_s`` transcription's own."""
     language = "en" if model.endswith(".en") else "auto"
+    prompt_mode = load_settings().batch_prompt_mode
     started = time.perf_counter()
     regions = await detect_speech(recording.audio, client)
-    asr = await transcribe_audio(recording.audio, client, language=language, speech_regions=regions)
-    asr_s = time.perf_counter() - started
-    unknown = await diarize(recording.audio, regions, client, SpeakerCountHint())
-    stretches = await overlapped_speech(recording.audio, regions, client) if unknown.num_speakers > 1 else []
+
+    async def transcription() -> tuple[list, float]:
+        segments = await transcribe_audio(
+            recording.audio, client, language=language, prompt_mode=prompt_mode, speech_regions=regions
+        )
+        return segments, time.perf_counter() - started
+
+    async def diarization() -> tuple:
+        unknown = await diarize(recording.audio, regions, client, SpeakerCountHint())
+        stretches = await overlapped_speech(recording.audio, regions, client) if unknown.num_speakers > 1 else []
+        return unknown, stretches
+
+    (asr, asr_s), (unknown, stretches) = await asyncio.gather(transcription(), diarization())
     overlaps = second_speakers(unknown.turns, stretches)
-    job_s = time.perf_counter() - started
     merged = merge_transcript(
         asr, unknown.turns, overlaps=overlaps, language="en", duration_s=recording.duration_s, speech_regions=regions
     )
+    job_s = time.perf_counter() - started
     return {
         "regions": regions,
         "unknown": unknown,

@@ -1,29 +1,21 @@
 """Batch transcription of a recording: speech regions → chunks at pauses → ``batch_asr``.
 
-Without a prompt (``prompt_mode="none"``, the default) every chunk is sent at once, so the chunks of
-this job (and of the other running jobs) meet in Triton's dynamic batcher and are decoded together.
-``previous`` sends the chunks one after another, each with the text of the chunks before it as
-Whisper's prompt (``batch_asr`` keeps the last 223 tokens, faster-whisper's limit), as plain
-faster-whisper conditions each 30 s window on the text before it; ``waves`` sends the even chunks at
-once, then the odd ones, each prompted by the chunk before it. Prompted chunks of concurrent jobs still
-meet in the batcher (with their prompts cut to the shortest one's length, a CTranslate2 limit).
+``previous`` (the default) sends a job's chunks one after another, each with the text of the chunks
+before it as Whisper's prompt (``batch_asr`` keeps the last 223 tokens, faster-whisper's limit), as
+plain faster-whisper conditions each 30 s window on the text before it. ``none`` sends every chunk at
+once, so the chunks of this job (and of the other running jobs) meet in Triton's dynamic batcher and are
+decoded together without a prompt; ``waves`` sends the even chunks at once, then the odd ones, each
+prompted by the chunk before it. Prompted chunks of concurrent jobs still meet in the batcher (with their
+prompts cut to the shortest one's length, a CTranslate2 limit).
 
 Measured on real speech (``python -m benchmarks.chunk_prompt --audio real``, 10 recordings with text,
-base, 2 cores shared, load average 2-4, 7 Dec): job WER 8.5 % with ``previous``, 9.4 % with ``none``,
-10.1 % with ``waves``, plain faster-whisper 12.4 % (5.7, 6.3, 6.0 and 6.0 % without the 5 dB crowd
-recording, where both fall back to sampling and vary by 15 points from run to run). Without a prompt
-the job is worse than plain on 4 of 10, most on three minutes of one voice in crowd babble (12.7-12.9 %
-vs 10.2 %: 51-52 vs 41 of 405 words); with the text before each chunk 8.0 % there (four runs), and worse
-than plain only by one word of 143 that every job variant misses. Prompted by the previous chunk's text
-alone (96 tokens, the former ``use_prompt``) that recording stayed 2 words behind plain (10.7 %), by all
-the text before cut to 96 tokens one word (10.5 %); ``waves``: 2 words. ``previous`` is not the
-default (``TANDEM_BATCH_PROMPT_MODE`` chooses): the whole job on the espeak 4-voice meeting
-(benchmarks/stage_cpu.py, with plain faster-whisper in the same run) took a median 1.01x plain's wall
-time over 6 runs against 0.94x without a prompt, for the same CPU seconds, on 2 cores with nothing else
-running (benchmarks/results/stage_cpu_nice.json; 1.18x vs 0.98x with other work on the cores,
-stage_cpu_prompt.json); VAD + ASR over the real recordings: 63.9 s vs 56.9 s without a prompt (plain
-faster-whisper 63.3 s). Earlier, on espeak only (138 s): the same
-WER with and without a prompt, the batched job 24 % faster.
+base, 7 Dec): without a prompt the job is worse than plain faster-whisper on 2 to 4 of 10, most on three
+minutes of one voice in crowd babble (12.2-12.9 % WER vs plain's 8.3-10.2 %); with the text before each
+chunk 8.0 % there, and never worse than plain by more than one word. Prompted by the previous chunk's
+text alone (96 tokens, the former ``use_prompt``) that recording stayed 2 words behind plain (10.7 %);
+``waves``: 2 words. The whole job (``benchmarks/stage_cpu.py``, diarized, plain faster-whisper alone
+after it, 2 cores, nothing else running) takes no longer with ``previous`` than without: one chunk at a
+time leaves a core to diarization, which the batched chunks took (README, "Real human speech").
 
 Prompted, Whisper marks few segments in a chunk (often one of 15-29 s: faster-whisper's own prompt
 carries the timestamp tokens of the text before, this one does not), so prompted chunks' segments are
@@ -103,7 +95,7 @@ async def transcribe_audio(
     inference: InferenceClient,
     *,
     language: str,
-    prompt_mode: BatchPromptMode = BatchPromptMode.NONE,
+    prompt_mode: BatchPromptMode = BatchPromptMode.PREVIOUS,
     speech_regions: list[SpeechRegion] | None = None,
 ) -> list[AsrSegment]:
     """Whisper's segments of 16 kHz mono float32 ``audio`` with word times, in seconds from its start.
@@ -186,10 +178,10 @@ async def _transcribe_spans(
     if own := [i for i, d in enumerate(decodes) if d.prompt]:  # continuations: all at once
         await wave(own, {})
     rest = [i for i, d in enumerate(decodes) if not d.prompt]
-    if prompt_mode == "previous":
+    if prompt_mode == BatchPromptMode.PREVIOUS:
         for i in rest:
             await wave([i], {i: _prompt_tail(" ".join(text_of(j) for j in range(i)))})
-    elif prompt_mode == "waves":
+    elif prompt_mode == BatchPromptMode.WAVES:
         await wave(rest[::2], {})
         await wave(rest[1::2], {i: text_of(i - 1) for i in rest[1::2]})
     else:
