@@ -155,10 +155,10 @@ class _Utterance:
     shown: list[str] = field(default_factory=list)
     """Words of the last partial sent."""
     shown_at: int = 0
+    """Audio end (sample index) of the last partial sent."""
     window_embeddings: dict[int, tuple[asyncio.Task[np.ndarray | None], int]] = field(default_factory=dict)
     """With ``diarize``: the speaker windows embedded as their audio arrived, by sample offset from
     :attr:`start` → (the request, the window's row in its answer)."""
-    """Audio end (sample index) of the last partial sent."""
 
     @property
     def prefix(self) -> str:
