@@ -118,7 +118,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ``name=gpt-4o-transcribe-diarize`` makes a name behave as that OpenAI model (default: ``whisper-1``)."""
     batch_prompt_mode: BatchPromptMode = BatchPromptMode.PREVIOUS
     """Chunk prompts of a job's transcription. ``previous`` heard a 3-minute real recording better (8.0 %
-    WER vs 12.7 %) but made the whole job ~8 % slower on 2 cores (chunks no longer decode in one batch)."""
+    WER vs 12.2-12.7 % with ``none``) for the same whole-job time on 2 cores (README, chunk prompts)."""
     speaker_match_threshold: float = 0.85
     """Cosine similarity a diarized speaker's voice needs with an enrolled voiceprint to get its name
     (calibrated on espeak voices: ``benchmarks/results/voiceprint_threshold.json``)."""
