@@ -22,10 +22,10 @@ class BatchPromptMode(StrEnum):
     """How a job's chunks get the text said before them as Whisper's prompt (``pipelines/transcribe.py``)."""
 
     NONE = "none"
-    """All chunks at once (one batch), no prompt."""
+    """All chunks at once (one batch), no prompt. The default."""
     PREVIOUS = "previous"
     """One after another, each prompted by the text of all chunks before it (``batch_asr`` keeps its last
-    223 tokens, as faster-whisper conditions on the previous text). The default."""
+    223 tokens, as faster-whisper conditions on the previous text)."""
     WAVES = "waves"
     """The even chunks at once without a prompt, then the odd ones at once, each prompted by the one before."""
 
@@ -116,9 +116,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     openai_model_aliases: str = ""
     """More model names answered as OpenAI's (``POST /v1/audio/transcriptions`` synchronously), comma-separated;
     ``name=gpt-4o-transcribe-diarize`` makes a name behave as that OpenAI model (default: ``whisper-1``)."""
-    batch_prompt_mode: BatchPromptMode = BatchPromptMode.PREVIOUS
+    batch_prompt_mode: BatchPromptMode = BatchPromptMode.NONE
     """Chunk prompts of a job's transcription. ``previous`` heard a 3-minute real recording better (8.0 %
-    WER vs 12.2-12.7 % with ``none``) for the same whole-job time on 2 cores (README, chunk prompts)."""
+    WER vs 12.2-12.7 % with ``none``); the whole job took the same time on four recordings but 1.18x plain
+    faster-whisper's instead of 0.93x on a one-minute espeak meeting (2 cores; README, chunk prompts)."""
     speaker_match_threshold: float = 0.85
     """Cosine similarity a diarized speaker's voice needs with an enrolled voiceprint to get its name
     (calibrated on espeak voices: ``benchmarks/results/voiceprint_threshold.json``)."""

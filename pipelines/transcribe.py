@@ -1,10 +1,10 @@
 """Batch transcription of a recording: speech regions → chunks at pauses → ``batch_asr``.
 
-``previous`` (the default) sends a job's chunks one after another, each with the text of the chunks
-before it as Whisper's prompt (``batch_asr`` keeps the last 223 tokens, faster-whisper's limit), as
-plain faster-whisper conditions each 30 s window on the text before it. ``none`` sends every chunk at
-once, so the chunks of this job (and of the other running jobs) meet in Triton's dynamic batcher and are
-decoded together without a prompt; ``waves`` sends the even chunks at once, then the odd ones, each
+``none`` (the default) sends every chunk of a job at once, so the chunks of this job (and of the other
+running jobs) meet in Triton's dynamic batcher and are decoded together without a prompt. ``previous``
+sends them one after another, each with the text of the chunks before it as Whisper's prompt
+(``batch_asr`` keeps the last 223 tokens, faster-whisper's limit), as plain faster-whisper conditions
+each 30 s window on the text before it; ``waves`` sends the even chunks at once, then the odd ones, each
 prompted by the chunk before it. Prompted chunks of concurrent jobs still meet in the batcher (with their
 prompts cut to the shortest one's length, a CTranslate2 limit).
 
@@ -14,8 +14,10 @@ minutes of one voice in crowd babble (12.2-12.9 % WER vs plain's 8.3-10.2 %); wi
 chunk 8.0 % there, and never worse than plain by more than one word. Prompted by the previous chunk's
 text alone (96 tokens, the former ``use_prompt``) that recording stayed 2 words behind plain (10.7 %);
 ``waves``: 2 words. The whole job (``benchmarks/stage_cpu.py``, diarized, plain faster-whisper alone
-after it, 2 cores, nothing else running) takes no longer with ``previous`` than without: one chunk at a
-time leaves a core to diarization, which the batched chunks took (README, "Real human speech").
+after it, 2 cores, nothing else running) took the same time with ``previous`` on four recordings (0.76-0.88x
+plain), but 1.18x plain instead of 0.93x on the hybrid benchmark's one-minute espeak meeting (prompted
+chunks decode slower and no longer share a batch), so ``none`` stays the default (README, "Real human
+speech").
 
 Prompted, Whisper marks few segments in a chunk (often one of 15-29 s: faster-whisper's own prompt
 carries the timestamp tokens of the text before, this one does not), so prompted chunks' segments are
@@ -95,7 +97,7 @@ async def transcribe_audio(
     inference: InferenceClient,
     *,
     language: str,
-    prompt_mode: BatchPromptMode = BatchPromptMode.PREVIOUS,
+    prompt_mode: BatchPromptMode = BatchPromptMode.NONE,
     speech_regions: list[SpeechRegion] | None = None,
 ) -> list[AsrSegment]:
     """Whisper's segments of 16 kHz mono float32 ``audio`` with word times, in seconds from its start.

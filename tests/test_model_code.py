@@ -127,3 +127,34 @@ def test_a_prefix_that_is_the_whole_utterance_is_not_heard_again(whisper, clip) 
         start = " ".join(prefix.split()[:words])
         result = whisper.transcribe_batch([DecodeRequest(audio=audio, final=True, prefix=start)])[0]
         assert result.text.startswith(start) and word_error_rate(utterance.text, result.text) <= 0.2, result.text
+
+
+LOOPING_PROMPT = (
+    "contractor. I talked to the vendor and they can deliver on Monday. Our test coverage went up to 80% this"
+    " month. Please remember to update the documentation as well. I am not sure the budget covers a hunger"
+    " contractor. Okay. Who is going to prevent the results to the board? Right. Our test coverage went up to"
+    " 80% this month. I think we should move the launch to next week."
+)
+
+
+def test_a_prompted_chunk_that_loops_is_heard_again_without_its_prompt_before_sampling(monkeypatch) -> None:
+    """The last 4.5 s of the hybrid benchmark's one-minute session, continued by a job with the text before
+    it as the prompt (repetitive meeting lines): base looped in the short window, in the full window, then
+    at each of the five sampling temperatures (7 decodes, 12.5 s of a 20 s enhancement). Without the
+    prompt it is heard at once, as faster-whisper stops conditioning on text once a window needs sampling."""
+    from benchmarks.hybrid import long_session
+    from triton_models.batch_transcription import BatchTranscriber, ChunkRequest
+    from triton_models.whisper_decoding import ShortWindowWhisper
+
+    temperatures: list[float] = []
+    generate = ShortWindowWhisper._generate
+
+    def recorded(self, encoder_output, prompts, final, max_new_tokens, temperature=0.0):
+        temperatures.append(temperature)
+        return generate(self, encoder_output, prompts, final, max_new_tokens, temperature)
+
+    monkeypatch.setattr(ShortWindowWhisper, "_generate", recorded)
+    transcriber = BatchTranscriber(resolve_model_path("package:triton_models.whisper_base"))
+    result = transcriber.transcribe([ChunkRequest(long_session(1)[887872:], "auto", LOOPING_PROMPT)])[0]
+    assert temperatures and not any(temperatures), temperatures  # no sampling
+    assert "move the launch to next week" in result.text.lower(), result.text

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 
 import numpy as np
@@ -267,6 +267,12 @@ class ShortWindowWhisper:
             text_tokens = [token for segment in segments[-1] for token in segment.tokens]
             text = tokenizer.decode(text_tokens).strip()
             looped = too_long[i] or _compression_ratio(text) > self._options.compression_ratio_threshold
+            if looped and request.prompt.strip():
+                # The text before can be what Whisper repeats: heard again without it first, as
+                # faster-whisper stops conditioning on text once a window needed sampling.
+                results.append(self._decode(window_s, [replace(request, prompt="")], temperature)[0])
+                retried.add(i)
+                continue
             if looped and (retry := self._retry_temperature(window_s, temperature)) is not None:
                 results.append(self._decode(FULL_WINDOW_S, [request], retry)[0])
                 retried.add(i)
