@@ -45,6 +45,15 @@ class DecodeRequest:
 
 
 @dataclass(frozen=True)
+class _Retry:
+    """How a decode that looped is tried again."""
+
+    request: DecodeRequest
+    window_s: float
+    temperature: float
+
+
+@dataclass(frozen=True)
 class WordTiming:
     word: str
     start: float
@@ -267,14 +276,8 @@ class ShortWindowWhisper:
             text_tokens = [token for segment in segments[-1] for token in segment.tokens]
             text = tokenizer.decode(text_tokens).strip()
             looped = too_long[i] or _compression_ratio(text) > self._options.compression_ratio_threshold
-            if looped and request.prompt.strip():
-                # The text before can be what Whisper repeats: heard again without it first, as
-                # faster-whisper stops conditioning on text once a window needed sampling.
-                results.append(self._decode(window_s, [replace(request, prompt="")], temperature)[0])
-                retried.add(i)
-                continue
-            if looped and (retry := self._retry_temperature(window_s, temperature)) is not None:
-                results.append(self._decode(FULL_WINDOW_S, [request], retry)[0])
+            if looped and (retry := self._retry(request, window_s, temperature)) is not None:
+                results.append(self._decode(retry.window_s, [retry.request], retry.temperature)[0])
                 retried.add(i)
                 continue
             avg_log_prob = scores[i]
@@ -309,12 +312,17 @@ class ShortWindowWhisper:
             result.segments.extend(_timed_segments(segments[i], tokenizers[i], timings.get(i, []), result.confidence))
         return results
 
-    def _retry_temperature(self, window_s: float, temperature: float) -> float | None:
-        """The temperature of the next try of a decode that looped: 0 in the full window, then each
-        of :attr:`DecoderOptions.fallback_temperatures` above ``temperature`` (``None``: no more tries)."""
+    def _retry(self, request: DecodeRequest, window_s: float, temperature: float) -> _Retry | None:
+        """The next try of a decode that looped (``None``: no more tries). A prompted one is first heard
+        again without its prompt (the text before can be what Whisper repeats; faster-whisper also stops
+        conditioning on text once a window needs sampling); then in the full window, then at each of
+        :attr:`DecoderOptions.fallback_temperatures` above ``temperature``."""
+        if request.prompt.strip():
+            return _Retry(replace(request, prompt=""), window_s, temperature)
         if window_s < FULL_WINDOW_S:
-            return 0.0
-        return next((t for t in self._options.fallback_temperatures if t > temperature), None)
+            return _Retry(request, FULL_WINDOW_S, 0.0)
+        higher = next((t for t in self._options.fallback_temperatures if t > temperature), None)
+        return None if higher is None else _Retry(request, FULL_WINDOW_S, higher)
 
     def _prompt_heads(self, requests: list[DecodeRequest], tokenizers: list[Tokenizer]) -> list[list[int]]:
         """Start-of-transcript sequences, after the requests' prompts cut to one common length
