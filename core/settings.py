@@ -116,10 +116,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     openai_model_aliases: str = ""
     """More model names answered as OpenAI's (``POST /v1/audio/transcriptions`` synchronously), comma-separated;
     ``name=gpt-4o-transcribe-diarize`` makes a name behave as that OpenAI model (default: ``whisper-1``)."""
-    batch_prompt_mode: BatchPromptMode = BatchPromptMode.NONE
-    """Chunk prompts of a job's transcription. ``previous`` heard a 3-minute real recording better (8.0 %
-    WER vs 12.2-12.7 % with ``none``); the whole job took the same time on four recordings but 1.18x plain
-    faster-whisper's instead of 0.93x on a one-minute espeak meeting (2 cores; README, chunk prompts)."""
+    batch_prompt_mode: BatchPromptMode = BatchPromptMode.PREVIOUS
+    """Chunk prompts of a job's transcription. With ``previous`` the job was never worse than plain
+    faster-whisper on the 10 real recordings with a text (``none``: 2-4 of 10; a 3-minute recording 8.0 %
+    WER vs 12.2 %) and took 0.76-0.98x plain's time on six recordings; ``none`` was faster on a 10-minute
+    espeak session (0.77x vs 0.98x; README, chunk prompts)."""
     speaker_match_threshold: float = 0.85
     """Cosine similarity a diarized speaker's voice needs with an enrolled voiceprint to get its name
     (calibrated on espeak voices: ``benchmarks/results/voiceprint_threshold.json``)."""

@@ -1,23 +1,23 @@
 """Batch transcription of a recording: speech regions → chunks at pauses → ``batch_asr``.
 
-``none`` (the default) sends every chunk of a job at once, so the chunks of this job (and of the other
-running jobs) meet in Triton's dynamic batcher and are decoded together without a prompt. ``previous``
-sends them one after another, each with the text of the chunks before it as Whisper's prompt
-(``batch_asr`` keeps the last 223 tokens, faster-whisper's limit), as plain faster-whisper conditions
-each 30 s window on the text before it; ``waves`` sends the even chunks at once, then the odd ones, each
-prompted by the chunk before it. Prompted chunks of concurrent jobs still meet in the batcher (with their
-prompts cut to the shortest one's length, a CTranslate2 limit).
+``previous`` (the default) sends a job's chunks one after another, each with the text of the chunks
+before it as Whisper's prompt (``batch_asr`` keeps the last 223 tokens, faster-whisper's limit), as
+plain faster-whisper conditions each 30 s window on the text before it. ``none`` sends every chunk at
+once, so the chunks of this job (and of the other running jobs) meet in Triton's dynamic batcher and
+are decoded together without a prompt; ``waves`` sends the even chunks at once, then the odd ones, each
+prompted by the chunk before it. Prompted chunks of concurrent jobs still meet in the batcher (with
+their prompts cut to the shortest one's length, a CTranslate2 limit).
 
 Measured on real speech (``python -m benchmarks.chunk_prompt --audio real``, 10 recordings with text,
 base, 7 Dec): without a prompt the job is worse than plain faster-whisper on 2 to 4 of 10, most on three
-minutes of one voice in crowd babble (12.2-12.9 % WER vs plain's 8.3-10.2 %); with the text before each
-chunk 8.0 % there, and never worse than plain by more than one word. Prompted by the previous chunk's
-text alone (96 tokens, the former ``use_prompt``) that recording stayed 2 words behind plain (10.7 %);
-``waves``: 2 words. The whole job (``benchmarks/stage_cpu.py``, diarized, plain faster-whisper alone
-after it, 2 cores, nothing else running) took the same time with ``previous`` on four recordings (0.76-0.88x
-plain), but 1.18x plain instead of 0.93x on the hybrid benchmark's one-minute espeak meeting (prompted
-chunks decode slower and no longer share a batch), so ``none`` stays the default (README, "Real human
-speech").
+minutes of one voice in crowd babble (12.2-12.9 % WER vs plain's 8.3-10.2 %: the words the prompt
+primes, "pound key", "tone"); with the text before each chunk 8.0 % there, and never worse than plain.
+Prompted by the previous chunk's text alone (96 tokens, the former ``use_prompt``) that recording stayed
+2 words behind plain (10.7 %); ``waves``: 2 words. The whole job (``benchmarks/stage_cpu.py``, diarized,
+plain faster-whisper alone after it, 2 cores, nothing else running) took 0.76-0.98x plain's time with
+``previous`` on six recordings; ``none`` was as fast or faster, most on a 10-minute espeak session
+(0.77x: its batched chunks use 20 % less ``batch_asr`` CPU than the prompted ones there) (README, "Real
+human speech").
 
 Prompted, Whisper marks few segments in a chunk (often one of 15-29 s: faster-whisper's own prompt
 carries the timestamp tokens of the text before, this one does not), so prompted chunks' segments are
@@ -74,6 +74,14 @@ NOT_SENTENCE_ENDS = frozenset({"mr.", "mrs.", "ms.", "dr.", "st.", "vs.", "no.",
 MIN_UNHEARD_SPEECH_S = 1.0
 MIN_UNHEARD_REGION_S = 0.25
 
+MAX_PROMPTED_WORD_S = 2.0
+"""A chunk decoded with the text before it as the prompt whose words include one longer than this passed
+over speech, and is decoded again without the prompt: where the audio says again what the prompt ends
+with (an espeak meeting repeats a line at a chunk's start), Whisper skips it and word alignment stretches
+the next word over it (2.8-5.9 s on three espeak meetings; the line lost). The longest word of an
+unprompted chunk on the real-speech set after its first second: 2.8 s ("Kenwood", an off-air radio voice),
+so such a chunk is decoded twice. Continuations are left alone (their words are stretched over the
+context audio by design, :func:`_new_words`)."""
 PROMPT_MAX_CHARS = 4000
 """Characters of the text before a chunk sent as its prompt: more than the model keeps (223 tokens),
 without sending a long recording's whole transcript with each chunk."""
@@ -97,7 +105,7 @@ async def transcribe_audio(
     inference: InferenceClient,
     *,
     language: str,
-    prompt_mode: BatchPromptMode = BatchPromptMode.NONE,
+    prompt_mode: BatchPromptMode = BatchPromptMode.PREVIOUS,
     speech_regions: list[SpeechRegion] | None = None,
 ) -> list[AsrSegment]:
     """Whisper's segments of 16 kHz mono float32 ``audio`` with word times, in seconds from its start.
@@ -160,17 +168,19 @@ def _with_margins(chunks: list[tuple[float, float]], duration_s: float) -> list[
 async def _transcribe_spans(
     audio: Signal, decodes: list[_Decode], inference: InferenceClient, *, language: str, prompt_mode: BatchPromptMode
 ) -> list[ChunkTranscript]:
-    """Continuations carry their own prompt; the others get one as ``prompt_mode`` says.
+    """Continuations carry their own prompt; the others get one as ``prompt_mode`` says (and are decoded
+    again without it when they passed over speech: :data:`MAX_PROMPTED_WORD_S`).
     Each chunk's audio is read only when its request may go (the job's signal is not held whole)."""
     pieces = [partial(_span, audio, d) for d in decodes]
 
+    async def decoded(i: int, prompt: str) -> ChunkTranscript:
+        transcript = await inference.transcribe_chunk(pieces[i], language=language, prompt=prompt)
+        if prompt and not decodes[i].prompt and _passed_over_speech(transcript):
+            transcript = await inference.transcribe_chunk(pieces[i], language=language, prompt="")
+        return transcript
+
     async def wave(indices: list[int], prompts: dict[int, str]) -> None:
-        results = await asyncio.gather(
-            *(
-                inference.transcribe_chunk(pieces[i], language=language, prompt=decodes[i].prompt or prompts.get(i, ""))
-                for i in indices
-            )
-        )
+        results = await asyncio.gather(*(decoded(i, decodes[i].prompt or prompts.get(i, "")) for i in indices))
         transcripts.update(zip(indices, results))
 
     def text_of(i: int) -> str:
@@ -189,6 +199,11 @@ async def _transcribe_spans(
     else:
         await wave(rest, {})
     return [transcripts[i] for i in range(len(decodes))]
+
+
+def _passed_over_speech(transcript: ChunkTranscript) -> bool:
+    """Whether a word of ``transcript`` is timed longer than :data:`MAX_PROMPTED_WORD_S`."""
+    return any(w.end - w.start > MAX_PROMPTED_WORD_S for segment in transcript.segments for w in segment.words)
 
 
 def _prompt_tail(text: str) -> str:
@@ -259,17 +274,33 @@ def _sentences(segment: AsrSegment) -> list[AsrSegment]:
             pieces.append([])
     if len(pieces) == 1:
         return [segment]
+    texts = _cut_text(segment.text, pieces)
     return [
         replace(
             segment,
             start=segment.start if k == 0 else words[0].start,
             end=words[-1].end if k + 1 < len(pieces) else max(segment.end, words[-1].end),
-            text=" ".join(w.word.strip() for w in words),
+            text=text,
             confidence=float(np.mean([w.confidence for w in words])),
             words=words,
         )
-        for k, words in enumerate(pieces)
+        for k, (words, text) in enumerate(zip(pieces, texts))
     ]
+
+
+def _cut_text(text: str, pieces: list[list[AsrWord]]) -> list[str]:
+    """``text`` cut after each piece's last word, as Whisper wrote it ("80%", not the words' "80 %"); the
+    pieces' words joined by spaces when they are not found in ``text`` in order."""
+    cuts, position = [0], 0
+    for words in pieces[:-1]:
+        for word in words:
+            found = text.find(word.word.strip(), position)
+            if found < 0:
+                return [" ".join(w.word.strip() for w in words) for words in pieces]
+            position = found + len(word.word.strip())
+        cuts.append(position)
+    cuts.append(len(text))
+    return [text[start:end].strip() for start, end in zip(cuts, cuts[1:])]
 
 
 def _squeezed_after(words: list[AsrWord], after_s: float) -> list[AsrWord]:

@@ -5,7 +5,7 @@ import pytest
 
 from core.inference import VAD_WINDOW_SAMPLES as WINDOW_SAMPLES
 from pipelines.chunking import plan_chunks
-from pipelines.job_state import SpeechRegion
+from pipelines.job_state import AsrSegment, SpeechRegion
 from pipelines.speech_regions import SpeechRegionOptions, regions_from_probabilities
 
 WINDOW_S = WINDOW_SAMPLES / 16000
@@ -181,3 +181,16 @@ def test_a_long_segment_is_cut_into_its_sentences() -> None:
     assert _sentences(_words(("One", 0.0, 0.5), ("sentence.", 0.5, 1.0))[0]) == _words(
         ("One", 0.0, 0.5), ("sentence.", 0.5, 1.0)
     )
+
+
+def test_sentences_keep_the_text_as_whisper_wrote_it() -> None:
+    """Whisper writes "80%" and times "80" and "%" as two words: the sentences of a prompted chunk were
+    its words joined by spaces ("80 %", which the scoring's normaliser no longer reads as 80 percent)."""
+    from pipelines.transcribe import _sentences
+
+    words = _words(("Up", 0.0, 0.3), ("to", 0.3, 0.5), ("80", 0.5, 0.8), ("%", 0.8, 1.0), ("today.", 1.0, 1.5),
+                   ("Fine.", 2.0, 2.4))[0].words  # fmt: skip
+    segment = AsrSegment(0.0, 2.4, " Up to 80% today. Fine.", 0.9, words)
+    assert [s.text for s in _sentences(segment)] == ["Up to 80% today.", "Fine."]
+    garbled = AsrSegment(0.0, 2.4, "Something else.", 0.9, words)  # the words not in the text: joined
+    assert [s.text for s in _sentences(garbled)] == ["Up to 80 % today.", "Fine."]

