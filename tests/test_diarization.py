@@ -27,6 +27,7 @@ from pipelines.diarization import (
     cluster,
     cut_windows,
     diarize,
+    embed_windows,
     label_frames,
     plan_windows,
     speaker_bounds,
@@ -211,6 +212,27 @@ async def test_diarization_error_rate_of_conversations(inference, conversations,
         assert all(a.end <= b.start for a, b in zip(turns, turns[1:]))
         assert sorted({t.speaker for t in turns}) == sorted(result.centroids) == list(range(voices))
         assert all(np.linalg.norm(c) == pytest.approx(1.0, abs=1e-4) for c in result.centroids.values())
+
+
+async def test_four_voices_stay_four_when_the_embeddings_move_a_little(inference) -> None:
+    """The 4-voice meeting of ``tests/test_job_quality.py`` (seed 4), count unknown: the full suite lost a
+    voice there now and then (DER 16.3 %), as batching moves embeddings by a little. With each window's
+    embedding moved by noise of 0.005 per dimension, spectral clustering alone left 5 windows of one voice
+    with another's on 3 draws of 100, and that mixed cluster then merged with the rest of the voice; each
+    window moved to its nearest centroid afterwards, 0 of 100."""
+    from pipelines.speech_regions import detect_speech
+
+    conversation = make_conversation(4, seed=4)
+    regions = await detect_speech(conversation.audio, inference)  # the job's regions
+    windows = plan_windows(len(conversation.audio), regions, OPTIONS)
+    embeddings = await embed_windows(conversation.audio, windows, inference, OPTIONS)
+    rng = np.random.default_rng(0)
+    counts = []
+    for _ in range(60):
+        moved = embeddings + rng.normal(0.0, 0.005, embeddings.shape).astype(np.float32)
+        moved /= np.linalg.norm(moved, axis=1, keepdims=True)
+        counts.append(_diarize_embeddings(regions, windows, moved, SpeakerCountHint(), OPTIONS).num_speakers)
+    assert counts == [4] * 60, counts
 
 
 async def test_min_and_max_speakers_are_honoured(inference, conversations) -> None:
