@@ -78,7 +78,7 @@ MAX_PROMPTED_WORD_S = 2.0
 """A chunk decoded with the text before it as the prompt whose words include one longer than this passed
 over speech, and is decoded again without the prompt: where the audio says again what the prompt ends
 with (an espeak meeting repeats a line at a chunk's start), Whisper skips it and word alignment stretches
-the next word over it (2.8-5.9 s on three espeak meetings; the line lost). The longest word of an
+the next word over it (2.8-5.9 s on two of twelve espeak meetings; the line lost). The longest word of an
 unprompted chunk on the real-speech set after its first second: 2.8 s ("Kenwood", an off-air radio voice),
 so such a chunk is decoded twice. Continuations are left alone (their words are stretched over the
 context audio by design, :func:`_new_words`)."""
