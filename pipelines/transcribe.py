@@ -75,13 +75,16 @@ MIN_UNHEARD_SPEECH_S = 1.0
 MIN_UNHEARD_REGION_S = 0.25
 
 MAX_PROMPTED_WORD_S = 2.0
-"""A chunk decoded with the text before it as the prompt whose words include one longer than this passed
-over speech, and is decoded again without the prompt: where the audio says again what the prompt ends
-with (an espeak meeting repeats a line at a chunk's start), Whisper skips it and word alignment stretches
-the next word over it (2.8-5.9 s on two of twelve espeak meetings; the line lost). The longest word of an
-unprompted chunk on the real-speech set after its first second: 2.8 s ("Kenwood", an off-air radio voice),
-so such a chunk is decoded twice. Continuations are left alone (their words are stretched over the
-context audio by design, :func:`_new_words`)."""
+"""A chunk decoded with the text before it as the prompt that times a word longer than this over audio
+the VAD calls speech (:data:`PASSED_OVER_SPEECH_SHARE`) passed over speech, and is decoded again without
+the prompt: where the audio says again what the prompt ends with (an espeak meeting repeats a line at a
+chunk's start), Whisper skips it and word alignment stretches the next word over it (2.8-5.9 s, 92-100 %
+speech, on two of twelve espeak meetings; the line lost). Continuations are left alone (their words are
+stretched over the context audio by design, :func:`_new_words`)."""
+PASSED_OVER_SPEECH_SHARE = 0.8
+"""Share of a stretched word's span in speech regions that makes it speech passed over. A long word over
+a pause is alignment, not a skip: "Kenwood" (2.8 s, 66 % speech) on an off-air radio recording, and a
+word of a telephone call (2.7 s) whose decode again without the prompt cost 1.3 s and a word."""
 PROMPT_MAX_CHARS = 4000
 """Characters of the text before a chunk sent as its prompt: more than the model keeps (223 tokens),
 without sending a long recording's whole transcript with each chunk."""
@@ -121,7 +124,9 @@ async def transcribe_audio(
     decodes = [_Decode(start_s, end_s) for start_s, end_s in chunks]
     segments: list[AsrSegment] = []
     for _ in range(1 + MAX_CONTINUATIONS):
-        transcripts = await _transcribe_spans(audio, decodes, inference, language=language, prompt_mode=prompt_mode)
+        transcripts = await _transcribe_spans(
+            audio, decodes, inference, language=language, prompt_mode=prompt_mode, speech_regions=speech_regions
+        )
         continuations = []
         for decode, transcript in zip(decodes, transcripts):
             heard = _new_words(
@@ -166,7 +171,13 @@ def _with_margins(chunks: list[tuple[float, float]], duration_s: float) -> list[
 
 
 async def _transcribe_spans(
-    audio: Signal, decodes: list[_Decode], inference: InferenceClient, *, language: str, prompt_mode: BatchPromptMode
+    audio: Signal,
+    decodes: list[_Decode],
+    inference: InferenceClient,
+    *,
+    language: str,
+    prompt_mode: BatchPromptMode,
+    speech_regions: list[SpeechRegion],
 ) -> list[ChunkTranscript]:
     """Continuations carry their own prompt; the others get one as ``prompt_mode`` says (and are decoded
     again without it when they passed over speech: :data:`MAX_PROMPTED_WORD_S`).
@@ -175,7 +186,7 @@ async def _transcribe_spans(
 
     async def decoded(i: int, prompt: str) -> ChunkTranscript:
         transcript = await inference.transcribe_chunk(pieces[i], language=language, prompt=prompt)
-        if prompt and not decodes[i].prompt and _passed_over_speech(transcript):
+        if prompt and not decodes[i].prompt and _passed_over_speech(transcript, decodes[i].start_s, speech_regions):
             transcript = await inference.transcribe_chunk(pieces[i], language=language, prompt="")
         return transcript
 
@@ -201,9 +212,17 @@ async def _transcribe_spans(
     return [transcripts[i] for i in range(len(decodes))]
 
 
-def _passed_over_speech(transcript: ChunkTranscript) -> bool:
-    """Whether a word of ``transcript`` is timed longer than :data:`MAX_PROMPTED_WORD_S`."""
-    return any(w.end - w.start > MAX_PROMPTED_WORD_S for segment in transcript.segments for w in segment.words)
+def _passed_over_speech(transcript: ChunkTranscript, start_s: float, speech_regions: list[SpeechRegion]) -> bool:
+    """Whether a word of ``transcript`` (a chunk from ``start_s``) is timed longer than
+    :data:`MAX_PROMPTED_WORD_S` over audio that is mostly speech (:data:`PASSED_OVER_SPEECH_SHARE`)."""
+    for segment in transcript.segments:
+        for word in segment.words:
+            if word.end - word.start > MAX_PROMPTED_WORD_S:
+                begin_s, end_s = start_s + word.start, start_s + word.end
+                speech_s = sum(max(0.0, min(end_s, r.end) - max(begin_s, r.start)) for r in speech_regions)
+                if speech_s >= PASSED_OVER_SPEECH_SHARE * (end_s - begin_s):
+                    return True
+    return False
 
 
 def _prompt_tail(text: str) -> str:

@@ -194,3 +194,20 @@ def test_sentences_keep_the_text_as_whisper_wrote_it() -> None:
     assert [s.text for s in _sentences(segment)] == ["Up to 80% today.", "Fine."]
     garbled = AsrSegment(0.0, 2.4, "Something else.", 0.9, words)  # the words not in the text: joined
     assert [s.text for s in _sentences(garbled)] == ["Up to 80 % today.", "Fine."]
+
+
+def test_a_long_word_over_speech_is_speech_passed_over_and_over_a_pause_is_not() -> None:
+    """A prompted chunk's word stretched 2.8 s over a line the prompt already held (all speech) makes the
+    chunk decoded again without its prompt; "Kenwood" stretched 2.8 s over a pause (66 % speech) does not."""
+    from core.inference import ChunkSegment, ChunkTranscript, WordTiming
+    from pipelines.transcribe import _passed_over_speech
+
+    def chunk(start: float, end: float) -> ChunkTranscript:
+        word = WordTiming("new", start, end, 0.9)
+        return ChunkTranscript("en", [ChunkSegment("new", start, end, 0.9, [word])])
+
+    regions = [SpeechRegion(22.84, 25.44), SpeechRegion(25.79, 31.62), SpeechRegion(48.06, 51.65)]
+    regions.append(SpeechRegion(52.6, 55.2))
+    assert _passed_over_speech(chunk(1.08, 3.92), 25.0, regions)  # 26.08-28.92: all speech
+    assert not _passed_over_speech(chunk(2.14, 4.96), 48.0, regions)  # 50.14-52.96: across a pause
+    assert not _passed_over_speech(chunk(1.08, 2.9), 25.0, regions)  # 1.8 s: a long word, not a skip
