@@ -315,7 +315,7 @@ def _cut_text(text: str, pieces: list[list[AsrWord]]) -> list[str]:
         for word in words:
             found = text.find(word.word.strip(), position)
             if found < 0:
-                return [" ".join(w.word.strip() for w in words) for words in pieces]
+                return [" ".join(w.word.strip() for w in piece) for piece in pieces]
             position = found + len(word.word.strip())
         cuts.append(position)
     cuts.append(len(text))
