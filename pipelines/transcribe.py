@@ -215,14 +215,18 @@ async def _transcribe_spans(
 def _passed_over_speech(transcript: ChunkTranscript, start_s: float, speech_regions: list[SpeechRegion]) -> bool:
     """Whether a word of ``transcript`` (a chunk from ``start_s``) is timed longer than
     :data:`MAX_PROMPTED_WORD_S` over audio that is mostly speech (:data:`PASSED_OVER_SPEECH_SHARE`)."""
-    for segment in transcript.segments:
-        for word in segment.words:
-            if word.end - word.start > MAX_PROMPTED_WORD_S:
-                begin_s, end_s = start_s + word.start, start_s + word.end
-                speech_s = sum(max(0.0, min(end_s, r.end) - max(begin_s, r.start)) for r in speech_regions)
-                if speech_s >= PASSED_OVER_SPEECH_SHARE * (end_s - begin_s):
-                    return True
-    return False
+    return any(
+        word.end - word.start > MAX_PROMPTED_WORD_S
+        and _speech_s(start_s + word.start, start_s + word.end, speech_regions)
+        >= PASSED_OVER_SPEECH_SHARE * (word.end - word.start)
+        for segment in transcript.segments
+        for word in segment.words
+    )
+
+
+def _speech_s(start_s: float, end_s: float, speech_regions: list[SpeechRegion]) -> float:
+    """Seconds of ``speech_regions`` between ``start_s`` and ``end_s``."""
+    return sum(max(0.0, min(end_s, r.end) - max(start_s, r.start)) for r in speech_regions)
 
 
 def _prompt_tail(text: str) -> str:
