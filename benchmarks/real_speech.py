@@ -40,7 +40,7 @@ from pipelines.diarization import diarize
 from pipelines.job_state import SpeakerCountHint
 from pipelines.merge import merge_transcript
 from pipelines.overlaps import overlapped_speech, second_speakers
-from pipelines.speech_regions import detect_speech
+from pipelines.speech_regions import DIARIZATION_REGIONS, TRANSCRIPTION_REGIONS, search_speech
 from pipelines.transcribe import transcribe_audio
 
 RESULTS = Path(__file__).resolve().parent / "results" / "real_speech.json"
@@ -89,13 +89,15 @@ def _plain(model, audio: np.ndarray) -> tuple[str, float]:
 async def _job(recording: Recording, client: InferenceClient, model: str) -> dict:
     """The job path on ``recording`` with batch model ``model``: its transcript, turns and times.
 
-    As the product's job runs it (``pipelines/stages.py``): one search of the speech regions, then
-    transcription (with the settings' chunk prompt mode) beside diarization and its overlapped-speech
-    step, meeting at the merge; ``job_s`` is that wall time, ``asr_s`` transcription's own."""
+    As the product's job runs it (``pipelines/stages.py``): one pass of the VAD, then transcription
+    (with the settings' chunk prompt mode, on the transcription regions) beside diarization and its
+    overlapped-speech step (on the diarization regions), meeting at the merge; ``job_s`` is that wall
+    time, ``asr_s`` transcription's own."""
     language = "en" if model.endswith(".en") else "auto"
     prompt_mode = load_settings().batch_prompt_mode
     started = time.perf_counter()
-    regions = await detect_speech(recording.audio, client)
+    search = await search_speech(recording.audio, client)
+    regions, voice_regions = search.regions(TRANSCRIPTION_REGIONS), search.regions(DIARIZATION_REGIONS)
 
     async def transcription() -> tuple[list, float]:
         segments = await transcribe_audio(
@@ -104,8 +106,8 @@ async def _job(recording: Recording, client: InferenceClient, model: str) -> dic
         return segments, time.perf_counter() - started
 
     async def diarization() -> tuple:
-        unknown = await diarize(recording.audio, regions, client, SpeakerCountHint())
-        stretches = await overlapped_speech(recording.audio, regions, client) if unknown.num_speakers > 1 else []
+        unknown = await diarize(recording.audio, voice_regions, client, SpeakerCountHint())
+        stretches = await overlapped_speech(recording.audio, voice_regions, client) if unknown.num_speakers > 1 else []
         return unknown, stretches
 
     (asr, asr_s), (unknown, stretches) = await asyncio.gather(transcription(), diarization())
@@ -115,7 +117,7 @@ async def _job(recording: Recording, client: InferenceClient, model: str) -> dic
     )
     job_s = time.perf_counter() - started
     return {
-        "regions": regions,
+        "voice_regions": voice_regions,
         "unknown": unknown,
         "stretches": stretches,
         "overlaps": overlaps,
@@ -128,10 +130,10 @@ async def _job(recording: Recording, client: InferenceClient, model: str) -> dic
 async def _diarization_row(recording: Recording, client: InferenceClient, job: dict) -> dict:
     """Speakers, DER and words on the right speaker of one job (the count given: diarized again)."""
     true = len(recording.speakers)
-    given = await diarize(recording.audio, job["regions"], client, SpeakerCountHint(num_speakers=true))
+    given = await diarize(recording.audio, job["voice_regions"], client, SpeakerCountHint(num_speakers=true))
     stretches = job["stretches"]  # the job's own search, unless it found one speaker and skipped it
     if true > 1 and job["unknown"].num_speakers == 1:
-        stretches = await overlapped_speech(recording.audio, job["regions"], client)
+        stretches = await overlapped_speech(recording.audio, job["voice_regions"], client)
     given_overlaps = second_speakers(given.turns, stretches)
     words = [{"start": w.start, "end": w.end, "speaker": w.speaker} for w in job["merged"].transcript.words]
     return {

@@ -36,7 +36,7 @@ from launchers.triton_server import TritonServer
 from pipelines.diarization import diarize
 from pipelines.job_state import SAMPLE_RATE, SpeakerCountHint
 from pipelines.speaker_matching import Voiceprint, match_speakers, similarity_matrix
-from pipelines.speech_regions import detect_speech
+from pipelines.speech_regions import DIARIZATION_REGIONS, detect_speech
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "voiceprint_threshold.json"
@@ -103,7 +103,7 @@ async def _measure(grpc_url: str) -> dict:
         for voice_indices, seed in CONVERSATIONS:
             names = tuple(VOICES[i] for i in voice_indices)
             conversation = make_conversation(len(names), seed, voice_names=names)
-            regions = await detect_speech(conversation.audio, client)
+            regions = await detect_speech(conversation.audio, client, DIARIZATION_REGIONS)
             result = await diarize(conversation.audio, regions, client, SpeakerCountHint())
             truth = _speaker_voices(conversation, result.turns)
             clusters = sorted(result.centroids)

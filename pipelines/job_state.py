@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.audio.signal_file import Signal, SignalFile
 from core.transcript import Transcript
+
+if TYPE_CHECKING:  # speech_regions builds on this module's SpeechRegion
+    from pipelines.speech_regions import SpeechSearch
 
 SAMPLE_RATE = 16000
 
@@ -74,8 +78,9 @@ class JobState:
     duration_s: float = 0.0
     language: str = "en"
     speech_regions: list[SpeechRegion] = field(default_factory=list)
-    speech_search: asyncio.Future[list[SpeechRegion]] | None = field(default=None, repr=False)
-    """The VAD's search for :attr:`speech_regions`, shared by the stages that need them."""
+    """Where transcription found speech (word times are kept inside it)."""
+    speech_search: asyncio.Future[SpeechSearch] | None = field(default=None, repr=False)
+    """The VAD's pass over the audio, shared by the stages that need its regions."""
     asr_segments: list[AsrSegment] = field(default_factory=list)
     speaker_turns: list[SpeakerTurn] = field(default_factory=list)
     speaker_overlaps: list[SpeakerTurn] = field(default_factory=list)

@@ -4,7 +4,8 @@ prepare → transcribe ∥ diarize → merge → (llm_cleanup) → (emotion) →
 the ones in brackets run when asked, diarize and speaker_names with ``speaker_detection=diarize``.
 Transcription and diarization run at once (``batch_asr`` and ``speaker_embedding`` are separate
 Triton models, so they use the cores together): both start from the audio ``prepare`` decoded once
-and from one search of its speech regions (:func:`speech_regions`), and they meet only at ``merge``.
+and from one pass of the VAD over it (:func:`speech_search`, read at each one's thresholds), and
+they meet only at ``merge``.
 Each stage is a plain async function of the job's context and state; the runner times, records,
 retries and cancels around them. Adding a stage adds a function and a line in :func:`stages_for`.
 """
@@ -34,14 +35,14 @@ from core.storage.base import ObjectStore
 from core.storage.keys import job_transcript_key
 from pipelines.diarization import diarize as diarize_speech
 from pipelines.emotion import detect_emotions
-from pipelines.job_state import SAMPLE_RATE, JobState, SpeakerCountHint, SpeechRegion
+from pipelines.job_state import SAMPLE_RATE, JobState, SpeakerCountHint
 from pipelines.live_labels import with_live_labels
 from pipelines.llm_cleanup import clean_transcript
 from pipelines.merge import merge_transcript
 from pipelines.overlaps import overlapped_speech, second_speakers
 from pipelines.speaker_matching import Voiceprint, match_speakers
 from pipelines.speaker_names import name_speakers
-from pipelines.speech_regions import detect_speech
+from pipelines.speech_regions import DIARIZATION_REGIONS, TRANSCRIPTION_REGIONS, SpeechSearch, search_speech
 from pipelines.transcribe import transcribe_audio
 
 
@@ -93,19 +94,18 @@ async def prepare(context: StageContext, state: JobState) -> None:
     state.duration_s = samples / SAMPLE_RATE
 
 
-async def speech_regions(context: StageContext, state: JobState) -> list[SpeechRegion]:
-    """The VAD's speech regions, searched once for transcription and diarization (which run at once):
-    the first to ask starts the search and the other waits for it; a failed search starts again."""
+async def speech_search(context: StageContext, state: JobState) -> SpeechSearch:
+    """The VAD's pass over the audio, made once for transcription and diarization (which run at once):
+    the first to ask starts it and the other waits for it; a failed pass starts again."""
     search = state.speech_search
     if search is None or (search.done() and (search.cancelled() or search.exception() is not None)):
-        search = state.speech_search = asyncio.ensure_future(detect_speech(state.audio, context.inference))
-    state.speech_regions = await asyncio.shield(search)
-    return state.speech_regions
+        search = state.speech_search = asyncio.ensure_future(search_speech(state.audio, context.inference))
+    return await asyncio.shield(search)
 
 
 async def transcribe(context: StageContext, state: JobState) -> None:
     """Speech regions from the VAD, then beam-search ASR with word times over chunks cut at pauses."""
-    regions = await speech_regions(context, state)
+    regions = state.speech_regions = (await speech_search(context, state)).regions(TRANSCRIPTION_REGIONS)
     language = context.params.language
     state.asr_segments = await transcribe_audio(
         state.audio,
@@ -123,7 +123,7 @@ async def transcribe(context: StageContext, state: JobState) -> None:
 async def diarize(context: StageContext, state: JobState) -> None:
     """Speaker turns from sliding-window embeddings, clustered (the count given or estimated), and
     a second speaker where two speak at once."""
-    regions = await speech_regions(context, state)
+    regions = (await speech_search(context, state)).regions(DIARIZATION_REGIONS)
     result = await diarize_speech(state.audio, regions, context.inference, speaker_count_hint(context.params))
     state.speaker_turns = result.turns
     state.speaker_embeddings = result.centroids

@@ -220,10 +220,10 @@ async def test_four_voices_stay_four_when_the_embeddings_move_a_little(inference
     embedding moved by noise of 0.005 per dimension, spectral clustering alone left 5 windows of one voice
     with another's on 3 draws of 100, and that mixed cluster then merged with the rest of the voice; each
     window moved to its nearest centroid afterwards, 0 of 100."""
-    from pipelines.speech_regions import detect_speech
+    from pipelines.speech_regions import DIARIZATION_REGIONS, detect_speech
 
     conversation = make_conversation(4, seed=4)
-    regions = await detect_speech(conversation.audio, inference)  # the job's regions
+    regions = await detect_speech(conversation.audio, inference, DIARIZATION_REGIONS)  # the job's regions
     windows = plan_windows(len(conversation.audio), regions, OPTIONS)
     embeddings = await embed_windows(conversation.audio, windows, inference, OPTIONS)
     rng = np.random.default_rng(0)
