@@ -40,7 +40,7 @@ from pipelines.diarization import diarize
 from pipelines.job_state import SpeakerCountHint
 from pipelines.merge import merge_transcript
 from pipelines.overlaps import overlapped_speech, second_speakers
-from pipelines.speech_regions import DIARIZATION_REGIONS, TRANSCRIPTION_REGIONS, search_speech
+from pipelines.speech_regions import DIARIZATION_REGIONS, search_speech
 from pipelines.transcribe import transcribe_audio
 
 RESULTS = Path(__file__).resolve().parent / "results" / "real_speech.json"
@@ -97,7 +97,7 @@ async def _job(recording: Recording, client: InferenceClient, model: str) -> dic
     prompt_mode = load_settings().batch_prompt_mode
     started = time.perf_counter()
     search = await search_speech(recording.audio, client)
-    regions, voice_regions = search.regions(TRANSCRIPTION_REGIONS), search.regions(DIARIZATION_REGIONS)
+    regions, voice_regions = search.transcription_regions(), search.regions(DIARIZATION_REGIONS)
 
     async def transcription() -> tuple[list, float]:
         segments = await transcribe_audio(

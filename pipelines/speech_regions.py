@@ -2,7 +2,8 @@
 hysteresis thresholds, a minimum silence and a small padding.
 
 One pass of the model (:func:`search_speech`) serves both readers of a job: transcription cuts its
-chunks at :data:`TRANSCRIPTION_REGIONS`, diarization labels the wider :data:`DIARIZATION_REGIONS`.
+chunks at :data:`TRANSCRIPTION_REGIONS` (and decodes the soft turns they miss), diarization labels the
+wider :data:`DIARIZATION_REGIONS`.
 The padding is kept small (100 ms): every padded millisecond is silence a diarizer later
 attributes to a speaker (RUNTIME.md: 400 ms of padding cost 8.3 % DER, 100 ms 2.4 %).
 """
@@ -47,6 +48,10 @@ speaker still one (espeak meetings' DER mean 1.0 → 1.1 %: their silences are c
 only add edges). At 0.25 a noisy single speaker split in two (README, real human speech)."""
 
 
+MIN_SOFT_REGION_S = 0.5
+"""A soft region shorter than this is not transcribed on its own (a breath, a click)."""
+
+
 @dataclass(frozen=True)
 class SpeechSearch:
     """One pass of the VAD over a recording: its speech probabilities, read at any thresholds."""
@@ -58,6 +63,22 @@ class SpeechSearch:
     def regions(self, options: SpeechRegionOptions = TRANSCRIPTION_REGIONS) -> list[SpeechRegion]:
         """The speech regions at ``options``' thresholds, in seconds, sorted and disjoint."""
         return regions_from_probabilities(self.probabilities, self.duration_s, options)
+
+    def transcription_regions(self) -> list[SpeechRegion]:
+        """Where transcription decodes: the regions at :data:`TRANSCRIPTION_REGIONS`, and each region at
+        :data:`DIARIZATION_REGIONS` of at least :data:`MIN_SOFT_REGION_S` that touches none of them.
+
+        Such a region is a turn too soft to reach 0.5 anywhere (the off-air radio pair's last turn, a
+        count from five to one, went untranscribed); a region that only widens one of them is left out,
+        as chunk edges inside soft speech cost words."""
+        regions = self.regions(TRANSCRIPTION_REGIONS)
+        soft = [
+            wide
+            for wide in self.regions(DIARIZATION_REGIONS)
+            if wide.end - wide.start >= MIN_SOFT_REGION_S
+            and not any(r.start < wide.end and wide.start < r.end for r in regions)
+        ]
+        return sorted(regions + soft, key=lambda region: region.start)
 
 
 async def search_speech(audio: Signal, inference: InferenceClient, request_s: float = 16.0) -> SpeechSearch:

@@ -42,7 +42,7 @@ from pipelines.merge import merge_transcript
 from pipelines.overlaps import overlapped_speech, second_speakers
 from pipelines.speaker_matching import Voiceprint, match_speakers
 from pipelines.speaker_names import name_speakers
-from pipelines.speech_regions import DIARIZATION_REGIONS, TRANSCRIPTION_REGIONS, SpeechSearch, search_speech
+from pipelines.speech_regions import DIARIZATION_REGIONS, SpeechSearch, search_speech
 from pipelines.transcribe import transcribe_audio
 
 
@@ -105,7 +105,7 @@ async def speech_search(context: StageContext, state: JobState) -> SpeechSearch:
 
 async def transcribe(context: StageContext, state: JobState) -> None:
     """Speech regions from the VAD, then beam-search ASR with word times over chunks cut at pauses."""
-    regions = state.speech_regions = (await speech_search(context, state)).regions(TRANSCRIPTION_REGIONS)
+    regions = state.speech_regions = (await speech_search(context, state)).transcription_regions()
     language = context.params.language
     state.asr_segments = await transcribe_audio(
         state.audio,

@@ -48,7 +48,7 @@ from core.inference import ChunkTranscript, InferenceClient
 from core.settings import BatchPromptMode
 from pipelines.chunking import plan_chunks
 from pipelines.job_state import SAMPLE_RATE, AsrSegment, AsrWord, SpeechRegion
-from pipelines.speech_regions import SpeechRegionOptions, detect_speech
+from pipelines.speech_regions import SpeechRegionOptions, search_speech
 
 MAX_CHUNK_S = 30.0
 CHUNK_MARGIN_S = 1.0
@@ -113,12 +113,12 @@ async def transcribe_audio(
 ) -> list[AsrSegment]:
     """Whisper's segments of 16 kHz mono float32 ``audio`` with word times, in seconds from its start.
 
-    ``speech_regions`` are found with the ``vad`` model when not given. Whisper sometimes ends a
+    ``speech_regions`` are found with the ``vad`` model when not given (as a job finds them). Whisper sometimes ends a
     chunk early; speech left after a chunk's last word is sent again (at most
     :data:`MAX_CONTINUATIONS` times) with :data:`CONTINUATION_CONTEXT_S` of what was heard before it.
     """
     if speech_regions is None:
-        speech_regions = await detect_speech(audio, inference)
+        speech_regions = (await search_speech(audio, inference)).transcription_regions()
     duration_s = len(audio) / SAMPLE_RATE
     chunks = _with_margins(plan_chunks(speech_regions, duration_s, MAX_CHUNK_S), duration_s)
     decodes = [_Decode(start_s, end_s) for start_s, end_s in chunks]

@@ -6,7 +6,7 @@ import pytest
 from core.inference import VAD_WINDOW_SAMPLES as WINDOW_SAMPLES
 from pipelines.chunking import plan_chunks
 from pipelines.job_state import AsrSegment, SpeechRegion
-from pipelines.speech_regions import SpeechRegionOptions, regions_from_probabilities
+from pipelines.speech_regions import DIARIZATION_REGIONS, SpeechRegionOptions, SpeechSearch, regions_from_probabilities
 
 WINDOW_S = WINDOW_SAMPLES / 16000
 
@@ -40,6 +40,21 @@ def test_padding_stays_inside_the_audio_and_between_neighbours() -> None:
     regions = regions_from_probabilities(probabilities, 2.0, SpeechRegionOptions(speech_pad_s=0.3))
     assert regions[0].start == 0.0 and regions[-1].end <= 2.0
     assert regions[0].end <= regions[1].start
+
+
+def test_transcription_decodes_a_soft_turn_but_not_the_soft_edge_of_a_loud_one() -> None:
+    probabilities = _probabilities(
+        (1.0, 3.0, 0.9),
+        (3.0, 4.0, 0.32),  # a loud turn's soft tail: widens it at diarization's thresholds only
+        (6.0, 7.5, 0.4),  # a turn that never reaches 0.5 (the radio pair's last count)
+        (9.0, 9.27, 0.4),  # a soft blip: shorter than a soft region may be, even padded
+        duration_s=12.0,
+    )
+    search = SpeechSearch(probabilities, 12.0)
+    loud, soft = search.regions(), search.regions(DIARIZATION_REGIONS)
+    assert len(loud) == 1 and loud[0].end == pytest.approx(3.1, abs=WINDOW_S)
+    assert [round(r.start) for r in soft] == [1, 6, 9] and soft[0].end == pytest.approx(4.1, abs=WINDOW_S)
+    assert search.transcription_regions() == [loud[0], soft[1]]
 
 
 def test_short_audio_fits_one_chunk_from_first_speech_to_last() -> None:
