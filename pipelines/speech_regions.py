@@ -4,6 +4,7 @@ hysteresis thresholds, a minimum silence and a small padding.
 One pass of the model (:func:`search_speech`) serves both readers of a job: transcription cuts its
 chunks at :data:`TRANSCRIPTION_REGIONS` (and decodes the soft turns they miss), diarization labels the
 wider :data:`DIARIZATION_REGIONS`.
+
 The padding is kept small (100 ms): every padded millisecond is silence a diarizer later
 attributes to a speaker (RUNTIME.md: 400 ms of padding cost 8.3 % DER, 100 ms 2.4 %).
 """
