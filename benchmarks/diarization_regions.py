@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.conversations import der, make_conversation
+from benchmarks.conversations import der
+from benchmarks.diarization_windows import recordings
 from benchmarks.real_speech import words_on_right_speaker
-from benchmarks.real_speech_set import full_set
 from benchmarks.run_facts import run_facts
 from core.inference import InferenceClient
 from launchers.triton_server import TritonServer
@@ -37,19 +37,6 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "diarization_regions.json"
 THRESHOLDS = ((0.5, 0.35), (0.4, 0.3), (0.35, 0.3), (0.35, 0.25), (0.3, 0.3), (0.3, 0.25), (0.25, 0.25))
 """(speech, silence) pairs; the first is transcription's."""
-
-
-def recordings() -> list[tuple[str, str, np.ndarray, list, int]]:
-    """(name, kind, audio, reference turns, speakers): kind is ``single``, ``real`` or ``espeak``."""
-    recordings = [
-        (r.name, "single" if len(r.speakers) == 1 else "real", r.audio, list(r.turns), len(r.speakers))
-        for r in full_set()
-    ]
-    for voices in (2, 3, 4):
-        for seed in range(6):
-            meeting = make_conversation(voices, seed)
-            recordings.append((f"espeak{voices}_s{seed}", "espeak", meeting.audio, list(meeting.turns), voices))
-    return recordings
 
 
 async def _rows(client: InferenceClient, recording: tuple) -> list[dict]:
@@ -122,7 +109,7 @@ def summary(rows: list[dict]) -> list[dict]:
 async def _run(grpc_url: str) -> list[dict]:
     client = InferenceClient(grpc_url, timeout_s=600)
     try:
-        return [row for recording in recordings() for row in await _rows(client, recording)]
+        return [row for recording in recordings(radio=True) for row in await _rows(client, recording)]
     finally:
         await client.close()
 

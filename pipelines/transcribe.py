@@ -48,7 +48,7 @@ from core.inference import ChunkTranscript, InferenceClient
 from core.settings import BatchPromptMode
 from pipelines.chunking import plan_chunks
 from pipelines.job_state import SAMPLE_RATE, AsrSegment, AsrWord, SpeechRegion
-from pipelines.speech_regions import SpeechRegionOptions, search_speech
+from pipelines.speech_regions import TRANSCRIPTION_REGIONS, search_speech
 
 MAX_CHUNK_S = 30.0
 CHUNK_MARGIN_S = 1.0
@@ -152,7 +152,7 @@ async def transcribe_audio(
     if prompt_mode != BatchPromptMode.NONE:
         segments = [sentence for segment in segments for sentence in _sentences(segment)]
     segments.sort(key=lambda segment: segment.start)
-    pad_s = SpeechRegionOptions().speech_pad_s
+    pad_s = TRANSCRIPTION_REGIONS.speech_pad_s
     return _words_to_offsets(_words_from_onsets(segments, speech_regions, pad_s), speech_regions, pad_s)
 
 
